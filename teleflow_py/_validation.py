@@ -1,0 +1,174 @@
+"""Checks run on the caller's thread before anything is sent; each error names the argument."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+import uuid
+from typing import Any, Mapping, Optional
+
+from .errors import InvalidIdempotencyKeyError, ValidationError
+
+MAX_IDEMPOTENCY_KEY_LENGTH = 255
+
+
+def check_idempotency_key(key: Optional[str], argument: str = "idempotency_key") -> str:
+    """Return the caller's key, or a new UUID4 when none was given.
+
+    Raises:
+        InvalidIdempotencyKeyError: not 1 to 255 printable ASCII characters without spaces.
+    """
+    if key is None:
+        return str(uuid.uuid4())
+    if not isinstance(key, str):
+        raise InvalidIdempotencyKeyError(argument, f"must be a string, not {type(key).__name__}")
+    if not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY_LENGTH:
+        raise InvalidIdempotencyKeyError(
+            argument, f"must be 1 to {MAX_IDEMPOTENCY_KEY_LENGTH} characters, got {len(key)}"
+        )
+    for position, char in enumerate(key):
+        if not 0x21 <= ord(char) <= 0x7E:
+            raise InvalidIdempotencyKeyError(
+                argument,
+                f"must be printable ASCII without whitespace; character {position} is {char!r}",
+            )
+    return key
+
+
+def check_name(name: Any, argument: str = "name") -> str:
+    """A workflow trigger identifier: a non-empty string."""
+    if name is None:
+        raise ValidationError(argument, "is required")
+    if not isinstance(name, str):
+        raise ValidationError(argument, f"must be a string, not {type(name).__name__}")
+    if not name.strip():
+        raise ValidationError(argument, "must not be empty")
+    return name
+
+
+def check_transaction_id(value: Any, argument: str = "transaction_id") -> str:
+    """A transaction id: a non-empty string."""
+    if not isinstance(value, str):
+        raise ValidationError(argument, f"must be a non-empty string, not {type(value).__name__}")
+    if not value.strip():
+        raise ValidationError(argument, "must not be empty")
+    return value
+
+
+def _check_one_recipient(value: Any, argument: str) -> None:
+    if isinstance(value, str):
+        if not value.strip():
+            raise ValidationError(argument, "a subscriber id must not be empty")
+        return
+    if isinstance(value, Mapping):
+        if "topicKey" in value or "type" in value:
+            if value.get("type") not in ("Topic", "Subscriber"):
+                raise ValidationError(argument, "a topic needs type 'Topic' (or 'Subscriber')")
+            key = value.get("topicKey")
+            if not isinstance(key, str) or not key.strip():
+                raise ValidationError(argument, "a topic needs a non-empty string topicKey")
+            return
+        subscriber_id = value.get("subscriberId")
+        if not isinstance(subscriber_id, str) or not subscriber_id.strip():
+            raise ValidationError(argument, "a subscriber needs a non-empty string subscriberId")
+        return
+    raise ValidationError(
+        argument,
+        "must be a subscriber id, a subscriber dict, a topic dict or a list of them, "
+        f"not {type(value).__name__}",
+    )
+
+
+def check_recipients(to: Any, argument: str = "to") -> None:
+    """``to``: a subscriber id, a subscriber, a topic, or a non-empty list of them."""
+    if to is None:
+        raise ValidationError(argument, "is required")
+    if isinstance(to, (list, tuple)):
+        if not to:
+            raise ValidationError(argument, "must not be an empty list")
+        for index, item in enumerate(to):
+            _check_one_recipient(item, f"{argument}[{index}]")
+        return
+    _check_one_recipient(to, argument)
+
+
+def check_actor(actor: Any, argument: str = "actor") -> None:
+    """``actor``: a subscriber id or a subscriber dict."""
+    if isinstance(actor, Mapping) and ("topicKey" in actor or "type" in actor):
+        raise ValidationError(argument, "must be a subscriber id or subscriber, not a topic")
+    _check_one_recipient(actor, argument)
+
+
+def check_tenant(tenant: Any, argument: str = "tenant") -> None:
+    """``tenant``: a tenant identifier or a tenant dict."""
+    if isinstance(tenant, str):
+        if not tenant.strip():
+            raise ValidationError(argument, "must not be empty")
+        return
+    if not isinstance(tenant, Mapping):
+        raise ValidationError(
+            argument, f"must be a tenant id or a tenant dict, not {type(tenant).__name__}"
+        )
+
+
+def check_mapping(value: Any, argument: str) -> None:
+    """A JSON object argument (payload, overrides, properties...)."""
+    if not isinstance(value, Mapping):
+        raise ValidationError(argument, f"must be a dict, not {type(value).__name__}")
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, _dt.datetime):
+        return value.isoformat()
+    if isinstance(value, _dt.date):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def _find_unencodable(value: Any, path: str) -> Optional[str]:
+    """The path and reason of the first value JSON cannot encode, searched depth first."""
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(key, (str, int, float, bool)) and key is not None:
+                return f"{path}: key {key!r} is a {type(key).__name__}, not a string"
+            found = _find_unencodable(item, f"{path}[{key!r}]")
+            if found:
+                return found
+        return None
+    if isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            found = _find_unencodable(item, f"{path}[{index}]")
+            if found:
+                return found
+        return None
+    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
+        return f"{path}: {value!r} is not valid JSON"
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return None
+    try:
+        _json_default(value)
+    except TypeError:
+        return f"{path}: a {type(value).__name__} cannot be encoded as JSON"
+    return None
+
+
+def encode_json(body: Mapping[str, Any], argument: str = "body") -> str:
+    """Compact JSON of ``body``; ``datetime``, ``date`` and ``UUID`` become strings.
+
+    Raises:
+        ValidationError: a value cannot be encoded; the message gives its path,
+            for example ``payload['user']['avatar']: a bytes cannot be encoded as JSON``.
+    """
+    try:
+        return json.dumps(
+            body, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=_json_default
+        )
+    except (TypeError, ValueError, RecursionError) as exc:
+        for key, value in body.items():
+            found = _find_unencodable(value, str(key))
+            if found:
+                raise ValidationError(str(key), f"cannot be sent as JSON: {found}") from None
+        raise ValidationError(argument, f"cannot be sent as JSON: {exc}") from None

@@ -1,0 +1,148 @@
+"""Client settings: every default in one place, read once, frozen, key masked in ``repr``."""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Mapping, Optional
+from urllib.parse import urlsplit
+
+from .errors import ValidationError
+
+DEFAULT_BASE_URL = "https://api-teleflow.khulnasoft.com"
+EU_BASE_URL = "https://eu.api-teleflow.khulnasoft.com"
+
+API_KEY_ENV = "TELEFLOW_API_KEY"
+BASE_URL_ENV = "TELEFLOW_BASE_URL"
+
+#: Called with ``(error, events)`` when the server refuses analytics events for good.
+ErrorCallback = Callable[[Exception, List[Dict[str, Any]]], None]
+#: Called with ``(event, reason)`` when an analytics event is dropped before sending.
+DropCallback = Callable[[Dict[str, Any], str], None]
+
+
+def mask_key(api_key: str) -> str:
+    """A form of the key safe to print: never more than its last four characters."""
+    if len(api_key) <= 8:
+        return "***"
+    return "***" + api_key[-4:]
+
+
+def _check_api_key(api_key: Optional[str]) -> str:
+    if api_key is None:
+        api_key = os.environ.get(API_KEY_ENV)
+    if api_key is None:
+        raise ValidationError("api_key", f"no API key given; pass api_key= or set {API_KEY_ENV}")
+    if not isinstance(api_key, str):
+        raise ValidationError("api_key", f"must be a string, not {type(api_key).__name__}")
+    if not api_key.strip():
+        raise ValidationError("api_key", "must not be empty")
+    # A CR or LF would let the key inject headers; the key itself is never echoed.
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in api_key):
+        raise ValidationError("api_key", "contains a control character (CR, LF or similar)")
+    return api_key
+
+
+def _check_base_url(base_url: Optional[str]) -> str:
+    if base_url is None:
+        base_url = os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL
+    if not isinstance(base_url, str):
+        raise ValidationError("base_url", f"must be a string, not {type(base_url).__name__}")
+    parts = urlsplit(base_url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValidationError("base_url", f"must be an http(s) URL, got {base_url!r}")
+    if any(ord(ch) <= 0x20 for ch in base_url):
+        raise ValidationError("base_url", "must not contain whitespace or control characters")
+    return base_url.rstrip("/")
+
+
+def _check_number(name: str, value: Any, *, minimum: float, allow_none: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValidationError(name, f"must be a number, not {type(value).__name__}")
+    if math.isnan(value) or value < minimum:
+        raise ValidationError(name, f"must be >= {minimum}, got {value!r}")
+
+
+def _check_headers(default_headers: Optional[Mapping[str, str]]) -> Dict[str, str]:
+    headers = dict(default_headers or {})
+    for name, value in headers.items():
+        if not isinstance(name, str) or not isinstance(value, str):
+            raise ValidationError("default_headers", "names and values must be strings")
+        if any(ord(ch) < 0x20 for ch in name + value):
+            raise ValidationError("default_headers", f"header {name!r} contains CR, LF or NUL")
+        if name.lower() == "authorization":
+            raise ValidationError("default_headers", "set the key with api_key=, not a header")
+    return headers
+
+
+@dataclass(frozen=True)
+class ClientConfig:
+    """Frozen settings of one :class:`~teleflow_py.Client`. Build it with :meth:`build`."""
+
+    api_key: str = field(repr=False)
+    base_url: str = DEFAULT_BASE_URL
+    # Events API transport.
+    max_retries: int = 5
+    timeout: float = 30.0
+    open_timeout: float = 10.0
+    write_timeout: float = 60.0
+    max_retry_wait: float = 60.0
+    default_headers: Dict[str, str] = field(default_factory=dict)
+    telemetry: bool = True
+    telemetry_hostname: bool = False
+    # Analytics batcher.
+    flush_at: int = 20
+    flush_interval: float = 5.0
+    max_queue_size: int = 1000
+    batch_max_retries: int = 2
+    shutdown_timeout: float = 5.0
+    register_atexit: bool = True
+    on_error: Optional[ErrorCallback] = field(default=None, repr=False)
+    on_drop: Optional[DropCallback] = field(default=None, repr=False)
+
+    def __repr__(self) -> str:
+        return (
+            f"ClientConfig(api_key={mask_key(self.api_key)!r}, base_url={self.base_url!r}, "
+            f"max_retries={self.max_retries}, timeout={self.timeout}, "
+            f"open_timeout={self.open_timeout}, write_timeout={self.write_timeout}, "
+            f"telemetry={self.telemetry}, flush_at={self.flush_at}, "
+            f"flush_interval={self.flush_interval}, max_queue_size={self.max_queue_size})"
+        )
+
+    __str__ = __repr__
+
+    @classmethod
+    def build(cls, api_key: Optional[str] = None, **settings: Any) -> ClientConfig:
+        """Validate every setting and return the frozen config.
+
+        Raises:
+            ValidationError: a setting is missing or out of range (the message names it).
+        """
+        key = _check_api_key(api_key)
+        settings["base_url"] = _check_base_url(settings.get("base_url"))
+        settings["default_headers"] = _check_headers(settings.get("default_headers"))
+        for name in ("timeout", "open_timeout", "write_timeout", "flush_interval"):
+            if name in settings:
+                _check_number(name, settings[name], minimum=0.001)
+        for name in ("shutdown_timeout", "max_retry_wait"):
+            if name in settings:
+                _check_number(name, settings[name], minimum=0)
+        for name, minimum in (
+            ("max_retries", 0),
+            ("batch_max_retries", 0),
+            ("flush_at", 1),
+            ("max_queue_size", 1),
+        ):
+            if name in settings:
+                value = settings[name]
+                if isinstance(value, bool) or not isinstance(value, int):
+                    raise ValidationError(name, f"must be an int, not {type(value).__name__}")
+                if value < minimum:
+                    raise ValidationError(name, f"must be >= {minimum}, got {value}")
+        for name in ("on_error", "on_drop"):
+            if settings.get(name) is not None and not callable(settings[name]):
+                raise ValidationError(name, "must be callable or None")
+        return cls(api_key=key, **settings)

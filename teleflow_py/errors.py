@@ -1,0 +1,316 @@
+"""Every exception ``teleflow_py`` raises, in one tree.
+
+::
+
+    TeleflowError
+    ├── ValidationError (also a ValueError): bad input refused before anything is sent
+    │   └── InvalidIdempotencyKeyError
+    ├── APIConnectionError: the request never got an HTTP answer
+    │   └── APITimeoutError
+    ├── APIError: the server answered with an error status
+    │   ├── BadRequestError            400
+    │   ├── AuthenticationError        401
+    │   ├── PermissionDeniedError      403
+    │   ├── NotFoundError              404
+    │   ├── RequestTimeoutError        408
+    │   ├── ConflictError              409
+    │   ├── PayloadTooLargeError       413
+    │   ├── UnprocessableEntityError   422
+    │   ├── UnexpectedResponseError    a 2xx whose body is not what the API documents
+    │   ├── RateLimitError             429 (``retry_after`` in seconds)
+    │   │   ├── DailyQuotaIsReachedError        not retried: waiting minutes helps nobody
+    │   │   └── SecondBasedQuotaIsReachedError
+    │   └── ServerError                500 and any other 5xx
+    │       ├── BadGatewayError        502
+    │       ├── ServiceUnavailableError 503
+    │       └── GatewayTimeoutError    504
+    └── BulkTriggerError: a chunk of a split bulk trigger failed for good; carries the
+        results already obtained and the events not yet sent, so a caller can resume.
+
+An :class:`APIError` keeps the whole server answer: ``status``, the parsed ``body``,
+``headers``, ``request_id``, ``retry_count`` and the :class:`~teleflow_py.response.Response`.
+No error ever carries the API key: request headers are redacted before they are stored.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Tuple, Type
+
+if TYPE_CHECKING:
+    from .response import Response
+    from .results import TriggerResult
+
+
+class TeleflowError(Exception):
+    """Base class of every exception raised by ``teleflow_py``."""
+
+
+class ValidationError(TeleflowError, ValueError):
+    """Input refused before anything was sent; the message names the argument."""
+
+    def __init__(self, argument: str, message: str) -> None:
+        self.argument = argument
+        super().__init__(f"{argument}: {message}")
+
+
+class InvalidIdempotencyKeyError(ValidationError):
+    """An idempotency key given by the caller is not 1 to 255 printable ASCII characters."""
+
+
+class APIConnectionError(TeleflowError):
+    """No HTTP answer was received (refused, reset, DNS, TLS, or the connection dropped)."""
+
+    def __init__(self, message: str, *, retry_count: int = 0, url: str = "") -> None:
+        self.retry_count = retry_count
+        self.url = url
+        super().__init__(message)
+
+
+class APITimeoutError(APIConnectionError):
+    """The connect or read timeout expired before the server answered."""
+
+
+def _extract_message(body: Any) -> str:
+    """Turn either documented error body shape into one readable line."""
+    if isinstance(body, dict):
+        message = body.get("message")
+        if isinstance(message, list):
+            text = "; ".join(str(item) for item in message)
+        elif message is not None:
+            text = str(message)
+        else:
+            text = str(body.get("error") or "")
+        errors = body.get("errors")
+        if isinstance(errors, dict) and errors:
+            details = []
+            for field_name, detail in errors.items():
+                messages = detail.get("messages") if isinstance(detail, dict) else detail
+                if isinstance(messages, list):
+                    messages = ", ".join(str(m) for m in messages)
+                details.append(f"{field_name}: {messages}")
+            text = f"{text} ({'; '.join(details)})" if text else "; ".join(details)
+        return text
+    if isinstance(body, str):
+        return body.strip()[:500]
+    return ""
+
+
+class APIError(TeleflowError):
+    """The server answered with an error status. The whole answer is kept on the error."""
+
+    status: int
+
+    def __init__(
+        self,
+        status: int,
+        body: Any,
+        headers: Mapping[str, str],
+        *,
+        response: Optional[Response] = None,
+        retry_count: int = 0,
+    ) -> None:
+        self.status = status
+        self.body = body
+        self.headers: Dict[str, str] = dict(headers)
+        self.response = response
+        self.retry_count = retry_count
+        self.server_message = _extract_message(body)
+        super().__init__(self._describe())
+
+    @property
+    def request_id(self) -> Optional[str]:
+        """The server's request id header, when it sent one."""
+        for name in ("x-request-id", "request-id", "x-correlation-id"):
+            for key, value in self.headers.items():
+                if key.lower() == name:
+                    return value
+        return None
+
+    @property
+    def message_list(self) -> List[str]:
+        """The server's ``message`` as a list (NestJS validation sends a list of strings)."""
+        if isinstance(self.body, dict):
+            message = self.body.get("message")
+            if isinstance(message, list):
+                return [str(item) for item in message]
+            if message is not None:
+                return [str(message)]
+        return [self.server_message] if self.server_message else []
+
+    def _describe(self) -> str:
+        text = f"HTTP {self.status}"
+        if self.server_message:
+            text += f": {self.server_message}"
+        if self.retry_count:
+            text += f" (after {self.retry_count} retries)"
+        return text
+
+
+class BadRequestError(APIError):
+    """400: the server refused the request body."""
+
+
+class AuthenticationError(APIError):
+    """401: the API key is missing or wrong."""
+
+
+class PermissionDeniedError(APIError):
+    """403: the API key may not do this."""
+
+
+class NotFoundError(APIError):
+    """404: no such route or resource."""
+
+
+class RequestTimeoutError(APIError):
+    """408: the server gave up waiting for the request."""
+
+
+class ConflictError(APIError):
+    """409: for example a request with the same idempotency key is still in flight."""
+
+
+class PayloadTooLargeError(APIError):
+    """413: the request body is over the server's limit."""
+
+
+class UnprocessableEntityError(APIError):
+    """422: for example an unknown workflow, or an idempotency key reused with another body."""
+
+
+class UnexpectedResponseError(APIError):
+    """The server answered 2xx, but with a body that is not the documented shape."""
+
+
+class RateLimitError(APIError):
+    """429: too many requests. ``retry_after`` is the server's wait in seconds, if it said."""
+
+    def __init__(
+        self,
+        status: int,
+        body: Any,
+        headers: Mapping[str, str],
+        *,
+        response: Optional[Response] = None,
+        retry_count: int = 0,
+        retry_after: Optional[float] = None,
+    ) -> None:
+        self.retry_after = retry_after
+        super().__init__(status, body, headers, response=response, retry_count=retry_count)
+
+
+class DailyQuotaIsReachedError(RateLimitError):
+    """429 saying the daily quota is spent: raised at once, never retried."""
+
+
+class SecondBasedQuotaIsReachedError(RateLimitError):
+    """429 for a per-second quota: retried after the wait the server asks for."""
+
+
+class ServerError(APIError):
+    """500, or any 5xx without a class of its own."""
+
+
+class BadGatewayError(ServerError):
+    """502."""
+
+
+class ServiceUnavailableError(ServerError):
+    """503."""
+
+
+class GatewayTimeoutError(ServerError):
+    """504."""
+
+
+class BulkTriggerError(TeleflowError):
+    """A chunk of a bulk trigger split over several requests failed for good.
+
+    ``results`` holds the results of the chunks that succeeded, in input order;
+    ``unsent`` the events not yet accepted (the failed chunk and every later one);
+    ``unsent_chunks`` the same events as ``(idempotency_key, events)`` pairs with the keys the
+    failed call used, so resuming chunk by chunk never repeats or loses an event::
+
+        except BulkTriggerError as exc:
+            for key, chunk in exc.unsent_chunks:
+                client.trigger_bulk_event(chunk, idempotency_key=key)
+
+    ``error`` is the error of the failed chunk (also ``__cause__``).
+    """
+
+    def __init__(
+        self,
+        error: TeleflowError,
+        results: Sequence[TriggerResult],
+        unsent_chunks: Sequence[Tuple[str, List[Dict[str, Any]]]],
+    ) -> None:
+        self.error = error
+        self.results = list(results)
+        self.unsent_chunks = [(key, list(events)) for key, events in unsent_chunks]
+        self.unsent = [event for _, events in self.unsent_chunks for event in events]
+        super().__init__(
+            f"bulk trigger stopped after {len(self.results)} events were sent; "
+            f"{len(self.unsent)} events were not sent: {error}"
+        )
+
+
+_STATUS_CLASSES: Dict[int, Type[APIError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    408: RequestTimeoutError,
+    409: ConflictError,
+    413: PayloadTooLargeError,
+    422: UnprocessableEntityError,
+    500: ServerError,
+    502: BadGatewayError,
+    503: ServiceUnavailableError,
+    504: GatewayTimeoutError,
+}
+
+_DAILY = re.compile(r"daily|per[ _-]?day", re.IGNORECASE)
+_SECOND = re.compile(r"second", re.IGNORECASE)
+
+
+def is_daily_quota(body: Any) -> bool:
+    """Whether a 429 body says the daily quota is spent (text mentions a daily limit)."""
+    return bool(_DAILY.search(_extract_message(body) + " " + str(_error_field(body))))
+
+
+def _error_field(body: Any) -> str:
+    return str(body.get("error", "")) if isinstance(body, dict) else ""
+
+
+def error_for_status(
+    status: int,
+    body: Any,
+    headers: Mapping[str, str],
+    *,
+    response: Optional[Response] = None,
+    retry_count: int = 0,
+    retry_after: Optional[float] = None,
+) -> APIError:
+    """Build the exception class that matches an HTTP error answer."""
+    if status == 429:
+        rate_class: Type[RateLimitError] = RateLimitError
+        lowered = {key.lower() for key in headers}
+        if is_daily_quota(body):
+            rate_class = DailyQuotaIsReachedError
+        elif "x-secondly-retry-after" in lowered or _SECOND.search(_extract_message(body)):
+            rate_class = SecondBasedQuotaIsReachedError
+        return rate_class(
+            status,
+            body,
+            headers,
+            response=response,
+            retry_count=retry_count,
+            retry_after=retry_after,
+        )
+    cls = _STATUS_CLASSES.get(status)
+    if cls is None:
+        cls = ServerError if status >= 500 else APIError
+    error = cls(status, body, headers, response=response, retry_count=retry_count)
+    error.status = status
+    return error
