@@ -7,7 +7,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from teleflow_py import __version__  # noqa: E402
+from teleflow_py import __version__
 
 project = "teleflow_py"
 author = "The teleflow_py authors"

@@ -1,0 +1,177 @@
+"""The dashboard in a real headless Chromium: rows, cancelled marks, counters, escaping."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from html.parser import HTMLParser
+from typing import Optional
+
+import pytest
+
+from teleflow_py.emulator import Emulator
+
+from ._support import Api, analytics_event, trigger_body
+
+HOSTILE = '<img src=x onerror="document.title=1">'
+_VOID = {"meta", "link", "br", "img", "input", "hr", "source", "wbr", "col", "area", "base"}
+
+
+def find_chromium() -> Optional[str]:
+    """TELEFLOW_CHROMIUM, then chromium, then chromium-browser on PATH."""
+    configured = os.environ.get("TELEFLOW_CHROMIUM")
+    if configured:
+        return configured
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+class Node:
+    def __init__(self, tag: str, attrs: dict[str, str]) -> None:
+        self.tag, self.attrs = tag, attrs
+        self.children: list[Node] = []
+        self.text_parts: list[str] = []
+
+    @property
+    def text(self) -> str:
+        return "".join(self.text_parts) + "".join(child.text for child in self.children)
+
+    def walk(self) -> list[Node]:
+        found = [self]
+        for child in self.children:
+            found.extend(child.walk())
+        return found
+
+    def by_id(self, element_id: str) -> Node:
+        [node] = [n for n in self.walk() if n.attrs.get("id") == element_id]
+        return node
+
+    def rows(self, table_id: str) -> list[Node]:
+        [body] = [n for n in self.by_id(table_id).children if n.tag == "tbody"]
+        return [n for n in body.children if n.tag == "tr"]
+
+
+class DomBuilder(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.root = Node("#document", {})
+        self.stack = [self.root]
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, Optional[str]]]) -> None:
+        node = Node(tag, {name: value or "" for name, value in attrs})
+        self.stack[-1].children.append(node)
+        if tag not in _VOID:
+            self.stack.append(node)
+
+    def handle_endtag(self, tag: str) -> None:
+        for depth in range(len(self.stack) - 1, 0, -1):
+            if self.stack[depth].tag == tag:
+                del self.stack[depth:]
+                return
+
+    def handle_data(self, data: str) -> None:
+        self.stack[-1].text_parts.append(data)
+
+
+def render(url: str, chromium: str) -> Node:
+    with tempfile.TemporaryDirectory() as profile:
+        result = subprocess.run(
+            [
+                chromium,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                f"--user-data-dir={profile}",
+                "--virtual-time-budget=5000",
+                "--dump-dom",
+                url,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    assert result.returncode == 0, result.stderr[-3000:]
+    builder = DomBuilder()
+    builder.feed(result.stdout)
+    return builder.root
+
+
+@pytest.fixture
+def chromium() -> str:
+    found = find_chromium()
+    if not found:
+        pytest.skip(
+            "no Chromium: set TELEFLOW_CHROMIUM or install chromium (apt-get install chromium)"
+        )
+    return found
+
+
+def test_dashboard_shows_what_the_emulator_received(chromium: str) -> None:
+    with Emulator() as emu:
+        api = Api(emu.url)
+        first = api.post("/v1/events/trigger", trigger_body(to=["user-1", {"subscriberId": "s-2"}]))
+        api.post(
+            "/v1/events/trigger",
+            trigger_body(name=HOSTILE, to={"type": "Topic", "topicKey": "news"}),
+        )
+        api.delete(f"/v1/events/trigger/{first.json()['data']['transactionId']}")
+        api.post("/v1/events/trigger/broadcast", {"name": "announcement", "payload": {}})
+        emu.fail_next(1, 503, path="/v1/events/batch")
+        batch = {
+            "events": [
+                analytics_event("m1", user_id="ada"),
+                analytics_event("m2", event="Paid", user_id="bob"),
+            ]
+        }
+        for _ in range(3):  # 503, then processed, then replayed
+            api.post("/v1/events/batch", batch, **{"X-Idempotency-Key": "batch-1"})
+
+        dom = render(emu.url + "/", chromium)
+
+    assert dom.by_id("status").text == "live"
+    rows = dom.rows("triggers")
+    cells = [[td.text for td in row.children if td.tag == "td"] for row in rows]
+    assert [row[:3] for row in cells] == [
+        ["broadcast", "announcement", "all subscribers"],
+        ["trigger", HOSTILE, "topic:news"],
+        ["trigger", "welcome", "user-1, s-2"],
+    ]
+    assert cells[2][3] == first.json()["data"]["transactionId"]
+    assert ["cancelled" in row.attrs["class"].split() for row in rows] == [False, False, True]
+    assert cells[2][4] == "cancelled" and cells[0][4] == "processed"
+    # The hostile workflow name is text, never markup.
+    assert not [node for node in dom.walk() if node.tag == "img"]
+
+    events = [[td.text for td in row.children if td.tag == "td"][:2] for row in dom.rows("events")]
+    assert events == [["Paid", "bob"], ["Signed Up", "ada"]]
+
+    counters = {
+        name: dom.by_id(f"counter-{name}").text
+        for name in (
+            "triggers",
+            "broadcasts",
+            "cancellations",
+            "events",
+            "retries",
+            "replays",
+            "faults",
+        )
+    }
+    assert counters == {
+        "triggers": "2",
+        "broadcasts": "1",
+        "cancellations": "1",
+        "events": "2",
+        "retries": "2",
+        "replays": "1",
+        "faults": "1",
+    }
+    [fault_row] = dom.rows("faults")
+    assert [td.text for td in fault_row.children] == ["fail", "/v1/events/batch", "503"]
