@@ -183,11 +183,7 @@ class EventsMixin:
                 tenant=tenant,
             )
         )
-        key = check_idempotency_key(idempotency_key)
-        response = self._transport.request(
-            "POST", TRIGGER_PATH, body=encode_json(body), idempotency_key=key
-        )
-        return _trigger_result(response, f"trigger {name!r}")
+        return self._send_one(TRIGGER_PATH, body, idempotency_key, f"trigger {name!r}")
 
     def broadcast_event(
         self,
@@ -220,11 +216,16 @@ class EventsMixin:
                 tenant=tenant,
             )
         )
+        return self._send_one(BROADCAST_PATH, body, idempotency_key, f"broadcast {name!r}")
+
+    def _send_one(
+        self, path: str, body: Dict[str, Any], idempotency_key: Optional[str], what: str
+    ) -> TriggerResult:
         key = check_idempotency_key(idempotency_key)
         response = self._transport.request(
-            "POST", BROADCAST_PATH, body=encode_json(body), idempotency_key=key
+            "POST", path, body=encode_json(body), idempotency_key=key
         )
-        return _trigger_result(response, f"broadcast {name!r}")
+        return _trigger_result(response, what)
 
     def trigger_bulk_event(
         self,

@@ -15,9 +15,9 @@ from ._support import Api
 
 
 @pytest.fixture
-def emu() -> Iterator[Emulator]:
-    with Emulator() as emulator:
-        yield emulator
+def emu(emulator: Emulator) -> Emulator:
+    """The shared ``emulator`` fixture (tests/conftest.py) under a short name."""
+    return emulator
 
 
 @pytest.fixture
