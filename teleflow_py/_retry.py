@@ -42,7 +42,8 @@ def _non_negative_float(text: str) -> Optional[float]:
         value = float(text.strip())
     except ValueError:
         return None
-    if math.isnan(value) or math.isinf(value) or value < 0:
+    # Infinity is kept: "wait forever" must end in "wait too long", not in a quick retry.
+    if math.isnan(value) or value < 0:
         return None
     return value
 

@@ -16,9 +16,10 @@ import socket
 import threading
 import time
 import weakref
-from typing import Any, Callable, Dict, List, Mapping, Optional
+from typing import Any, Callable, Dict, Mapping, Optional
 
 import requests
+from requests.structures import CaseInsensitiveDict
 
 from ._retry import RetryPolicy, server_requested_wait
 from ._version import __version__
@@ -28,6 +29,7 @@ from .errors import (
     APIError,
     APITimeoutError,
     TeleflowError,
+    UnexpectedResponseError,
     error_for_status,
     is_daily_quota,
 )
@@ -60,14 +62,6 @@ def user_agent(telemetry: bool, include_hostname: bool = False) -> str:
     return agent
 
 
-def redact(headers: Mapping[str, str]) -> Dict[str, str]:
-    """A copy of ``headers`` with the Authorization value replaced."""
-    return {
-        name: (REDACTED if name.lower() == "authorization" else value)
-        for name, value in headers.items()
-    }
-
-
 def parse_body(content: bytes) -> Any:
     """Parsed JSON, the raw text when it is not JSON, or ``None`` when empty.
 
@@ -77,8 +71,42 @@ def parse_body(content: bytes) -> Any:
         return None
     try:
         return json.loads(content)
-    except ValueError:
+    except (ValueError, RecursionError):
         return content.decode("utf-8", errors="replace")
+
+
+#: Transport failures that no retry can fix.
+_PERMANENT_FAILURES = (
+    requests.exceptions.InvalidHeader,
+    requests.exceptions.InvalidURL,
+    requests.exceptions.InvalidSchema,
+    requests.exceptions.MissingSchema,
+    requests.exceptions.SSLError,
+)
+
+
+def _reason(exc: BaseException) -> str:
+    """A short, key-free description of a transport failure (the key is never in a URL)."""
+    text = str(exc) or type(exc).__name__
+    return f"{type(exc).__name__}: {text[:300]}"
+
+
+class _ApiKeyAuth(requests.auth.AuthBase):
+    """Sets ``Authorization: ApiKey ...`` on each request.
+
+    Passed as ``auth=``, it wins over ``session.auth`` and ``~/.netrc``, which requests would
+    otherwise apply on top of a plain header. Its repr never shows the key.
+    """
+
+    def __init__(self, api_key: str) -> None:
+        self._value = f"ApiKey {api_key}"
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = self._value
+        return request
+
+    def __repr__(self) -> str:
+        return "_ApiKeyAuth(***)"
 
 
 _live_transports: weakref.WeakSet[Transport] = weakref.WeakSet()
@@ -86,7 +114,7 @@ _live_transports: weakref.WeakSet[Transport] = weakref.WeakSet()
 
 def _reset_all_after_fork() -> None:
     for transport in list(_live_transports):
-        transport._forget_sessions()
+        transport._after_fork()
 
 
 if hasattr(os, "register_at_fork"):
@@ -108,7 +136,9 @@ class Transport:
         self._user_session = session
         self._sleep = sleep
         self._local = threading.local()
-        self._sessions: List[requests.Session] = []
+        # Weak: a session dies with its thread (the thread-local holds the only strong
+        # reference), so a server that starts a thread per request does not pile them up.
+        self._sessions: weakref.WeakSet[requests.Session] = weakref.WeakSet()
         self._sessions_lock = threading.Lock()
         self._pid = os.getpid()
         self._closed = False
@@ -121,9 +151,8 @@ class Transport:
             "User-Agent": user_agent(config.telemetry, config.telemetry_hostname),
         }
         headers.update(config.default_headers)
-        headers["Authorization"] = f"ApiKey {config.api_key}"
         self._base_headers = headers
-        self._redacted_base = redact(headers)
+        self._auth = _ApiKeyAuth(config.api_key)
         _live_transports.add(self)
 
     def __repr__(self) -> str:
@@ -147,27 +176,38 @@ class Transport:
         if self._user_session is not None:
             return self._user_session
         if self._pid != os.getpid():  # fallback when register_at_fork did not run
-            self._forget_sessions()
+            self._after_fork()
         session: Optional[requests.Session] = getattr(self._local, "session", None)
         if session is None:
             session = requests.Session()
-            self._local.session = session
             with self._sessions_lock:
-                self._sessions.append(session)
+                if self._closed:
+                    session.close()
+                    raise TeleflowError("the client is closed")
+                self._sessions.add(session)
+            self._local.session = session
         return session
 
-    def _forget_sessions(self) -> None:
-        """Drop sessions inherited over fork without closing the parent's sockets."""
+    def _after_fork(self) -> None:
+        """In a forked child: never use a connection that belongs to the parent.
+
+        The SDK's own sessions are dropped; a caller's session has its pools emptied (closing
+        the child's copies of the sockets leaves the parent's connections intact).
+        """
         self._local = threading.local()
-        self._sessions = []
+        self._sessions = weakref.WeakSet()
         self._sessions_lock = threading.Lock()
         self._pid = os.getpid()
+        if self._user_session is not None:
+            for adapter in self._user_session.adapters.values():
+                adapter.close()
 
     def close(self) -> None:
         """Close the sessions this transport opened (never the caller's own session)."""
-        self._closed = True
         with self._sessions_lock:
-            sessions, self._sessions = self._sessions, []
+            self._closed = True
+            sessions = list(self._sessions)
+            self._sessions = weakref.WeakSet()
         for session in sessions:
             session.close()
         self._local = threading.local()
@@ -186,7 +226,13 @@ class Transport:
     def send_once(
         self, method: str, path: str, body: Optional[bytes], headers: Mapping[str, str]
     ) -> requests.Response:
-        """One attempt, no retry. Transport failures become :class:`APIConnectionError`."""
+        """One attempt, no retry.
+
+        Raises:
+            APITimeoutError: the connect or read timeout expired.
+            APIConnectionError: no answer; ``retryable`` is false for failures a repeat
+                cannot fix (an invalid URL or header, a TLS certificate that fails to verify).
+        """
         url = self._base_url + path
         try:
             return self.session().request(
@@ -194,24 +240,25 @@ class Transport:
                 url,
                 data=body,
                 headers=headers,
+                auth=self._auth,
                 timeout=self._timeout,
                 allow_redirects=False,
             )
         except requests.Timeout as exc:
-            raise APITimeoutError(
-                f"{method} {url} timed out: {type(exc).__name__}", url=url
+            raise APITimeoutError(f"{method} {url} timed out: {_reason(exc)}", url=url) from exc
+        except _PERMANENT_FAILURES as exc:
+            raise APIConnectionError(
+                f"{method} {url} cannot succeed: {_reason(exc)}", url=url, retryable=False
             ) from exc
         except requests.RequestException as exc:
-            raise APIConnectionError(
-                f"{method} {url} failed: {type(exc).__name__}", url=url
-            ) from exc
+            raise APIConnectionError(f"{method} {url} failed: {_reason(exc)}", url=url) from exc
 
     def request(
         self,
         method: str,
         path: str,
         *,
-        body: Optional[str] = None,
+        body: Optional[bytes] = None,
         idempotency_key: Optional[str] = None,
         policy: Optional[RetryPolicy] = None,
     ) -> Response:
@@ -225,7 +272,7 @@ class Transport:
         """
         policy = policy or self.policy
         headers = self.headers_for(idempotency_key)
-        payload = body.encode("utf-8") if body is not None else None
+        body_text = body.decode("utf-8") if body is not None else None
         url = self._base_url + path
         started = time.monotonic()
         retries = 0
@@ -234,20 +281,26 @@ class Transport:
             headers[RETRY_COUNT_HEADER] = str(retries)
             if debug:
                 logger.debug(
-                    "%s %s attempt %d headers=%s", method, url, retries + 1, redact(headers)
+                    "%s %s attempt %d headers=%s",
+                    method,
+                    url,
+                    retries + 1,
+                    self._request_headers_view(headers),
                 )
             status: Optional[int] = None
             error: TeleflowError
-            answer_headers: Dict[str, str] = {}
+            answer_headers: Mapping[str, str] = {}
             daily = False
             try:
-                raw = self.send_once(method, path, payload, headers)
+                raw = self.send_once(method, path, body, headers)
             except APIConnectionError as exc:
                 exc.retry_count = retries
+                if not exc.retryable:
+                    raise
                 error = exc
             else:
                 status = raw.status_code
-                answer_headers = dict(raw.headers)
+                answer_headers = CaseInsensitiveDict(raw.headers)
                 response = Response(
                     status=status,
                     headers=answer_headers,
@@ -255,7 +308,7 @@ class Transport:
                     url=url,
                     method=method,
                     request_headers=self._request_headers_view(headers),
-                    request_body=body,
+                    request_body=body_text,
                     retry_count=retries,
                     time_spent_in_ms=(time.monotonic() - started) * 1000.0,
                 )
@@ -298,18 +351,14 @@ class Transport:
             self._sleep(decision.wait)
 
     def _request_headers_view(self, headers: Dict[str, str]) -> Dict[str, str]:
-        view = dict(self._redacted_base)
-        for name, value in headers.items():
-            if name not in view:
-                view[name] = value
-        view[RETRY_COUNT_HEADER] = headers[RETRY_COUNT_HEADER]
+        """What was sent, as shown on a Response or in a log line: the key redacted."""
+        view = dict(headers)
+        view["Authorization"] = REDACTED
         return view
 
 
 def raise_for_body_shape(response: Response, expected: str) -> None:
     """Raise :class:`~teleflow_py.errors.UnexpectedResponseError` for a malformed 2xx."""
-    from .errors import UnexpectedResponseError
-
     error: APIError = UnexpectedResponseError(
         response.status,
         response.body,

@@ -6,7 +6,7 @@ import datetime as _dt
 import json
 import math
 import uuid
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping, Optional, Set
 
 from .errors import InvalidIdempotencyKeyError, ValidationError
 
@@ -53,7 +53,26 @@ def check_transaction_id(value: Any, argument: str = "transaction_id") -> str:
         raise ValidationError(argument, f"must be a non-empty string, not {type(value).__name__}")
     if not value.strip():
         raise ValidationError(argument, "must not be empty")
+    if value in (".", ".."):
+        # As a path segment these would be resolved away and reach another endpoint.
+        raise ValidationError(argument, "must not be '.' or '..'")
+    if _has_lone_surrogate(value):
+        raise ValidationError(argument, "is not valid Unicode (a lone surrogate)")
     return value
+
+
+_SUBSCRIBER_TEXT_FIELDS = ("email", "firstName", "lastName", "phone", "avatar", "locale")
+
+
+def _check_subscriber_fields(value: Mapping[str, Any], argument: str) -> None:
+    for name in _SUBSCRIBER_TEXT_FIELDS:
+        if value.get(name) is not None and not isinstance(value[name], str):
+            kind = type(value[name]).__name__
+            raise ValidationError(argument, f"a subscriber's {name} must be a string, not {kind}")
+    if value.get("data") is not None and not isinstance(value["data"], Mapping):
+        raise ValidationError(argument, "a subscriber's data must be a dict")
+    if value.get("channels") is not None and not isinstance(value["channels"], (list, tuple)):
+        raise ValidationError(argument, "a subscriber's channels must be a list")
 
 
 def _check_one_recipient(value: Any, argument: str) -> None:
@@ -72,6 +91,7 @@ def _check_one_recipient(value: Any, argument: str) -> None:
         subscriber_id = value.get("subscriberId")
         if not isinstance(subscriber_id, str) or not subscriber_id.strip():
             raise ValidationError(argument, "a subscriber needs a non-empty string subscriberId")
+        _check_subscriber_fields(value, argument)
         return
     raise ValidationError(
         argument,
@@ -110,6 +130,11 @@ def check_tenant(tenant: Any, argument: str = "tenant") -> None:
         raise ValidationError(
             argument, f"must be a tenant id or a tenant dict, not {type(tenant).__name__}"
         )
+    for name in ("identifier", "name"):
+        if tenant.get(name) is not None and not isinstance(tenant[name], str):
+            raise ValidationError(argument, f"a tenant's {name} must be a string")
+    if tenant.get("data") is not None and not isinstance(tenant["data"], Mapping):
+        raise ValidationError(argument, "a tenant's data must be a dict")
 
 
 def check_mapping(value: Any, argument: str) -> None:
@@ -125,28 +150,32 @@ def _json_default(value: Any) -> Any:
         return value.isoformat()
     if isinstance(value, uuid.UUID):
         return str(value)
+    if isinstance(value, Mapping):
+        return dict(value)
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
-def _find_unencodable(value: Any, path: str) -> Optional[str]:
+def _has_lone_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _find_unencodable(value: Any, path: str, seen: Set[int]) -> Optional[str]:
     """The path and reason of the first value JSON cannot encode, searched depth first."""
     if isinstance(value, Mapping):
-        for key, item in value.items():
-            if not isinstance(key, (str, int, float, bool)) and key is not None:
-                return f"{path}: key {key!r} is a {type(key).__name__}, not a string"
-            found = _find_unencodable(item, f"{path}[{key!r}]")
-            if found:
-                return found
-        return None
+        return _find_in_container(value, value.items(), path, seen, mapping=True)
     if isinstance(value, (list, tuple)):
-        for index, item in enumerate(value):
-            found = _find_unencodable(item, f"{path}[{index}]")
-            if found:
-                return found
+        return _find_in_container(value, enumerate(value), path, seen, mapping=False)
+    if isinstance(value, str):
+        if _has_lone_surrogate(value):
+            return f"{path}: {value!r} is not valid Unicode (a lone surrogate)"
         return None
     if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
         return f"{path}: {value!r} is not valid JSON"
-    if value is None or isinstance(value, (str, int, float, bool)):
+    if value is None or isinstance(value, (int, float, bool)):
         return None
     try:
         _json_default(value)
@@ -155,20 +184,39 @@ def _find_unencodable(value: Any, path: str) -> Optional[str]:
     return None
 
 
-def encode_json(body: Mapping[str, Any], argument: str = "body") -> str:
-    """Compact JSON of ``body``; ``datetime``, ``date`` and ``UUID`` become strings.
+def _find_in_container(
+    container: Any, items: Any, path: str, seen: Set[int], *, mapping: bool
+) -> Optional[str]:
+    if id(container) in seen:
+        return f"{path}: refers to itself (a circular reference)"
+    seen.add(id(container))
+    for key, item in items:
+        if mapping and not isinstance(key, (str, int, float, bool)) and key is not None:
+            return f"{path}: key {key!r} is a {type(key).__name__}, not a string"
+        if mapping and isinstance(key, str) and _has_lone_surrogate(key):
+            return f"{path}: key {key!r} is not valid Unicode (a lone surrogate)"
+        found = _find_unencodable(item, f"{path}[{key!r}]", seen)
+        if found:
+            return found
+    seen.discard(id(container))
+    return None
+
+
+def encode_json(body: Mapping[str, Any], argument: str = "body") -> bytes:
+    """Compact UTF-8 JSON of ``body``; ``datetime``, ``date`` and ``UUID`` become strings.
 
     Raises:
         ValidationError: a value cannot be encoded; the message gives its path,
             for example ``payload['user']['avatar']: a bytes cannot be encoded as JSON``.
     """
     try:
-        return json.dumps(
+        text = json.dumps(
             body, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=_json_default
         )
-    except (TypeError, ValueError, RecursionError) as exc:
+        return text.encode("utf-8")
+    except (TypeError, ValueError, RecursionError) as exc:  # UnicodeEncodeError is a ValueError
         for key, value in body.items():
-            found = _find_unencodable(value, str(key))
+            found = _find_unencodable(value, str(key), set())
             if found:
                 raise ValidationError(str(key), f"cannot be sent as JSON: {found}") from None
         raise ValidationError(argument, f"cannot be sent as JSON: {exc}") from None

@@ -38,9 +38,12 @@ def _check_api_key(api_key: Optional[str]) -> str:
         raise ValidationError("api_key", f"must be a string, not {type(api_key).__name__}")
     if not api_key.strip():
         raise ValidationError("api_key", "must not be empty")
-    # A CR or LF would let the key inject headers; the key itself is never echoed.
+    # A CR or LF would let the key inject headers, and HTTP headers cannot carry most
+    # non-ASCII text; the key itself is never echoed.
     if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in api_key):
         raise ValidationError("api_key", "contains a control character (CR, LF or similar)")
+    if any(not 0x21 <= ord(ch) <= 0x7E for ch in api_key):
+        raise ValidationError("api_key", "must be printable ASCII without spaces")
     return api_key
 
 
@@ -49,11 +52,16 @@ def _check_base_url(base_url: Optional[str]) -> str:
         base_url = os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL
     if not isinstance(base_url, str):
         raise ValidationError("base_url", f"must be a string, not {type(base_url).__name__}")
-    parts = urlsplit(base_url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValidationError("base_url", f"must be an http(s) URL, got {base_url!r}")
     if any(ord(ch) <= 0x20 for ch in base_url):
         raise ValidationError("base_url", "must not contain whitespace or control characters")
+    parts = urlsplit(base_url)
+    if "@" in parts.netloc:
+        # Credentials in the URL would be printed wherever the URL is; refuse them unechoed.
+        raise ValidationError("base_url", "must not contain credentials (user:password@)")
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValidationError("base_url", f"must be an http(s) URL, got {base_url!r}")
+    if parts.query or parts.fragment:
+        raise ValidationError("base_url", f"must not have a query or fragment, got {base_url!r}")
     return base_url.rstrip("/")
 
 
@@ -62,8 +70,8 @@ def _check_number(name: str, value: Any, *, minimum: float, allow_none: bool = F
         return
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ValidationError(name, f"must be a number, not {type(value).__name__}")
-    if math.isnan(value) or value < minimum:
-        raise ValidationError(name, f"must be >= {minimum}, got {value!r}")
+    if math.isnan(value) or math.isinf(value) or value < minimum:
+        raise ValidationError(name, f"must be a finite number >= {minimum}, got {value!r}")
 
 
 def _check_headers(default_headers: Optional[Mapping[str, str]]) -> Dict[str, str]:
@@ -71,8 +79,14 @@ def _check_headers(default_headers: Optional[Mapping[str, str]]) -> Dict[str, st
     for name, value in headers.items():
         if not isinstance(name, str) or not isinstance(value, str):
             raise ValidationError("default_headers", "names and values must be strings")
-        if any(ord(ch) < 0x20 for ch in name + value):
-            raise ValidationError("default_headers", f"header {name!r} contains CR, LF or NUL")
+        if any(ord(ch) < 0x20 or ord(ch) > 0xFF for ch in name + value):
+            raise ValidationError(
+                "default_headers", f"header {name!r} contains CR, LF, NUL or non-Latin-1 text"
+            )
+        if value != value.strip() or not name or name != name.strip():
+            raise ValidationError(
+                "default_headers", f"header {name!r} has leading or trailing whitespace"
+            )
         if name.lower() == "authorization":
             raise ValidationError("default_headers", "set the key with api_key=, not a header")
     return headers

@@ -37,6 +37,10 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Tuple, Type
 
+from requests.structures import CaseInsensitiveDict
+
+from .response import request_id_of
+
 if TYPE_CHECKING:
     from .response import Response
     from .results import TriggerResult
@@ -44,6 +48,20 @@ if TYPE_CHECKING:
 
 class TeleflowError(Exception):
     """Base class of every exception raised by ``teleflow_py``."""
+
+    def __reduce__(self) -> Tuple[Any, ...]:
+        # Rebuild from the stored fields: the subclasses' __init__ signatures differ from
+        # their args, and errors must cross process boundaries (multiprocessing, Celery).
+        return (_restore_error, (type(self), self.args, self.__dict__))
+
+
+def _restore_error(
+    cls: Type[TeleflowError], args: Tuple[Any, ...], state: Dict[str, Any]
+) -> TeleflowError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, *args)
+    error.__dict__.update(state)
+    return error
 
 
 class ValidationError(TeleflowError, ValueError):
@@ -61,9 +79,13 @@ class InvalidIdempotencyKeyError(ValidationError):
 class APIConnectionError(TeleflowError):
     """No HTTP answer was received (refused, reset, DNS, TLS, or the connection dropped)."""
 
-    def __init__(self, message: str, *, retry_count: int = 0, url: str = "") -> None:
+    def __init__(
+        self, message: str, *, retry_count: int = 0, url: str = "", retryable: bool = True
+    ) -> None:
         self.retry_count = retry_count
         self.url = url
+        #: False when a repeat cannot help (an invalid URL or header, a failed TLS check).
+        self.retryable = retryable
         super().__init__(message)
 
 
@@ -112,7 +134,7 @@ class APIError(TeleflowError):
     ) -> None:
         self.status = status
         self.body = body
-        self.headers: Dict[str, str] = dict(headers)
+        self.headers: Mapping[str, str] = CaseInsensitiveDict(headers)
         self.response = response
         self.retry_count = retry_count
         self.server_message = _extract_message(body)
@@ -121,11 +143,7 @@ class APIError(TeleflowError):
     @property
     def request_id(self) -> Optional[str]:
         """The server's request id header, when it sent one."""
-        for name in ("x-request-id", "request-id", "x-correlation-id"):
-            for key, value in self.headers.items():
-                if key.lower() == name:
-                    return value
-        return None
+        return request_id_of(self.headers)
 
     @property
     def message_list(self) -> List[str]:
@@ -142,6 +160,9 @@ class APIError(TeleflowError):
         text = f"HTTP {self.status}"
         if self.server_message:
             text += f": {self.server_message}"
+        location = self.headers.get("Location")
+        if 300 <= self.status < 400 and location:
+            text += f" (redirect to {location}: is base_url right?)"
         if self.retry_count:
             text += f" (after {self.retry_count} retries)"
         return text

@@ -3,7 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Mapping, Optional
+
+
+def request_id_of(headers: Mapping[str, str]) -> Optional[str]:
+    """The request id a server put in its headers, under any of the usual names."""
+    lowered = {key.lower(): value for key, value in headers.items()}
+    for name in ("x-request-id", "request-id", "x-correlation-id"):
+        if name in lowered:
+            return lowered[name]
+    return None
 
 
 @dataclass(frozen=True)
@@ -17,7 +26,8 @@ class Response:
     """
 
     status: int
-    headers: Dict[str, str]
+    #: Case-insensitive: ``headers["content-type"]`` finds ``Content-Type``.
+    headers: Mapping[str, str]
     body: Any
     url: str
     method: str = "POST"
@@ -29,8 +39,7 @@ class Response:
     @property
     def request_id(self) -> Optional[str]:
         """The server's request id header, when it sent one."""
-        lowered = {key.lower(): value for key, value in self.headers.items()}
-        return lowered.get("x-request-id") or lowered.get("request-id")
+        return request_id_of(self.headers)
 
     @property
     def idempotency_key(self) -> Optional[str]:

@@ -1,7 +1,5 @@
 """Typed shapes of what the Events API takes: recipients, tenants, trigger bodies."""
 
-from __future__ import annotations
-
 from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Union
 

@@ -32,7 +32,7 @@ from .ratelimit import RateLimiter
 from .store import Store
 from .wire import Incoming, Reply, error_reply, parse_json_body
 
-_API_KEY = re.compile(r"^\s*apikey\s+\S", re.IGNORECASE)
+_API_KEY = re.compile(r"^\s*apikey\s+(\S+)\s*$", re.IGNORECASE)
 
 
 @dataclass
@@ -63,8 +63,11 @@ class Service:
         rate_limit: Optional[int] = None,
         rate_limit_window: float = 1.0,
         batch_event_limit: Optional[int] = None,
+        api_keys: Optional[Iterable[str]] = None,
     ) -> None:
         self.store = Store(db_path)
+        # None: any key is accepted; otherwise only these (so tests can prove which key came).
+        self._api_keys = frozenset(api_keys) if api_keys is not None else None
         self.settings = Settings(
             frozenset(known_workflows) if known_workflows is not None else None,
             batch_event_limit,
@@ -192,8 +195,11 @@ class Service:
         if route is None:
             shown = f"{path}?{incoming.query}" if incoming.query else path
             return error_reply(404, f"Cannot {method} {shown}")
-        if not _API_KEY.match(incoming.headers.get("authorization", "")):
+        given = _API_KEY.match(incoming.headers.get("authorization", ""))
+        if given is None:
             return error_reply(401, "API Key not found")
+        if self._api_keys is not None and given.group(1) not in self._api_keys:
+            return error_reply(401, "API Key is not valid")
         body: Any = None
         if method == "POST":
             body, problem = parse_json_body(incoming)

@@ -25,7 +25,7 @@ class Emulator:
     ``port=0`` picks a free port; ``db_path`` keeps everything in SQLite across restarts;
     ``known_workflows`` makes other workflow names a 422; ``rate_limit`` allows that many
     ``/v1`` requests per ``rate_limit_window`` seconds; ``batch_event_limit`` makes larger
-    analytics batches a 413.
+    analytics batches a 413; ``api_keys`` accepts only those keys (any key when ``None``).
     """
 
     def __init__(
@@ -38,6 +38,7 @@ class Emulator:
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         batch_event_limit: Optional[int] = None,
         rate_limit_window: float = 1.0,
+        api_keys: Optional[Iterable[str]] = None,
     ) -> None:
         _check_limit("batch_event_limit", batch_event_limit)
         _check_limit("max_body_bytes", max_body_bytes)
@@ -50,6 +51,7 @@ class Emulator:
             rate_limit=rate_limit,
             rate_limit_window=rate_limit_window,
             batch_event_limit=batch_event_limit,
+            api_keys=api_keys,
         )
         self._lock = threading.Lock()
         self._started = False
