@@ -1,7 +1,7 @@
 """Caller cost of ``trigger_event`` against a bare ``requests.Session.post``, in one run.
 
-Both send the same JSON body with the same headers to the same loopback server and parse the
-answer; the SDK also validates, mints an idempotency key, builds a Response and a result.
+Both send the same JSON body with the same headers to the same loopback server (in a process
+of its own, ``_loopback.py``) and parse the answer; the SDK also validates, mints an idempotency key, builds a Response and a result.
 Calls alternate in rounds so that drift on a shared machine hits both sides alike.
 
     python benchmarks/bench_events.py            # 1,000 calls each, prints the ratio
@@ -14,10 +14,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
 import statistics
 import sys
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -26,57 +24,11 @@ from typing import Callable, List
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _loopback import LoopbackServer
 
 from teleflow_py import Client
-
-ANSWER = json.dumps(
-    {"data": {"acknowledged": True, "status": "processed", "transactionId": "tx-bench"}}
-).encode()
-RESPONSE = (
-    b"HTTP/1.1 201 Created\r\nContent-Type: application/json; charset=utf-8\r\n"
-    b"Content-Length: " + str(len(ANSWER)).encode() + b"\r\n\r\n" + ANSWER
-)
-
-
-def _serve_connection(conn: socket.socket) -> None:
-    """Answer every request on a keep-alive connection with a canned 201."""
-    buffer = b""
-    with conn:
-        while True:
-            while b"\r\n\r\n" not in buffer:
-                chunk = conn.recv(65536)
-                if not chunk:
-                    return
-                buffer += chunk
-            head, _, buffer = buffer.partition(b"\r\n\r\n")
-            length = 0
-            for line in head.split(b"\r\n")[1:]:
-                name, _, value = line.partition(b":")
-                if name.strip().lower() == b"content-length":
-                    length = int(value.strip())
-            while len(buffer) < length:
-                chunk = conn.recv(65536)
-                if not chunk:
-                    return
-                buffer += chunk
-            buffer = buffer[length:]
-            conn.sendall(RESPONSE)
-
-
-def start_server() -> int:
-    """A minimal keep-alive HTTP server on loopback; returns its port."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(16)
-
-    def accept_loop() -> None:
-        while True:
-            conn, _ = listener.accept()
-            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            threading.Thread(target=_serve_connection, args=(conn,), daemon=True).start()
-
-    threading.Thread(target=accept_loop, daemon=True).start()
-    return int(listener.getsockname()[1])
 
 
 def time_calls(call: Callable[[int], None], start: int, count: int) -> List[float]:
@@ -94,8 +46,8 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=10, help="alternating rounds")
     args = parser.parse_args()
 
-    port = start_server()
-    base_url = f"http://127.0.0.1:{port}"
+    server = LoopbackServer(kind="trigger")
+    base_url = server.url
     api_key = "sk_bench_0123456789"
     client = Client(api_key=api_key, base_url=base_url)
     session = requests.Session()
@@ -141,6 +93,7 @@ def main() -> int:
         f"ratio sdk/bare        {ratio:.3f}  (target <= 1.10: {'PASS' if ratio <= 1.10 else 'FAIL'})"
     )
     client.close()
+    server.close()
     return 0
 
 

@@ -1,9 +1,7 @@
-"""The one place that sends a request: sessions, headers, timeouts, the retry loop.
+"""The one place that sends a request: headers, timeouts, the retry loop, the Response.
 
-Thread safety: each thread gets its own ``requests.Session`` (and so its own keep-alive
-pool), created on first use; a session passed in by the caller is shared by every thread,
-as requests' connection pool allows. After ``fork()`` the child drops the parent's sessions
-(their sockets belong to the parent) and opens its own.
+How the bytes travel (a pooled connection, or the caller's session) and what happens over
+``fork()`` is :mod:`teleflow_py._connection`'s business.
 """
 
 from __future__ import annotations
@@ -13,7 +11,6 @@ import logging
 import os
 import platform
 import socket
-import threading
 import time
 import weakref
 from typing import Any, Callable, Dict, Mapping, Optional
@@ -21,13 +18,13 @@ from typing import Any, Callable, Dict, Mapping, Optional
 import requests
 from requests.structures import CaseInsensitiveDict
 
+from ._connection import Answer, Connection
 from ._retry import RetryPolicy, server_requested_wait
 from ._version import __version__
 from .config import ClientConfig
 from .errors import (
     APIConnectionError,
     APIError,
-    APITimeoutError,
     TeleflowError,
     UnexpectedResponseError,
     error_for_status,
@@ -75,46 +72,12 @@ def parse_body(content: bytes) -> Any:
         return content.decode("utf-8", errors="replace")
 
 
-#: Transport failures that no retry can fix.
-_PERMANENT_FAILURES = (
-    requests.exceptions.InvalidHeader,
-    requests.exceptions.InvalidURL,
-    requests.exceptions.InvalidSchema,
-    requests.exceptions.MissingSchema,
-    requests.exceptions.SSLError,
-)
-
-
-def _reason(exc: BaseException) -> str:
-    """A short, key-free description of a transport failure (the key is never in a URL)."""
-    text = str(exc) or type(exc).__name__
-    return f"{type(exc).__name__}: {text[:300]}"
-
-
-class _ApiKeyAuth(requests.auth.AuthBase):
-    """Sets ``Authorization: ApiKey ...`` on each request.
-
-    Passed as ``auth=``, it wins over ``session.auth`` and ``~/.netrc``, which requests would
-    otherwise apply on top of a plain header. Its repr never shows the key.
-    """
-
-    def __init__(self, api_key: str) -> None:
-        self._value = f"ApiKey {api_key}"
-
-    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        request.headers["Authorization"] = self._value
-        return request
-
-    def __repr__(self) -> str:
-        return "_ApiKeyAuth(***)"
-
-
 _live_transports: weakref.WeakSet[Transport] = weakref.WeakSet()
 
 
 def _reset_all_after_fork() -> None:
     for transport in list(_live_transports):
-        transport._after_fork()
+        transport._connection.after_fork()
 
 
 if hasattr(os, "register_at_fork"):
@@ -132,16 +95,10 @@ class Transport:
     ) -> None:
         self._config = config
         self._base_url = config.base_url
-        self._timeout = (config.open_timeout, config.timeout)
-        self._user_session = session
+        self._connection = Connection(
+            config.base_url, config.api_key, (config.open_timeout, config.timeout), session
+        )
         self._sleep = sleep
-        self._local = threading.local()
-        # Weak: a session dies with its thread (the thread-local holds the only strong
-        # reference), so a server that starts a thread per request does not pile them up.
-        self._sessions: weakref.WeakSet[requests.Session] = weakref.WeakSet()
-        self._sessions_lock = threading.Lock()
-        self._pid = os.getpid()
-        self._closed = False
         self.policy = RetryPolicy(
             max_retries=config.max_retries, max_server_wait=config.max_retry_wait
         )
@@ -152,7 +109,6 @@ class Transport:
         }
         headers.update(config.default_headers)
         self._base_headers = headers
-        self._auth = _ApiKeyAuth(config.api_key)
         _live_transports.add(self)
 
     def __repr__(self) -> str:
@@ -163,54 +119,9 @@ class Transport:
         """The API root every path is joined to."""
         return self._base_url
 
-    # -- sessions ---------------------------------------------------------------------
-
-    def session(self) -> requests.Session:
-        """The session for the calling thread (or the caller's own session).
-
-        Raises:
-            TeleflowError: the client was closed.
-        """
-        if self._closed:
-            raise TeleflowError("the client is closed")
-        if self._user_session is not None:
-            return self._user_session
-        if self._pid != os.getpid():  # fallback when register_at_fork did not run
-            self._after_fork()
-        session: Optional[requests.Session] = getattr(self._local, "session", None)
-        if session is None:
-            session = requests.Session()
-            with self._sessions_lock:
-                if self._closed:
-                    session.close()
-                    raise TeleflowError("the client is closed")
-                self._sessions.add(session)
-            self._local.session = session
-        return session
-
-    def _after_fork(self) -> None:
-        """In a forked child: never use a connection that belongs to the parent.
-
-        The SDK's own sessions are dropped; a caller's session has its pools emptied (closing
-        the child's copies of the sockets leaves the parent's connections intact).
-        """
-        self._local = threading.local()
-        self._sessions = weakref.WeakSet()
-        self._sessions_lock = threading.Lock()
-        self._pid = os.getpid()
-        if self._user_session is not None:
-            for adapter in self._user_session.adapters.values():
-                adapter.close()
-
     def close(self) -> None:
-        """Close the sessions this transport opened (never the caller's own session)."""
-        with self._sessions_lock:
-            self._closed = True
-            sessions = list(self._sessions)
-            self._sessions = weakref.WeakSet()
-        for session in sessions:
-            session.close()
-        self._local = threading.local()
+        """Close the connections this transport opened (never the caller's own session)."""
+        self._connection.close()
 
     # -- sending ----------------------------------------------------------------------
 
@@ -225,33 +136,9 @@ class Transport:
 
     def send_once(
         self, method: str, path: str, body: Optional[bytes], headers: Mapping[str, str]
-    ) -> requests.Response:
-        """One attempt, no retry.
-
-        Raises:
-            APITimeoutError: the connect or read timeout expired.
-            APIConnectionError: no answer; ``retryable`` is false for failures a repeat
-                cannot fix (an invalid URL or header, a TLS certificate that fails to verify).
-        """
-        url = self._base_url + path
-        try:
-            return self.session().request(
-                method,
-                url,
-                data=body,
-                headers=headers,
-                auth=self._auth,
-                timeout=self._timeout,
-                allow_redirects=False,
-            )
-        except requests.Timeout as exc:
-            raise APITimeoutError(f"{method} {url} timed out: {_reason(exc)}", url=url) from exc
-        except _PERMANENT_FAILURES as exc:
-            raise APIConnectionError(
-                f"{method} {url} cannot succeed: {_reason(exc)}", url=url, retryable=False
-            ) from exc
-        except requests.RequestException as exc:
-            raise APIConnectionError(f"{method} {url} failed: {_reason(exc)}", url=url) from exc
+    ) -> Answer:
+        """One attempt, no retry (see :meth:`Connection.send` for what it raises)."""
+        return self._connection.send(method, path, body, headers)
 
     def request(
         self,

@@ -6,7 +6,7 @@ import datetime as _dt
 import json
 import math
 import uuid
-from typing import Any, Mapping, Optional, Set
+from typing import Any, Callable, Mapping, Optional, Set
 
 from .errors import InvalidIdempotencyKeyError, ValidationError
 
@@ -202,6 +202,34 @@ def _find_in_container(
     return None
 
 
+def _make_json_encoder() -> Callable[[Any], str]:
+    """A compact JSON encoder built once: ``json.dumps`` with options builds one per call.
+
+    CPython's C encoder is driven directly (as ``json`` itself does for a one-shot encode),
+    without the circular-reference table: a cycle ends in RecursionError, which callers
+    turn into a ValidationError naming the path.
+    """
+    plain = json.JSONEncoder(
+        separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=_json_default
+    )
+    make_c_encoder = getattr(json.encoder, "c_make_encoder", None)
+    if make_c_encoder is None:  # no C accelerator (PyPy, some builds)
+        return plain.encode
+    c_encoder = make_c_encoder(
+        None, _json_default, json.encoder.encode_basestring, None, ":", ",", False, False, False
+    )
+
+    def encode(value: Any) -> str:
+        return "".join(c_encoder(value, 0))
+
+    return encode
+
+
+#: Compact JSON text of a value (``datetime``, ``date``, ``UUID``, mappings converted).
+#: Raises TypeError, ValueError or RecursionError for what JSON cannot hold.
+to_json = _make_json_encoder()
+
+
 def encode_json(body: Mapping[str, Any], argument: str = "body") -> bytes:
     """Compact UTF-8 JSON of ``body``; ``datetime``, ``date`` and ``UUID`` become strings.
 
@@ -210,10 +238,7 @@ def encode_json(body: Mapping[str, Any], argument: str = "body") -> bytes:
             for example ``payload['user']['avatar']: a bytes cannot be encoded as JSON``.
     """
     try:
-        text = json.dumps(
-            body, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=_json_default
-        )
-        return text.encode("utf-8")
+        return to_json(body).encode("utf-8")
     except (TypeError, ValueError, RecursionError) as exc:  # UnicodeEncodeError is a ValueError
         for key, value in body.items():
             found = _find_unencodable(value, str(key), set())

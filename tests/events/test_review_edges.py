@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import gc
 import os
@@ -253,3 +254,20 @@ def test_a_forked_child_never_writes_on_the_parents_connection(
     assert names == ["parent", "child", "parent-after"] * 2
     # Each child opened its own connection: the parent's pooled socket stayed the parent's.
     assert emulator.connections_accepted >= 4
+
+
+def test_a_proxy_from_the_environment_is_used(
+    emulator: Emulator, api_key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The emulator stands in for the proxy: a request that reaches it went through the proxy,
+    # since the API host itself does not resolve.
+    monkeypatch.setenv("HTTP_PROXY", emulator.url)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    with Client(api_key=api_key, base_url="http://api.teleflow.invalid", max_retries=0) as api:
+        # Whatever the stand-in proxy answers, an answer means the proxy was used.
+        with contextlib.suppress(APIError):
+            api.trigger_event("w", "s")
+    [seen] = emulator.requests()
+    assert "/v1/events/trigger" in seen["path"]
+    assert seen["headers"]["authorization"] == "ApiKey ***"

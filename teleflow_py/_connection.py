@@ -1,0 +1,321 @@
+"""How a request reaches the server: the SDK's own keep-alive connections, or a session.
+
+The SDK's own route skips requests' and urllib3's per-request machinery (merging settings,
+preparing the request, hooks, cookies, URL re-parsing), which on a fast network costs more
+than the exchange itself, and sends headers and body in one write. It resolves the
+environment's settings once, with requests' own rules (``REQUESTS_CA_BUNDLE``,
+``CURL_CA_BUNDLE``, ``NO_PROXY``...), and verifies TLS against the same CA bundle requests
+would use. When the environment names a proxy for the API, or the caller passes their own
+``requests.Session``, every request goes through ``requests`` as usual, so proxies, custom
+adapters and CA settings keep working.
+
+The connections are shared by every thread of the client (one in use by one thread at a
+time). After ``fork()`` the child drops what it inherited (those sockets belong to the
+parent) and connects anew.
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import select
+import socket
+import ssl
+import threading
+from typing import Any, List, Mapping, NamedTuple, Optional, Tuple, Union
+from urllib.parse import urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+from requests.structures import CaseInsensitiveDict
+
+from .errors import APIConnectionError, APITimeoutError, TeleflowError
+
+#: Connections a proxied session keeps alive.
+POOL_SIZE = 32
+
+#: Transport failures that no retry can fix, from either route. (A failed TLS handshake
+#: other than an EOF is one: a wrong certificate or a plain-HTTP port stays so.)
+_PERMANENT_FAILURES = (
+    requests.exceptions.InvalidHeader,
+    requests.exceptions.InvalidURL,
+    requests.exceptions.InvalidSchema,
+    requests.exceptions.MissingSchema,
+    requests.exceptions.SSLError,
+    http.client.InvalidURL,
+)
+_TIMEOUTS = (requests.Timeout, socket.timeout)
+_TRANSIENT_FAILURES = (requests.RequestException, http.client.HTTPException, OSError)
+
+
+class Answer(NamedTuple):
+    """What the server answered: status, headers (case-insensitive) and the raw body."""
+
+    status_code: int
+    headers: Mapping[str, str]
+    content: bytes
+
+
+class _ApiKeyAuth(requests.auth.AuthBase):
+    """Sets ``Authorization: ApiKey ...`` on each request of the requests route.
+
+    Passed as ``auth=``, it wins over ``session.auth`` and ``~/.netrc``, which requests would
+    otherwise apply on top of a plain header. Its repr never shows the key.
+    """
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = self._value
+        return request
+
+    def __repr__(self) -> str:
+        return "_ApiKeyAuth(***)"
+
+
+class _DirectRoute:
+    """Keep-alive ``http.client`` connections to the API host, shared by threads."""
+
+    def __init__(
+        self,
+        base_url: str,
+        timeout: Tuple[float, float],
+        authorization: str,
+        tls: Optional[ssl.SSLContext],
+    ) -> None:
+        parts = urlsplit(base_url)
+        self._host = parts.hostname or ""
+        self._port = parts.port
+        self._prefix = parts.path.rstrip("/")
+        self._tls = tls
+        self._open_timeout, self._read_timeout = timeout
+        self._authorization = authorization
+        self._idle: List[http.client.HTTPConnection] = []
+        self._lock = threading.Lock()
+
+    def send(
+        self, method: str, path: str, body: Optional[bytes], headers: Mapping[str, str]
+    ) -> Answer:
+        sent = dict(headers)
+        sent["Authorization"] = self._authorization
+        connection = self._checkout()
+        try:
+            # A bytes body goes out in the same write as the headers.
+            connection.request(method, self._prefix + path, body=body, headers=sent)
+            answer = connection.getresponse()
+            content = answer.read()
+        except BaseException:
+            connection.close()
+            raise
+        if answer.will_close:
+            connection.close()
+        else:
+            with self._lock:
+                self._idle.append(connection)
+        return Answer(answer.status, CaseInsensitiveDict(answer.getheaders()), content)
+
+    def _checkout(self) -> http.client.HTTPConnection:
+        with self._lock:
+            while self._idle:
+                idle = self._idle.pop()
+                if not _closed_by_peer(idle):
+                    return idle
+                idle.close()
+        connection = (
+            http.client.HTTPSConnection(
+                self._host, self._port, timeout=self._open_timeout, context=self._tls
+            )
+            if self._tls is not None
+            else http.client.HTTPConnection(self._host, self._port, timeout=self._open_timeout)
+        )
+        connection.connect()
+        sock = connection.sock
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock.settimeout(self._read_timeout)
+        return connection
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for connection in idle:
+            connection.close()
+
+
+def _closed_by_peer(connection: http.client.HTTPConnection) -> bool:
+    """Whether an idle keep-alive connection was closed by the server (or sent junk)."""
+    sock = connection.sock
+    if sock is None:
+        return True
+    try:
+        if hasattr(select, "poll"):
+            poller = select.poll()
+            poller.register(sock, select.POLLIN)
+            return bool(poller.poll(0))
+        return bool(select.select([sock], [], [], 0)[0])
+    except (OSError, ValueError):
+        return True
+
+
+def _tls_context(verify: Union[bool, str, None], cert: Any) -> ssl.SSLContext:
+    """The TLS settings requests would apply, as one context (certifi's CA bundle by default)."""
+    if verify is False:  # None (not set) means verify, as in requests
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    else:
+        bundle = verify if isinstance(verify, str) else requests.utils.DEFAULT_CA_BUNDLE_PATH
+        if os.path.isdir(bundle):
+            context = ssl.create_default_context(capath=bundle)
+        else:
+            context = ssl.create_default_context(cafile=bundle)
+    if cert:
+        if isinstance(cert, (tuple, list)):
+            context.load_cert_chain(cert[0], cert[1])
+        else:
+            context.load_cert_chain(cert)
+    return context
+
+
+class _SessionRoute:
+    """Sends through a ``requests.Session``: the caller's, or ours when a proxy applies."""
+
+    def __init__(
+        self, session: requests.Session, base_url: str, timeout: Tuple[float, float], auth: str
+    ) -> None:
+        self.session = session
+        self._base_url = base_url
+        self._timeout = timeout
+        self._auth = _ApiKeyAuth(auth)
+
+    def send(
+        self, method: str, path: str, body: Optional[bytes], headers: Mapping[str, str]
+    ) -> Answer:
+        answer = self.session.request(
+            method,
+            self._base_url + path,
+            data=body,
+            headers=headers,
+            auth=self._auth,
+            timeout=self._timeout,
+            allow_redirects=False,
+        )
+        return Answer(answer.status_code, answer.headers, answer.content)
+
+
+Route = Union[_DirectRoute, _SessionRoute]
+
+
+class Connection:
+    """The way to the API for one client: opened on first use, again after a fork."""
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        timeout: Tuple[float, float],
+        session: Optional[requests.Session] = None,
+    ) -> None:
+        self._base_url = base_url
+        self._authorization = f"ApiKey {api_key}"
+        self._timeout = timeout
+        self._user_session = session
+        self._route: Optional[Route] = None
+        self._lock = threading.Lock()
+        self._pid = os.getpid()
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"Connection(base_url={self._base_url!r})"
+
+    def send(
+        self, method: str, path: str, body: Optional[bytes], headers: Mapping[str, str]
+    ) -> Answer:
+        """One attempt, no retry.
+
+        Raises:
+            TeleflowError: the client was closed.
+            APITimeoutError: the connect or read timeout expired.
+            APIConnectionError: no answer; ``retryable`` is false for failures a repeat
+                cannot fix (an invalid URL or header, a TLS certificate that fails to verify).
+        """
+        route = self._route
+        if route is None or self._pid != os.getpid():
+            route = self._open()
+        url = self._base_url + path
+        try:
+            return route.send(method, path, body, headers)
+        except _TIMEOUTS as exc:
+            raise APITimeoutError(f"{method} {url} timed out: {_reason(exc)}", url=url) from exc
+        except ssl.SSLError as exc:
+            retryable = isinstance(exc, (ssl.SSLEOFError, ssl.SSLZeroReturnError))
+            raise APIConnectionError(
+                f"{method} {url} failed in TLS: {_reason(exc)}", url=url, retryable=retryable
+            ) from exc
+        except (*_PERMANENT_FAILURES, ValueError) as exc:
+            # http.client raises ValueError for a header value it will not send.
+            raise APIConnectionError(
+                f"{method} {url} cannot succeed: {_reason(exc)}", url=url, retryable=False
+            ) from exc
+        except _TRANSIENT_FAILURES as exc:
+            raise APIConnectionError(f"{method} {url} failed: {_reason(exc)}", url=url) from exc
+
+    def _open(self) -> Route:
+        with self._lock:
+            if self._closed:
+                raise TeleflowError("the client is closed")
+            if self._pid != os.getpid():  # the fork hook did not run (or not yet)
+                self._forget_locked()
+            if self._route is None:
+                self._route = self._new_route()
+            return self._route
+
+    def _new_route(self) -> Route:
+        if self._user_session is not None:
+            return _SessionRoute(
+                self._user_session, self._base_url, self._timeout, self._authorization
+            )
+        with requests.Session() as session:
+            settings = session.merge_environment_settings(self._base_url, {}, None, None, None)
+            if requests.utils.select_proxy(self._base_url, settings["proxies"]):
+                proxied = requests.Session()
+                proxied.mount("http://", HTTPAdapter(pool_maxsize=POOL_SIZE))
+                proxied.mount("https://", HTTPAdapter(pool_maxsize=POOL_SIZE))
+                return _SessionRoute(proxied, self._base_url, self._timeout, self._authorization)
+        tls = None
+        if self._base_url.startswith("https:"):
+            tls = _tls_context(settings["verify"], settings["cert"])
+        return _DirectRoute(self._base_url, self._timeout, self._authorization, tls)
+
+    def after_fork(self) -> None:
+        """In a forked child: never use a connection that belongs to the parent.
+
+        The SDK's own session is dropped (its sockets are the parent's); a caller's session
+        has its pools emptied in the child, which leaves the parent's connections intact.
+        """
+        self._lock = threading.Lock()
+        self._forget_locked()
+
+    def _forget_locked(self) -> None:
+        self._route = None
+        self._pid = os.getpid()
+        if self._user_session is not None:
+            for adapter in self._user_session.adapters.values():
+                adapter.close()
+
+    def close(self) -> None:
+        """Close the SDK's own connections (never the caller's session). Idempotent."""
+        with self._lock:
+            self._closed = True
+            route, self._route = self._route, None
+        if isinstance(route, _DirectRoute):
+            route.close()
+        elif route is not None and route.session is not self._user_session:
+            route.session.close()
+
+
+def _reason(exc: BaseException) -> str:
+    """A short, key-free description of a transport failure (the key is never in a URL)."""
+    text = str(exc) or type(exc).__name__
+    return f"{type(exc).__name__}: {text[:300]}"
