@@ -1,6 +1,7 @@
 """teleflow_py: the Python SDK of the Teleflow notification API."""
 
 from ._version import __version__
+from .analytics import AnalyticsStats, FlushResult
 from .client import Client
 from .config import DEFAULT_BASE_URL, EU_BASE_URL, ClientConfig
 from .errors import (
@@ -13,6 +14,7 @@ from .errors import (
     BulkTriggerError,
     ConflictError,
     DailyQuotaIsReachedError,
+    EventsRejectedError,
     GatewayTimeoutError,
     InvalidIdempotencyKeyError,
     NotFoundError,
@@ -46,6 +48,7 @@ __all__ = [
     "APIConnectionError",
     "APIError",
     "APITimeoutError",
+    "AnalyticsStats",
     "AuthenticationError",
     "BadGatewayError",
     "BadRequestError",
@@ -55,6 +58,8 @@ __all__ = [
     "ClientConfig",
     "ConflictError",
     "DailyQuotaIsReachedError",
+    "EventsRejectedError",
+    "FlushResult",
     "GatewayTimeoutError",
     "InvalidIdempotencyKeyError",
     "NotFoundError",

@@ -8,11 +8,13 @@ from typing import Any, Mapping, Optional, Type
 import requests
 
 from ._transport import Transport
-from .config import ClientConfig, mask_key
+from .analytics.batcher import Batcher
+from .analytics.mixin import AnalyticsMixin
+from .config import ClientConfig, DropCallback, ErrorCallback, mask_key
 from .events import EventsMixin
 
 
-class Client(EventsMixin):
+class Client(EventsMixin, AnalyticsMixin):
     """Synchronous client of the Teleflow API.
 
     ``api_key`` defaults to ``TELEFLOW_API_KEY`` and ``base_url`` to ``TELEFLOW_BASE_URL``,
@@ -28,6 +30,17 @@ class Client(EventsMixin):
     ``requests.Session``. A ``session`` you pass in is used by every thread as is (requests'
     connection pool is thread-safe; do not change the session's settings while in use).
     The client is a context manager; :meth:`close` releases the connections.
+
+    Analytics (``track``, ``identify``, ``alias``) are queued and sent by one background
+    thread, started on first use: a batch leaves when ``flush_at`` messages wait, when the
+    oldest has waited ``flush_interval`` seconds, on :meth:`flush` and at :meth:`shutdown`
+    (run by :meth:`close` and, unless ``register_atexit=False``, at interpreter exit,
+    within ``shutdown_timeout``). At most ``max_queue_size`` messages wait; more are
+    dropped and passed to ``on_drop(event, reason)``. A batch is retried
+    ``batch_max_retries`` times, then kept for later; events the server refuses for good
+    are passed to ``on_error(error, events)``. ``on_error`` runs on the worker thread;
+    ``on_drop`` on the thread that dropped the event (yours for a full queue or a call after
+    shutdown). Both must be quick and should not raise (exceptions are logged and ignored).
 
     Raises:
         ValidationError: a setting is missing or invalid (the message names it).
@@ -47,6 +60,14 @@ class Client(EventsMixin):
         default_headers: Optional[Mapping[str, str]] = None,
         telemetry: bool = True,
         telemetry_hostname: bool = False,
+        flush_at: int = 20,
+        flush_interval: float = 5.0,
+        max_queue_size: int = 1000,
+        batch_max_retries: int = 2,
+        shutdown_timeout: float = 5.0,
+        register_atexit: bool = True,
+        on_error: Optional[ErrorCallback] = None,
+        on_drop: Optional[DropCallback] = None,
     ) -> None:
         self._config = ClientConfig.build(
             api_key,
@@ -59,8 +80,18 @@ class Client(EventsMixin):
             default_headers=default_headers,
             telemetry=telemetry,
             telemetry_hostname=telemetry_hostname,
+            flush_at=flush_at,
+            flush_interval=flush_interval,
+            max_queue_size=max_queue_size,
+            batch_max_retries=batch_max_retries,
+            shutdown_timeout=shutdown_timeout,
+            register_atexit=register_atexit,
+            on_error=on_error,
+            on_drop=on_drop,
         )
         self._transport = Transport(self._config, session)
+        # Starts no thread until the first track(), identify() or alias().
+        self._batcher = Batcher(self._config, self._transport)
 
     @property
     def config(self) -> ClientConfig:
@@ -68,7 +99,11 @@ class Client(EventsMixin):
         return self._config
 
     def close(self) -> None:
-        """Release the connections this client opened. Safe to call more than once."""
+        """Deliver queued analytics (see :meth:`shutdown`), then release the connections.
+
+        Safe to call more than once.
+        """
+        self.shutdown()
         self._transport.close()
 
     def __enter__(self) -> Client:

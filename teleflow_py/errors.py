@@ -24,8 +24,10 @@
     │       ├── BadGatewayError        502
     │       ├── ServiceUnavailableError 503
     │       └── GatewayTimeoutError    504
-    └── BulkTriggerError: a chunk of a split bulk trigger failed for good; carries the
-        results already obtained and the events not yet sent, so a caller can resume.
+    ├── BulkTriggerError: a chunk of a split bulk trigger failed for good; carries the
+    │   results already obtained and the events not yet sent, so a caller can resume.
+    └── EventsRejectedError: the server took an analytics batch but refused some events
+        (passed to ``on_error``, never raised to the caller of ``track``).
 
 An :class:`APIError` keeps the whole server answer: ``status``, the parsed ``body``,
 ``headers``, ``request_id``, ``retry_count`` and the :class:`~teleflow_py.response.Response`.
@@ -274,6 +276,20 @@ class BulkTriggerError(TeleflowError):
             f"bulk trigger stopped after {len(self.results)} events were sent; "
             f"{len(self.unsent)} events were not sent: {error}"
         )
+
+
+class EventsRejectedError(TeleflowError):
+    """The server accepted an analytics batch but refused some of its events.
+
+    ``errors`` holds the server's ``[{"index", "message"}]`` entries; ``rejected`` the count.
+    """
+
+    def __init__(self, errors: List[Dict[str, Any]], rejected: int, total: int) -> None:
+        self.errors = errors
+        self.rejected = rejected
+        details = "; ".join(f"#{e.get('index')}: {e.get('message')}" for e in errors[:5])
+        suffix = f": {details}" if details else ""
+        super().__init__(f"the server rejected {rejected} of {total} events{suffix}")
 
 
 _STATUS_CLASSES: Dict[int, Type[APIError]] = {

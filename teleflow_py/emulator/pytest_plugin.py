@@ -41,7 +41,7 @@ class EmulatorFixture(Emulator):
             # Imported here: the emulator must not depend on the client side of the package.
             from teleflow_py import Client
 
-            self._client = Client(api_key="test", base_url=self.url)
+            self._client = Client(api_key="test", base_url=self.url, register_atexit=False)
         return self._client
 
     def close_client(self) -> None:

@@ -1,0 +1,276 @@
+"""Caller-thread cost of ``track()`` and time to deliver, against the peer SDKs.
+
+Run from the repository root (the full run is the documented one; ``--quick`` is smaller)::
+
+    python3 benchmarks/bench_analytics.py            # 100,000 calls and events
+    python3 benchmarks/bench_analytics.py --quick    # 20,000
+
+Every number is measured in the same run against a loopback server (``_loopback.py``, in
+a process of its own) that counts the events it receives, so the printed ratios compare
+like with like on this machine. Peers are run
+when installed: ``pip install getfluxly segment-analytics-python posthog``.
+
+Caller-thread cost: calls are timed in groups of 100 with ``time.perf_counter_ns`` (the
+clock costs more than a call), and the median of the per-call averages is reported. The
+floor is ``deque.append`` of the same event dict, timed the same way. A scenario against
+a slow (2 s per request) or unreachable server stops after a time budget, since some SDKs
+block the caller on a flush.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import contextlib
+import logging
+import os
+import platform
+import socket
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _loopback import LoopbackServer
+
+from teleflow_py import Client
+
+GROUP = 100
+BATCH_SIZE = 100
+EVENT = "Bench Event"
+USER = "user-1"
+PROPERTIES: Dict[str, Any] = {"plan": "pro", "amount": 42, "items": ["a", "b"], "ok": True}
+SLOW_SECONDS = 2.0
+
+
+def unreachable_url() -> str:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{probe.getsockname()[1]}"
+
+
+# -- the SDKs under test --------------------------------------------------------------------
+# Each maker returns (timed group of calls, flush, close). A group runs GROUP calls and
+# returns the nanoseconds they took; calls are written out per SDK so that no wrapper
+# adds its own cost to the measurement.
+
+Group = Callable[[], int]
+Made = Tuple[Group, Callable[[], None], Callable[[], None]]
+
+
+def make_floor(url: str, capacity: int) -> Made:
+    queue: collections.deque[Dict[str, Any]] = collections.deque()
+    append = queue.append
+    event = {"event": EVENT, "user_id": USER, "properties": PROPERTIES}
+    clock = time.perf_counter_ns
+
+    def group() -> int:
+        if len(queue) > capacity:
+            queue.clear()
+        start = clock()
+        for _ in range(GROUP):
+            append(event)
+        return clock() - start
+
+    return group, lambda: None, lambda: None
+
+
+def make_teleflow(url: str, capacity: int) -> Made:
+    client = Client(
+        api_key="sk_bench_0123456789",
+        base_url=url,
+        flush_at=BATCH_SIZE,
+        flush_interval=0.5,
+        max_queue_size=capacity,
+        register_atexit=False,
+        shutdown_timeout=0,
+    )
+    track = client.track
+    clock = time.perf_counter_ns
+
+    def group() -> int:
+        start = clock()
+        for _ in range(GROUP):
+            track(EVENT, user_id=USER, properties=PROPERTIES)
+        return clock() - start
+
+    return group, lambda: client.flush(), lambda: client.shutdown(timeout=0)
+
+
+def make_segment(url: str, capacity: int) -> Made:
+    from segment.analytics import Client as SegmentClient  # type: ignore[import-not-found]
+
+    client = SegmentClient(
+        write_key="bench", host=url, upload_size=BATCH_SIZE, max_queue_size=capacity, max_retries=1
+    )
+    track = client.track
+    clock = time.perf_counter_ns
+
+    def group() -> int:
+        start = clock()
+        for _ in range(GROUP):
+            track(user_id=USER, event=EVENT, properties=PROPERTIES)
+        return clock() - start
+
+    return group, client.flush, lambda: None
+
+
+def make_posthog(url: str, capacity: int) -> Made:
+    from posthog import Posthog  # type: ignore[import-not-found]
+
+    client = Posthog(
+        "phc_bench", host=url, flush_at=BATCH_SIZE, max_queue_size=capacity, max_retries=1
+    )
+    capture = client.capture
+    clock = time.perf_counter_ns
+
+    def group() -> int:
+        start = clock()
+        for _ in range(GROUP):
+            capture(EVENT, distinct_id=USER, properties=PROPERTIES)
+        return clock() - start
+
+    return group, client.flush, lambda: None
+
+
+def make_getfluxly(url: str, capacity: int) -> Made:
+    from getfluxly import Client as FluxClient  # type: ignore[import-not-found]
+
+    client = FluxClient(
+        token="bench", api_host=url, flush_at=BATCH_SIZE, max_queue_size=capacity, max_retries=1
+    )
+    track = client.track
+    clock = time.perf_counter_ns
+
+    def group() -> int:
+        start = clock()
+        for _ in range(GROUP):
+            # getfluxly sends on the caller's thread and raises when that fails.
+            with contextlib.suppress(Exception):
+                track(EVENT, user_id=USER, properties=PROPERTIES)
+        return clock() - start
+
+    def flush() -> None:
+        with contextlib.suppress(Exception):
+            client.flush()
+
+    return group, flush, lambda: None
+
+
+PEERS: Dict[str, Callable[[str, int], Made]] = {
+    "segment": make_segment,
+    "posthog": make_posthog,
+    "getfluxly": make_getfluxly,
+}
+
+
+def installed(name: str) -> bool:
+    module = {"segment": "segment.analytics", "posthog": "posthog", "getfluxly": "getfluxly"}[name]
+    try:
+        __import__(module)
+    except ImportError:
+        return False
+    return True
+
+
+# -- measurements ---------------------------------------------------------------------------
+
+
+def caller_cost(maker: Callable[[str, int], Made], url: str, calls: int, budget: float) -> float:
+    """Median nanoseconds per call, over groups of GROUP calls (stops after ``budget`` s)."""
+    group, _, close = maker(url, calls + GROUP)
+    samples: List[float] = []
+    end = time.monotonic() + budget
+    for _ in range(calls // GROUP):
+        samples.append(group() / GROUP)
+        if time.monotonic() > end:
+            break
+    close()
+    return statistics.median(samples)
+
+
+def delivery_time(
+    maker: Callable[[str, int], Made], server: LoopbackServer, events: int
+) -> Optional[float]:
+    """Seconds from the first call until the server has counted ``events`` events."""
+    server.reset()
+    group, flush, close = maker(server.url, events + GROUP)
+    start = time.perf_counter()
+    for _ in range(events // GROUP):
+        group()
+    flush()
+    delivered = server.wait_for(events, guard=600)
+    elapsed = time.perf_counter() - start
+    close()
+    return elapsed if delivered else None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="20,000 calls instead of 100,000")
+    parser.add_argument("--budget", type=float, default=None, help="seconds per slow scenario")
+    args = parser.parse_args()
+    calls = 20_000 if args.quick else 100_000
+    budget = args.budget if args.budget is not None else (5.0 if args.quick else 20.0)
+    # Peers log every failed upload; the unreachable-server runs would flood the output.
+    logging.disable(logging.CRITICAL)
+
+    peers = {name: maker for name, maker in PEERS.items() if installed(name)}
+    print(
+        f"Python {platform.python_version()} on {platform.system()}, {os.cpu_count()} CPUs; "
+        f"{calls:,} calls; batch size {BATCH_SIZE}; peers: {', '.join(peers) or 'none'}"
+    )
+    fast = LoopbackServer()
+    slow = LoopbackServer(delay=SLOW_SECONDS)
+    down = unreachable_url()
+
+    floor = caller_cost(make_floor, fast.url, calls, budget=float("inf"))
+    cost: Dict[str, Dict[str, float]] = {}
+    for name, maker in [("teleflow_py", make_teleflow), *peers.items()]:
+        cost[name] = {
+            "fast": caller_cost(maker, fast.url, calls, budget=float("inf")),
+            "slow": caller_cost(maker, slow.url, calls, budget),
+            "down": caller_cost(maker, down, calls, budget),
+        }
+    delivered: Dict[str, Optional[float]] = {}
+    for name, maker in [("teleflow_py", make_teleflow), *peers.items()]:
+        delivered[name] = delivery_time(maker, fast, calls)
+
+    print(f"\ncaller-thread cost per call (median, ns); floor deque.append = {floor:.0f} ns")
+    print(f"{'sdk':<12}{'fast':>10}{'slow':>12}{'down':>12}   delivery of {calls:,} events")
+    for name, row in cost.items():
+        seconds = delivered[name]
+        shown = f"{seconds:.2f} s" if seconds is not None else "not delivered"
+        print(f"{name:<12}{row['fast']:>10.0f}{row['slow']:>12.0f}{row['down']:>12.0f}   {shown}")
+
+    ours = cost["teleflow_py"]
+    checks: List[Tuple[str, float, float]] = [
+        ("track() vs deque.append floor", ours["fast"] / floor, 4.0),
+        ("track(), server slow vs fast", ours["slow"] / ours["fast"], 1.5),
+        ("track(), server down vs fast", ours["down"] / ours["fast"], 1.5),
+    ]
+    if peers:
+        fastest_peer = min(cost[name]["fast"] for name in peers)
+        checks.append(("track() vs fastest peer", ours["fast"] / fastest_peer, 1 / 3))
+        peer_times = [t for name, t in delivered.items() if name in peers and t is not None]
+        if peer_times and delivered["teleflow_py"] is not None:
+            checks.append(
+                ("delivery time vs fastest peer", delivered["teleflow_py"] / min(peer_times), 0.5)
+            )
+    print("\ntarget                              ratio    limit")
+    for label, ratio, limit in checks:
+        verdict = "PASS" if ratio <= limit else "FAIL"
+        print(f"{label:<34}{ratio:>7.2f}  <= {limit:.2f}  {verdict}")
+    sys.stdout.flush()
+    fast.close()
+    slow.close()
+    # Peers' exit hooks would retry against the unreachable server for minutes.
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,403 @@
+"""The batcher: a queue, one background worker thread, flush and shutdown.
+
+Callers ``put`` encoded messages and return at once. The worker (started on the first
+``put``, so a client used only for the Events API starts no thread) sends a batch when
+``flush_at`` messages wait, when the oldest has waited ``flush_interval``, on ``flush()``
+and at shutdown. The worker is a daemon thread: it never holds the interpreter open;
+shutdown (also run at exit) drains the queue within ``shutdown_timeout``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import threading
+import time
+from typing import Any, Dict, Optional
+
+from .._retry import backoff_delay
+from .._transport import Transport
+from ..config import ClientConfig
+from ..errors import ValidationError
+from .batch import MAX_BATCH_BYTES, Batch, Message, decode
+from .delivery import Outcome, Sender
+from .ids import new_message_id
+from .lifecycle import manage, warn_if_uwsgi_without_threads
+from .queue import MemoryQueue
+from .stats import AnalyticsStats, Counters, FlushResult, result_between
+
+logger = logging.getLogger("teleflow_py")
+
+# After a batch was given back (the server is failing), the worker pauses before trying
+# again: 1 s, then doubling up to this cap, so an outage is not hammered.
+_MAX_OUTAGE_PAUSE = 30.0
+
+
+def _check_timeout(timeout: Any) -> Optional[float]:
+    if timeout is None:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        raise ValidationError("timeout", f"must be a number of seconds or None, not {timeout!r}")
+    if math.isnan(timeout) or timeout < 0:
+        raise ValidationError("timeout", f"must be >= 0, got {timeout!r}")
+    return float(timeout)
+
+
+class Batcher:
+    """Queue and worker of one client. ``put`` is safe from any thread."""
+
+    def __init__(self, config: ClientConfig, transport: Transport) -> None:
+        self._config = config
+        self._transport = transport
+        self._flush_at = config.flush_at
+        self._interval = config.flush_interval
+        self._closing = False
+        self._start_fresh()
+        manage(self)
+
+    def _start_fresh(self) -> None:
+        """Everything a process needs of its own: queue, locks, thread, counters."""
+        self._pid = os.getpid()
+        self._queue = MemoryQueue(self._config.max_queue_size, new_message_id)
+        self._counters = Counters()
+        self._cond = threading.Condition()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: Optional[threading.Thread] = None
+        self._flush_requested = 0
+        self._flush_done = 0
+        self._worker_done = False
+        self._inflight = 0
+        self._deadline: Optional[float] = None
+        self._budget = 0.0
+        self._before_shutdown = AnalyticsStats()
+        self._final: Optional[FlushResult] = None
+        self._drop_lock = threading.Lock()
+        self._burst = 0
+        self._refusal_logged = False
+        self._sender = Sender(
+            self._config, self._transport, self._queue, self._counters, self._retry_wait
+        )
+
+    # -- caller side ------------------------------------------------------------------
+
+    def put(self, message: Message) -> bool:
+        """Queue an encoded message; ``False`` when it was dropped or refused (counted)."""
+        if self._closing:
+            return self._refuse(message)
+        queue = self._queue
+        if not queue.put(message):
+            return self._drop(message, "queue_full")
+        if self._thread is None:
+            self._start_worker()
+        waiting = len(queue)
+        # Wake the worker only on the transitions it cares about: the first message (its
+        # flush_interval clock starts) and a full batch.
+        if waiting == 1 or waiting >= self._flush_at:
+            if self._pid != os.getpid():
+                # Forked without the at-fork hook: forget the parent's messages.
+                self.reset_after_fork()
+                return self.put(message)
+            if not self._wake.is_set():
+                self._wake.set()
+        return True
+
+    @property
+    def pending(self) -> int:
+        """Messages queued or in flight."""
+        return len(self._queue) + self._inflight
+
+    def stats(self) -> AnalyticsStats:
+        """Totals so far (see :class:`AnalyticsStats`)."""
+        return self._counters.snapshot(self.pending)
+
+    def flush(self, timeout: Any = None) -> FlushResult:
+        """Send what is queued now and wait until done or ``timeout`` seconds passed.
+
+        Raises:
+            ValidationError: ``timeout`` is not ``None`` or a number >= 0.
+        """
+        limit = _check_timeout(timeout)
+        if self._pid != os.getpid():
+            self.reset_after_fork()
+        before = self.stats()
+        if not before.pending or self._closing:
+            return self._result_since(before)
+        if self._thread is None:
+            self._start_worker()
+        thread = self._thread
+        if thread is None or thread is threading.current_thread():
+            # No worker can run (interpreter exiting), or flush() was called from a
+            # callback on the worker itself: waiting would never end.
+            return self._result_since(before)
+        with self._cond:
+            self._flush_requested += 1
+            wanted = self._flush_requested
+        self._wake.set()
+        with self._cond:
+            self._cond.wait_for(lambda: self._flush_done >= wanted or self._worker_done, limit)
+        return self._result_since(before)
+
+    def shutdown(self, timeout: Any = None) -> FlushResult:
+        """Send what is queued within ``timeout`` (default ``shutdown_timeout``), then stop.
+
+        Safe to call more than once and from several threads: later calls wait for the
+        first and return its result.
+
+        Raises:
+            ValidationError: ``timeout`` is not ``None`` or a number >= 0.
+        """
+        if self.begin_shutdown(timeout):
+            return self.finish_shutdown()
+        with self._cond:
+            deadline = self._deadline if self._deadline is not None else time.monotonic()
+            # The first caller returns by its deadline; the extra second is a hang guard.
+            remaining = max(0.0, deadline - time.monotonic()) + 1.0
+            self._cond.wait_for(lambda: self._final is not None, remaining)
+            if self._final is not None:
+                return self._final
+        return self._result_since(self._before_shutdown)
+
+    @property
+    def shuts_down_at_exit(self) -> bool:
+        """Whether the exit hook should shut this batcher down."""
+        return self._config.register_atexit
+
+    def begin_shutdown(self, timeout: Any = None) -> bool:
+        """Refuse new messages and tell the worker to drain; ``True`` for the first call.
+
+        Raises:
+            ValidationError: ``timeout`` is not ``None`` or a number >= 0.
+        """
+        limit = _check_timeout(timeout)
+        budget = self._config.shutdown_timeout if limit is None else limit
+        if self._pid != os.getpid():
+            self.reset_after_fork()
+        with self._cond:
+            if self._closing:
+                return False
+            self._before_shutdown = self.stats()
+            self._budget = budget
+            self._deadline = time.monotonic() + budget
+            self._closing = True
+        self._stop.set()
+        self._wake.set()
+        return True
+
+    def finish_shutdown(self) -> FlushResult:
+        """Wait for the drain begun by :meth:`begin_shutdown`, bounded by its deadline.
+
+        Logs a warning with the number of messages not delivered, if any.
+        """
+        thread = self._thread
+        deadline = self._deadline if self._deadline is not None else time.monotonic()
+        if thread is not None and thread.is_alive():
+            if thread is not threading.current_thread():
+                thread.join(max(0.0, deadline - time.monotonic()))
+        elif len(self._queue):
+            # The worker never started or died (for example a first track() while the
+            # interpreter was exiting): drain on this thread instead.
+            self._drain(everything=True)
+        result = self._result_since(self._before_shutdown)
+        if result.pending:
+            logger.warning(
+                "teleflow_py analytics: %d events were not delivered at shutdown "
+                "(server unreachable or too slow within %.1f s)",
+                result.pending,
+                self._budget,
+            )
+        with self._cond:
+            self._final = result
+            self._cond.notify_all()
+        return result
+
+    def reset_after_fork(self) -> None:
+        """Start over in a forked child: the parent keeps (and sends) its own messages."""
+        closing = self._closing
+        self._start_fresh()
+        self._closing = closing
+        if closing:
+            self._final = FlushResult()
+
+    # -- drops and refusals -----------------------------------------------------------
+
+    def _drop(self, message: Message, reason: str) -> bool:
+        self._counters.dropped(reason)
+        with self._drop_lock:
+            first = self._burst == 0
+            self._burst += 1
+        if first:
+            logger.warning(
+                "teleflow_py analytics: the queue is full (%d messages); new events are "
+                "dropped until it drains (see on_drop and analytics_stats)",
+                self._config.max_queue_size,
+            )
+        self._call_on_drop(message, reason)
+        return False
+
+    def _end_drop_burst(self) -> None:
+        # A burst ends once the queue is below half full, so a queue hovering at its
+        # limit logs once rather than once per batch.
+        if self._burst and len(self._queue) * 2 < self._config.max_queue_size:
+            with self._drop_lock:
+                dropped, self._burst = self._burst, 0
+            logger.warning(
+                "teleflow_py analytics: %d events were dropped while the queue was full",
+                dropped,
+            )
+
+    def _refuse(self, message: Message) -> bool:
+        self._counters.dropped("shutdown")
+        if not self._refusal_logged:
+            self._refusal_logged = True
+            logger.warning(
+                "teleflow_py analytics: an event was sent after shutdown() and not queued "
+                "(counted in analytics_stats.dropped_by_reason['shutdown'])"
+            )
+        self._call_on_drop(message, "shutdown")
+        return False
+
+    def _call_on_drop(self, message: Message, reason: str) -> None:
+        on_drop = self._config.on_drop
+        if on_drop is None:
+            return
+        event: Dict[str, Any] = decode(message.parts[0] if isinstance(message, Batch) else message)
+        try:
+            on_drop(event, reason)
+        except Exception:
+            logger.exception("teleflow_py analytics: on_drop raised")
+
+    # -- worker side ------------------------------------------------------------------
+
+    def _start_worker(self) -> None:
+        with self._cond:
+            if self._thread is not None or self._closing:
+                return
+            warn_if_uwsgi_without_threads()
+            thread = threading.Thread(target=self._run, name="teleflow-analytics", daemon=True)
+            try:
+                thread.start()
+            except RuntimeError:
+                # Python refuses new threads while the interpreter exits; shutdown at
+                # exit then drains on its own thread.
+                logger.debug("teleflow_py analytics: cannot start the worker", exc_info=True)
+                return
+            self._thread = thread
+
+    def _run(self) -> None:
+        try:
+            self._loop()
+        except Exception:
+            # After close() the transport refuses to send; the loss is reported by shutdown.
+            if not self._closing:
+                logger.exception("teleflow_py analytics: the worker stopped")
+        finally:
+            with self._cond:
+                self._worker_done = True
+                self._cond.notify_all()
+
+    def _loop(self) -> None:
+        oldest: Optional[float] = None  # when the worker first saw a message waiting
+        failures = 0
+        while True:
+            self._wake.clear()
+            with self._cond:
+                closing = self._closing
+                wanted = self._flush_requested
+            if closing:
+                self._drain(everything=True)
+                return
+            if wanted > self._flush_done:
+                self._drain(everything=False)
+                with self._cond:
+                    self._flush_done = wanted
+                    self._cond.notify_all()
+                oldest = None if not len(self._queue) else time.monotonic()
+                continue
+            waiting = len(self._queue)
+            now = time.monotonic()
+            if not waiting:
+                oldest = None
+                # A fallback poll: two racing puts can both miss the "first message" wake.
+                timeout = self._interval
+            else:
+                if oldest is None:
+                    oldest = now
+                due = oldest + self._interval
+                if waiting >= self._flush_at or now >= due:
+                    outcome, _ = self._send_next()
+                    if outcome is Outcome.GIVEN_BACK:
+                        failures += 1
+                        self._pause(backoff_delay(failures, initial=1.0, maximum=_MAX_OUTAGE_PAUSE))
+                    else:
+                        failures = 0
+                    if not len(self._queue):
+                        oldest = None
+                    continue
+                timeout = due - now
+            self._wake.wait(timeout)
+
+    def _send_next(self) -> tuple[Optional[Outcome], int]:
+        batch = self._queue.take(self._flush_at, MAX_BATCH_BYTES)
+        if batch is None:
+            return None, 0
+        self._inflight = len(batch)
+        self._end_drop_burst()
+        try:
+            return self._sender.send(batch), len(batch)
+        except BaseException:
+            # Unexpected (the transport was closed under us): keep the batch counted.
+            self._queue.give_back(batch)
+            raise
+        finally:
+            self._inflight = 0
+
+    def _drain(self, everything: bool) -> None:
+        """Send until the queue is empty, a batch is given back, or time is up.
+
+        A flush (``everything`` false) stops once it has settled as many messages as were
+        waiting when it began, so a steady stream of new events cannot keep it going.
+        """
+        budget = len(self._queue)
+        settled = 0
+        while everything or settled < budget:
+            deadline = self._deadline
+            if deadline is not None and time.monotonic() >= deadline:
+                return
+            outcome, size = self._send_next()
+            if outcome is None or outcome is Outcome.GIVEN_BACK:
+                return
+            if outcome is Outcome.SETTLED:
+                settled += size
+
+    def _pause(self, seconds: float) -> None:
+        """Wait after a failure; only flush() and shutdown() cut it short, not new events."""
+        end = time.monotonic() + seconds
+        while True:
+            remaining = end - time.monotonic()
+            if remaining <= 0:
+                return
+            self._wake.wait(remaining)
+            self._wake.clear()
+            with self._cond:
+                if self._closing or self._flush_requested > self._flush_done:
+                    return
+
+    def _retry_wait(self, seconds: float) -> bool:
+        """Wait before retrying a batch; ``False`` when shutdown leaves no time for it."""
+        deadline = self._deadline
+        if deadline is None:
+            if not self._stop.wait(seconds):
+                return True
+            # Shutdown began during the wait: retry now, within its deadline.
+            deadline = self._deadline
+            return deadline is None or time.monotonic() < deadline
+        if time.monotonic() + seconds > deadline:
+            return False
+        time.sleep(seconds)
+        return True
+
+    def _result_since(self, before: AnalyticsStats) -> FlushResult:
+        after = self.stats()
+        return result_between(before, after, self._counters.errors_after(before.errors))

@@ -1,0 +1,201 @@
+"""Send one batch: retry what is worth retrying, then settle, split or give it back.
+
+Runs on the worker thread only. Every outcome is counted, and every event the server
+refuses for good is handed to ``on_error`` (or ``on_drop`` for one too large to send),
+so nothing is lost without a trace.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
+
+from .._retry import BATCH_RETRYABLE_STATUSES, RetryPolicy, server_requested_wait
+from .._transport import RETRY_COUNT_HEADER, Transport, parse_body
+from ..config import ClientConfig
+from ..errors import (
+    APIConnectionError,
+    EventsRejectedError,
+    TeleflowError,
+    error_for_status,
+    is_daily_quota,
+)
+from .batch import Batch, decode
+from .queue import MessageQueue
+from .stats import Counters
+
+logger = logging.getLogger("teleflow_py")
+
+IDEMPOTENCY_HEADER = "X-Idempotency-Key"
+
+
+class Outcome(enum.Enum):
+    """How :meth:`Sender.send` left a batch."""
+
+    #: Answered by the server (accepted, rejected or reported) and acknowledged.
+    SETTLED = "settled"
+    #: Answered 413 and given back to the queue as two halves.
+    SPLIT = "split"
+    #: Retries spent (or no time left): given back to the front of the queue, key kept.
+    GIVEN_BACK = "given_back"
+
+
+class Sender:
+    """Sends batches for one client and reports what became of them."""
+
+    def __init__(
+        self,
+        config: ClientConfig,
+        transport: Transport,
+        queue: MessageQueue,
+        counters: Counters,
+        wait: Callable[[float], bool],
+    ) -> None:
+        self._transport = transport
+        self._queue = queue
+        self._counters = counters
+        # Returns False when waiting that long is not allowed (the shutdown deadline).
+        self._wait = wait
+        self._on_error = config.on_error
+        self._on_drop = config.on_drop
+        self._policy = RetryPolicy(
+            max_retries=config.batch_max_retries,
+            retryable_statuses=BATCH_RETRYABLE_STATUSES,
+            max_server_wait=config.max_retry_wait,
+        )
+
+    def send(self, batch: Batch) -> Outcome:
+        """Send ``batch`` with retries, the same idempotency key on every attempt."""
+        headers = self._transport.headers_for(batch.key, IDEMPOTENCY_HEADER)
+        body = batch.body()
+        retries = 0
+        while True:
+            headers[RETRY_COUNT_HEADER] = str(retries)
+            status: Optional[int] = None
+            answer_headers: Mapping[str, str] = {}
+            daily = False
+            try:
+                raw = self._transport.send_once("POST", batch.path, body, headers)
+            except APIConnectionError as exc:
+                exc.retry_count = retries
+                if not exc.retryable:
+                    # A TLS or configuration failure: no retry or requeue can fix it.
+                    self._settle_refused(batch, exc)
+                    return Outcome.SETTLED
+                error: TeleflowError = exc
+            else:
+                status = raw.status_code
+                answer = parse_body(raw.content)
+                if 200 <= status < 300:
+                    self._settle_success(batch, answer)
+                    return Outcome.SETTLED
+                answer_headers = raw.headers
+                daily = status == 429 and is_daily_quota(answer)
+                error = error_for_status(
+                    status,
+                    answer,
+                    answer_headers,
+                    retry_count=retries,
+                    retry_after=server_requested_wait(answer_headers),
+                )
+                if status == 413:
+                    return self._split(batch, error)
+                if status not in BATCH_RETRYABLE_STATUSES:
+                    self._settle_refused(batch, error)
+                    return Outcome.SETTLED
+            decision = self._policy.decide(
+                retries, status=status, headers=answer_headers, daily_quota=daily
+            )
+            if not decision.retry or not self._wait(decision.wait):
+                return self._give_back(batch, error, decision.reason or "no time left")
+            retries += 1
+            self._counters.retried()
+
+    def _settle_success(self, batch: Batch, answer: Any) -> None:
+        self._queue.ack(batch)
+        total = len(batch)
+        if batch.is_alias:
+            self._counters.add(accepted=1, batches=1)
+            return
+        accepted, rejected, errors = _batch_counts(answer, total)
+        self._counters.add(accepted=accepted, rejected=rejected, batches=1)
+        if rejected:
+            error = EventsRejectedError(errors, rejected, total)
+            indexes = [e["index"] for e in errors if _valid_index(e.get("index"), total)]
+            # When the server does not say which events it refused, report them all.
+            refused = [batch.parts[i] for i in indexes] if indexes else list(batch.parts)
+            logger.warning("teleflow_py analytics: %s", error)
+            self._report(error, [decode(part) for part in refused])
+
+    def _settle_refused(self, batch: Batch, error: TeleflowError) -> None:
+        self._queue.ack(batch)
+        self._counters.add(rejected=len(batch), batches=1)
+        logger.warning(
+            "teleflow_py analytics: %d messages refused and not retried (%s)", len(batch), error
+        )
+        self._report(error, batch.decoded())
+
+    def _split(self, batch: Batch, error: TeleflowError) -> Outcome:
+        if len(batch) > 1:
+            self._queue.give_back(*batch.split())
+            return Outcome.SPLIT
+        self._queue.ack(batch)
+        self._counters.dropped("too_large")
+        self._counters.error(error)
+        logger.warning("teleflow_py analytics: a message too large for the server was dropped")
+        if self._on_drop is not None:
+            try:
+                self._on_drop(decode(batch.parts[0]), "too_large")
+            except Exception:
+                logger.exception("teleflow_py analytics: on_drop raised")
+        return Outcome.SETTLED
+
+    def _give_back(self, batch: Batch, error: TeleflowError, reason: str) -> Outcome:
+        self._queue.give_back(batch)
+        self._counters.requeued()
+        self._counters.error(error)
+        logger.info(
+            "teleflow_py analytics: batch %s of %d messages kept for later (%s: %s)",
+            batch.key,
+            len(batch),
+            reason,
+            error,
+        )
+        return Outcome.GIVEN_BACK
+
+    def _report(self, error: TeleflowError, events: List[Dict[str, Any]]) -> None:
+        self._counters.error(error)
+        if self._on_error is None:
+            return
+        try:
+            self._on_error(error, events)
+        except Exception:
+            # A failing callback must not stop the worker.
+            logger.exception("teleflow_py analytics: on_error raised")
+
+
+def _valid_index(index: Any, total: int) -> bool:
+    return isinstance(index, int) and not isinstance(index, bool) and 0 <= index < total
+
+
+def _batch_counts(answer: Any, total: int) -> Tuple[int, int, List[Dict[str, Any]]]:
+    """``(accepted, rejected, errors)`` from a 2xx batch answer, bare or wrapped in ``data``.
+
+    An answer without counts is taken as "all accepted": the server took the batch.
+    """
+    if isinstance(answer, Mapping) and isinstance(answer.get("data"), Mapping):
+        answer = answer["data"]
+    if not isinstance(answer, Mapping):
+        return total, 0, []
+    raw_errors = answer.get("errors")
+    errors = [e for e in raw_errors if isinstance(e, dict)] if isinstance(raw_errors, list) else []
+    rejected = _count(answer.get("rejected"), len(errors))
+    accepted = _count(answer.get("accepted"), total - rejected)
+    return accepted, rejected, errors
+
+
+def _count(value: Any, default: int) -> int:
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    return default

@@ -1,0 +1,98 @@
+"""Process-wide hooks: flush at interpreter exit, start clean after ``fork()``.
+
+Batchers are held in a ``WeakSet``: registering for exit never keeps a client alive.
+"""
+
+from __future__ import annotations
+
+import atexit
+import importlib
+import logging
+import os
+import threading
+import weakref
+from typing import Any, List
+
+from typing_extensions import Protocol
+
+from .ids import forget_ids_after_fork
+
+logger = logging.getLogger("teleflow_py")
+
+
+class Managed(Protocol):
+    """What the hooks need from a batcher."""
+
+    @property
+    def shuts_down_at_exit(self) -> bool:
+        """Whether this batcher asked to be flushed at interpreter exit."""
+
+    def begin_shutdown(self, timeout: Any = None) -> bool:
+        """Start shutting down; ``True`` for the call that started it."""
+
+    def finish_shutdown(self) -> Any:
+        """Wait (bounded) for the shutdown started by :meth:`begin_shutdown`."""
+
+    def reset_after_fork(self) -> None:
+        """Drop everything inherited from the parent process."""
+
+
+_live: weakref.WeakSet[Managed] = weakref.WeakSet()
+
+
+def manage(batcher: Managed) -> None:
+    """Flush ``batcher`` at exit (if it asks to) and reset it in forked children."""
+    _live.add(batcher)
+
+
+def _shutdown_all_at_exit() -> None:
+    # Start every shutdown first, so that their deadlines run at the same time rather
+    # than one after another.
+    started: List[Managed] = []
+    for batcher in list(_live):
+        try:
+            if batcher.shuts_down_at_exit and batcher.begin_shutdown():
+                started.append(batcher)
+        except Exception:
+            logger.exception("teleflow_py analytics: shutdown at exit failed")
+    for batcher in started:
+        try:
+            batcher.finish_shutdown()
+        except Exception:
+            logger.exception("teleflow_py analytics: shutdown at exit failed")
+
+
+def _reset_all_after_fork() -> None:
+    forget_ids_after_fork()
+    for batcher in list(_live):
+        batcher.reset_after_fork()
+
+
+atexit.register(_shutdown_all_at_exit)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_all_after_fork)
+
+
+_uwsgi_warned = threading.Event()
+
+
+def warn_if_uwsgi_without_threads() -> None:
+    """Warn once per process when running under uWSGI with threads disabled.
+
+    uWSGI without ``enable-threads`` never runs the worker thread, so nothing would be sent.
+    """
+    if _uwsgi_warned.is_set():
+        return
+    try:
+        # Only importable inside a uWSGI process.
+        uwsgi = importlib.import_module("uwsgi")
+    except ImportError:
+        return
+    options = getattr(uwsgi, "opt", {})
+    enabled = options.get("enable-threads") or options.get(b"enable-threads")
+    if not enabled and not _uwsgi_warned.is_set():
+        _uwsgi_warned.set()
+        logger.warning(
+            "teleflow_py analytics: uWSGI runs without threads, so queued events are not "
+            "sent in the background; start uWSGI with --enable-threads"
+        )
