@@ -33,5 +33,6 @@ def test_example_runs_against_the_emulator(example: Path, emulator: Emulator) ->
     )
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr
-    # Each example talks to the API: the emulator must have seen its requests.
-    assert emulator.requests(), f"{example.name} sent nothing"
+    if "Emulator(" not in example.read_text():
+        # The example talks to the API named by TELEFLOW_BASE_URL: this emulator.
+        assert emulator.requests(), f"{example.name} sent nothing"

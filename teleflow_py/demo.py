@@ -1,0 +1,172 @@
+"""``teleflow demo``: the whole SDK against an in-process emulator, narrated as it goes."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Dict, List, TextIO
+
+from .client import Client
+from .emulator import Emulator
+
+DEMO_KEY = "sk_demo_not_a_real_key"
+NO_WAIT = {"Retry-After": "0.2"}
+
+
+class _Narrator:
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.step = 0
+        self.quarters_shown = 0
+
+    def section(self, title: str) -> None:
+        self.step += 1
+        self.say(f"\n[{self.step}] {title}")
+
+    def say(self, text: str) -> None:
+        print(text, file=self.out, flush=True)
+
+    def progress(self, done: int, total: int) -> None:
+        width = 30
+        filled = width * done // total
+        bar = "#" * filled + "." * (width - filled)
+        if self.out.isatty():
+            end = "\n" if done == total else ""
+            print(f"\r    [{bar}] {done:>6}/{total}", end=end, file=self.out, flush=True)
+        elif 4 * done // total > self.quarters_shown:
+            # Not a terminal (a log, a pipe): a line at each quarter instead of redraws.
+            self.quarters_shown = 4 * done // total
+            self.say(f"    [{bar}] {done:>6}/{total}")
+
+
+def _keys(requests: List[Dict[str, Any]], header: str) -> List[str]:
+    return [str(request["headers"].get(header, "-")) for request in requests]
+
+
+def _statuses(requests: List[Dict[str, Any]]) -> List[str]:
+    return [
+        "dropped" if request["status"] is None else str(request["status"]) for request in requests
+    ]
+
+
+def run_demo(*, events: int = 10_000, serve: bool = False, port: int = 0, out: TextIO) -> int:
+    """Run the demo; returns 0 when every check held, 1 otherwise."""
+    say = _Narrator(out)
+    checks: List[tuple[str, bool]] = []
+    with Emulator(port=port) as emu:
+        say.say(f"Teleflow emulator running at {emu.url} (dashboard: {emu.url}/)")
+        client = Client(
+            api_key=DEMO_KEY,
+            base_url=emu.url,
+            flush_at=100,
+            flush_interval=0.5,
+            max_queue_size=max(1000, events),
+            register_atexit=False,
+        )
+        started = time.monotonic()
+
+        say.section("Trigger a workflow for one subscriber, then for a topic")
+        one = client.trigger_event(
+            "welcome", {"subscriberId": "ada", "email": "ada@example.com"}, payload={"plan": "pro"}
+        )
+        say.say(f"    to subscriber 'ada': status={one.status} transactionId={one.transaction_id}")
+        topic = client.trigger_event("release-notes", {"type": "Topic", "topicKey": "beta"})
+        say.say(f"    to topic 'beta':     status={topic.status}")
+        checks.append(("triggers processed", one.ok and topic.ok))
+
+        say.section("Bulk trigger of 250 events (the API takes at most 100 a request)")
+        bulk = client.trigger_bulk_event(
+            [{"name": "digest", "to": f"user-{i}", "payload": {"n": i}} for i in range(250)],
+            idempotency_key="demo-digest",
+        )
+        sent = emu.requests(path="/v1/events/trigger/bulk")
+        say.say(
+            f"    {len(bulk)} results from {len(sent)} requests of {[len(r['body']['events']) for r in sent]} events"
+        )
+        say.say(f"    idempotency keys: {_keys(sent, 'idempotency-key')}")
+        checks.append(("bulk split in 3", len(sent) == 3 and bulk.ok))
+
+        say.section("Broadcast to every subscriber")
+        broadcast = client.broadcast_event("maintenance", {"window": "Sunday 02:00 UTC"})
+        say.say(f"    status={broadcast.status} transactionId={broadcast.transaction_id}")
+
+        say.section("Trigger with a delay step, then cancel it")
+        client.trigger_event("reminder", "ada", transaction_id="demo-reminder")
+        first = client.cancel_triggered_event("demo-reminder")
+        again = client.cancel_triggered_event("demo-reminder")
+        say.say(f"    cancel 'demo-reminder': {first}; cancel again: {again} (nothing left)")
+        checks.append(("cancel true then false", first and not again))
+
+        say.section(f"{events:,} track() calls: queued, sent in batches by a background thread")
+        began = time.perf_counter()
+        for i in range(events):
+            client.track("page_viewed", user_id=f"user-{i % 50}", properties={"n": i})
+            if (i + 1) % max(1, events // 20) == 0 or i + 1 == events:
+                say.progress(i + 1, events)
+        caller_ms = (time.perf_counter() - began) * 1000
+        result = client.flush(timeout=60)
+        say.say(f"    caller thread spent {caller_ms:.0f} ms in total; flush: {result}")
+        delivered = len(emu.events(event="page_viewed"))
+        checks.append((f"{events} events delivered", delivered == events))
+
+        say.section("An outage: 503s with Retry-After, then a dropped connection")
+        before = len(emu.triggers())
+        emu.fail_next(2, 503, headers=NO_WAIT, path="/v1/events/trigger")
+        emu.drop_next(1, path="/v1/events/trigger")
+        outage = client.trigger_event("welcome", "grace", idempotency_key="demo-outage")
+        attempts = emu.requests(path="/v1/events/trigger")[-4:]
+        say.say(f"    attempts answered: {_statuses(attempts)}")
+        say.say(f"    idempotency key on each: {_keys(attempts, 'idempotency-key')}")
+        stored = len(emu.triggers()) - before
+        say.say(f"    result: status={outage.status}; triggers stored: {stored} (not doubled)")
+        checks.append(("outage trigger stored once", outage.ok and stored == 1))
+
+        earlier = len(emu.requests(path="/v1/events/batch"))
+        emu.fail_next(2, 503, headers=NO_WAIT, path="/v1/events/batch")
+        emu.drop_next(1, path="/v1/events/batch")
+        for i in range(100):
+            client.track("checkout", user_id="grace", properties={"n": i})
+        # A flush stops when a batch's retries are spent and the batch goes back to the
+        # front of the queue; the next flush sends it again, under the same key.
+        for _ in range(5):
+            if not client.flush(timeout=60).pending:
+                break
+        batches = emu.requests(path="/v1/events/batch")[earlier:]
+        say.say(f"    analytics batch attempts: {_statuses(batches)}")
+        say.say(f"    X-Idempotency-Key on each: {_keys(batches, 'x-idempotency-key')}")
+        checkout = emu.events(event="checkout")
+        unique = len({event["message_id"] for event in checkout})
+        say.say(f"    checkout events stored: {len(checkout)} ({unique} unique), none lost")
+        same_key = len(set(_keys(batches, "x-idempotency-key"))) == 1
+        checks.append(("outage events once, one key", len(checkout) == unique == 100 and same_key))
+
+        say.section("Clean shutdown")
+        final = client.shutdown(timeout=10)
+        client.close()
+        say.say(f"    {final}")
+
+        stats = emu.stats()
+        say.section("Summary")
+        rows = [
+            ("triggers stored", stats.get("triggers", 0)),
+            ("bulk requests", stats.get("bulk_calls", 0)),
+            ("broadcasts", stats.get("broadcasts", 0)),
+            ("cancellations", stats.get("cancellations", 0)),
+            ("analytics events stored", stats.get("events", 0)),
+            ("duplicates ignored", stats.get("duplicates_ignored", 0)),
+            ("idempotent replays", stats.get("replays", 0)),
+            ("faults injected", stats.get("faults", 0)),
+            ("seconds", round(time.monotonic() - started, 1)),
+        ]
+        for label, value in rows:
+            say.say(f"    {label:<26}{value:>10}")
+        for label, ok in checks:
+            say.say(f"    {'ok  ' if ok else 'FAIL'} {label}")
+        say.say(f"\nDashboard: {emu.url}/")
+        if serve:
+            say.say("Serving until Ctrl-C ...")
+            try:
+                while True:
+                    time.sleep(3600)
+            except KeyboardInterrupt:
+                pass
+    return 0 if all(ok for _, ok in checks) else 1

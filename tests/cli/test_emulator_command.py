@@ -1,0 +1,43 @@
+"""``teleflow emulator`` (``python -m teleflow_py emulator``): prints its URL, stops on Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import requests
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="sends SIGINT")
+def test_serve_prints_its_url_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    command = [sys.executable, "-m", "teleflow_py", "emulator", "--port", "0", "--workflow", "w"]
+    process = subprocess.Popen(
+        command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        match = re.search(r"http://127\.0\.0\.1:\d+", line)
+        assert match, line + (process.stderr.read() if process.stderr else "")
+        url = match.group(0)
+        response = requests.post(
+            url + "/v1/events/trigger",
+            json={"name": "unknown", "to": "u"},
+            headers={"Authorization": "ApiKey k"},
+            timeout=30,
+        )
+        assert response.status_code == 422  # --workflow reached the emulator
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=60) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
