@@ -22,7 +22,7 @@ import select
 import socket
 import ssl
 import threading
-from typing import Any, List, Mapping, NamedTuple, Optional, Tuple, Union
+from typing import Any, List, Mapping, NamedTuple, Optional, Union
 from urllib.parse import urlsplit
 
 import requests
@@ -31,7 +31,7 @@ from requests.structures import CaseInsensitiveDict
 
 from .errors import APIConnectionError, APITimeoutError, TeleflowError
 
-#: Connections a proxied session keeps alive.
+#: Idle keep-alive connections kept per client (more threads at once open short-lived ones).
 POOL_SIZE = 32
 
 #: Transport failures that no retry can fix, from either route. (A failed TLS handshake
@@ -46,6 +46,14 @@ _PERMANENT_FAILURES = (
 )
 _TIMEOUTS = (requests.Timeout, socket.timeout)
 _TRANSIENT_FAILURES = (requests.RequestException, http.client.HTTPException, OSError)
+
+
+class Timeouts(NamedTuple):
+    """Seconds allowed to connect, for each socket write, and for each socket read."""
+
+    connect: float
+    read: float
+    write: float
 
 
 class Answer(NamedTuple):
@@ -80,7 +88,7 @@ class _DirectRoute:
     def __init__(
         self,
         base_url: str,
-        timeout: Tuple[float, float],
+        timeouts: Timeouts,
         authorization: str,
         tls: Optional[ssl.SSLContext],
     ) -> None:
@@ -89,7 +97,7 @@ class _DirectRoute:
         self._port = parts.port
         self._prefix = parts.path.rstrip("/")
         self._tls = tls
-        self._open_timeout, self._read_timeout = timeout
+        self._timeouts = timeouts
         self._authorization = authorization
         self._idle: List[http.client.HTTPConnection] = []
         self._lock = threading.Lock()
@@ -100,19 +108,26 @@ class _DirectRoute:
         sent = dict(headers)
         sent["Authorization"] = self._authorization
         connection = self._checkout()
+        sock = connection.sock
         try:
-            # A bytes body goes out in the same write as the headers.
+            # A bytes body goes out in the same write as the headers; each socket write is
+            # bounded by the write timeout, each read by the read timeout.
+            if sock is not None:
+                sock.settimeout(self._timeouts.write)
             connection.request(method, self._prefix + path, body=body, headers=sent)
+            if sock is not None:
+                sock.settimeout(self._timeouts.read)
             answer = connection.getresponse()
             content = answer.read()
         except BaseException:
             connection.close()
             raise
-        if answer.will_close:
-            connection.close()
-        else:
-            with self._lock:
+        with self._lock:
+            keep = not answer.will_close and len(self._idle) < POOL_SIZE
+            if keep:
                 self._idle.append(connection)
+        if not keep:
+            connection.close()
         return Answer(answer.status, CaseInsensitiveDict(answer.getheaders()), content)
 
     def _checkout(self) -> http.client.HTTPConnection:
@@ -124,16 +139,15 @@ class _DirectRoute:
                 idle.close()
         connection = (
             http.client.HTTPSConnection(
-                self._host, self._port, timeout=self._open_timeout, context=self._tls
+                self._host, self._port, timeout=self._timeouts.connect, context=self._tls
             )
             if self._tls is not None
-            else http.client.HTTPConnection(self._host, self._port, timeout=self._open_timeout)
+            else http.client.HTTPConnection(self._host, self._port, timeout=self._timeouts.connect)
         )
         connection.connect()
         sock = connection.sock
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            sock.settimeout(self._read_timeout)
         return connection
 
     def close(self) -> None:
@@ -182,11 +196,12 @@ class _SessionRoute:
     """Sends through a ``requests.Session``: the caller's, or ours when a proxy applies."""
 
     def __init__(
-        self, session: requests.Session, base_url: str, timeout: Tuple[float, float], auth: str
+        self, session: requests.Session, base_url: str, timeouts: Timeouts, auth: str
     ) -> None:
         self.session = session
         self._base_url = base_url
-        self._timeout = timeout
+        # requests takes a connect and a read timeout only (see Client's docstring).
+        self._timeout = (timeouts.connect, timeouts.read)
         self._auth = _ApiKeyAuth(auth)
 
     def send(
@@ -214,12 +229,12 @@ class Connection:
         self,
         base_url: str,
         api_key: str,
-        timeout: Tuple[float, float],
+        timeouts: Timeouts,
         session: Optional[requests.Session] = None,
     ) -> None:
         self._base_url = base_url
         self._authorization = f"ApiKey {api_key}"
-        self._timeout = timeout
+        self._timeouts = timeouts
         self._user_session = session
         self._route: Optional[Route] = None
         self._lock = threading.Lock()
@@ -236,7 +251,7 @@ class Connection:
 
         Raises:
             TeleflowError: the client was closed.
-            APITimeoutError: the connect or read timeout expired.
+            APITimeoutError: the connect, write or read timeout expired.
             APIConnectionError: no answer; ``retryable`` is false for failures a repeat
                 cannot fix (an invalid URL or header, a TLS certificate that fails to verify).
         """
@@ -274,7 +289,7 @@ class Connection:
     def _new_route(self) -> Route:
         if self._user_session is not None:
             return _SessionRoute(
-                self._user_session, self._base_url, self._timeout, self._authorization
+                self._user_session, self._base_url, self._timeouts, self._authorization
             )
         with requests.Session() as session:
             settings = session.merge_environment_settings(self._base_url, {}, None, None, None)
@@ -282,11 +297,11 @@ class Connection:
                 proxied = requests.Session()
                 proxied.mount("http://", HTTPAdapter(pool_maxsize=POOL_SIZE))
                 proxied.mount("https://", HTTPAdapter(pool_maxsize=POOL_SIZE))
-                return _SessionRoute(proxied, self._base_url, self._timeout, self._authorization)
+                return _SessionRoute(proxied, self._base_url, self._timeouts, self._authorization)
         tls = None
         if self._base_url.startswith("https:"):
             tls = _tls_context(settings["verify"], settings["cert"])
-        return _DirectRoute(self._base_url, self._timeout, self._authorization, tls)
+        return _DirectRoute(self._base_url, self._timeouts, self._authorization, tls)
 
     def after_fork(self) -> None:
         """In a forked child: never use a connection that belongs to the parent.

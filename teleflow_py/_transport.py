@@ -18,7 +18,7 @@ from typing import Any, Callable, Dict, Mapping, Optional
 import requests
 from requests.structures import CaseInsensitiveDict
 
-from ._connection import Answer, Connection
+from ._connection import Answer, Connection, Timeouts
 from ._retry import RetryPolicy, server_requested_wait
 from ._version import __version__
 from .config import ClientConfig
@@ -95,9 +95,10 @@ class Transport:
     ) -> None:
         self._config = config
         self._base_url = config.base_url
-        self._connection = Connection(
-            config.base_url, config.api_key, (config.open_timeout, config.timeout), session
+        timeouts = Timeouts(
+            connect=config.open_timeout, read=config.timeout, write=config.write_timeout
         )
+        self._connection = Connection(config.base_url, config.api_key, timeouts, session)
         self._sleep = sleep
         self.policy = RetryPolicy(
             max_retries=config.max_retries, max_server_wait=config.max_retry_wait

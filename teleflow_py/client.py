@@ -20,16 +20,15 @@ class Client(EventsMixin, AnalyticsMixin):
     ``api_key`` defaults to ``TELEFLOW_API_KEY`` and ``base_url`` to ``TELEFLOW_BASE_URL``,
     then to :data:`~teleflow_py.config.DEFAULT_BASE_URL` (``EU_BASE_URL`` for the EU).
 
-    Timeouts are in seconds: ``open_timeout`` bounds connecting, ``timeout`` each wait for a
-    byte of the answer. ``write_timeout`` is kept for parity with other Teleflow SDKs, but
-    requests cannot enforce it separately: while sending, each socket write is bounded by
-    ``open_timeout`` (urllib3 sets the socket's timeout to the connect timeout until the
-    request is sent), and no overall deadline applies to a whole call.
+    Timeouts are in seconds, per socket operation: ``open_timeout`` bounds connecting,
+    ``write_timeout`` each write of the request, ``timeout`` each wait for the answer. On a
+    ``session`` of your own (or through a proxy) requests sends the request; it takes no write
+    timeout, and urllib3 bounds each write by ``open_timeout`` instead.
 
-    One client is safe to share between threads: each thread gets its own pooled
-    ``requests.Session``. A ``session`` you pass in is used by every thread as is (requests'
-    connection pool is thread-safe; do not change the session's settings while in use).
-    The client is a context manager; :meth:`close` releases the connections.
+    One client is safe to share between threads: its keep-alive connections are shared, one
+    in use by one thread at a time. A ``session`` you pass in (proxies, adapters, CA
+    settings) is used by every thread as is and never closed by the client. The client is a
+    context manager; :meth:`close` flushes analytics and releases the connections.
 
     Analytics (``track``, ``identify``, ``alias``) are queued and sent by one background
     thread, started on first use: a batch leaves when ``flush_at`` messages wait, when the

@@ -7,6 +7,7 @@ import email.utils
 import gc
 import os
 import pickle
+import socket
 import subprocess
 import sys
 import textwrap
@@ -22,6 +23,7 @@ import requests
 from teleflow_py import (
     APIConnectionError,
     APIError,
+    APITimeoutError,
     AuthenticationError,
     BulkTriggerError,
     Client,
@@ -271,3 +273,43 @@ def test_a_proxy_from_the_environment_is_used(
     [seen] = emulator.requests()
     assert "/v1/events/trigger" in seen["path"]
     assert seen["headers"]["authorization"] == "ApiKey ***"
+
+
+@pytest.fixture
+def silent_server() -> Any:
+    """Accepts connections and never reads or answers: writes fill up, reads wait forever."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    accepted: List[socket.socket] = []
+
+    def accept() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            accepted.append(conn)
+
+    threading.Thread(target=accept, daemon=True).start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    listener.close()
+    for conn in accepted:
+        conn.close()
+
+
+def test_a_stalled_upload_ends_at_the_write_timeout(silent_server: str, api_key: str) -> None:
+    # The read timeout is far beyond the test's hang guard: only the write timeout can end it.
+    big = {"blob": "x" * (16 * 1024 * 1024)}
+    with Client(
+        api_key=api_key, base_url=silent_server, max_retries=0, write_timeout=0.3, timeout=1000
+    ) as api:
+        with pytest.raises(APITimeoutError, match="timed out"):
+            api.trigger_event("w", "s", payload=big)
+
+
+def test_a_silent_server_ends_at_the_read_timeout(silent_server: str, api_key: str) -> None:
+    with Client(api_key=api_key, base_url=silent_server, max_retries=0, timeout=0.3) as api:
+        with pytest.raises(APITimeoutError, match="timed out"):
+            api.trigger_event("w", "s")
