@@ -94,13 +94,15 @@ class _DirectRoute:
     ) -> None:
         parts = urlsplit(base_url)
         self._host = parts.hostname or ""
-        self._port = parts.port
+        # Explicit: http.client would misread an IPv6 literal without a port.
+        self._port = parts.port or (443 if tls is not None else 80)
         self._prefix = parts.path.rstrip("/")
         self._tls = tls
         self._timeouts = timeouts
         self._authorization = authorization
         self._idle: List[http.client.HTTPConnection] = []
         self._lock = threading.Lock()
+        self._closed = False
 
     def send(
         self, method: str, path: str, body: Optional[bytes], headers: Mapping[str, str]
@@ -114,16 +116,32 @@ class _DirectRoute:
             # bounded by the write timeout, each read by the read timeout.
             if sock is not None:
                 sock.settimeout(self._timeouts.write)
-            connection.request(method, self._prefix + path, body=body, headers=sent)
+            unsent: Optional[OSError] = None
+            try:
+                connection.request(method, self._prefix + path, body=body, headers=sent)
+            except (BrokenPipeError, ConnectionResetError) as exc:
+                # The server may have answered early (a 413 or 401) and closed before
+                # reading the whole body: its answer, if any, is the one to report.
+                unsent = exc
             if sock is not None:
                 sock.settimeout(self._timeouts.read)
-            answer = connection.getresponse()
+            try:
+                answer = connection.getresponse()
+            except (OSError, http.client.HTTPException):
+                if unsent is not None:
+                    raise unsent from None
+                raise
             content = answer.read()
         except BaseException:
             connection.close()
             raise
         with self._lock:
-            keep = not answer.will_close and len(self._idle) < POOL_SIZE
+            keep = (
+                not self._closed
+                and unsent is None
+                and not answer.will_close
+                and len(self._idle) < POOL_SIZE
+            )
             if keep:
                 self._idle.append(connection)
         if not keep:
@@ -152,6 +170,7 @@ class _DirectRoute:
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True
             idle, self._idle = self._idle, []
         for connection in idle:
             connection.close()
@@ -255,10 +274,18 @@ class Connection:
             APIConnectionError: no answer; ``retryable`` is false for failures a repeat
                 cannot fix (an invalid URL or header, a TLS certificate that fails to verify).
         """
+        url = self._base_url + path
         route = self._route
         if route is None or self._pid != os.getpid():
-            route = self._open()
-        url = self._base_url + path
+            try:
+                route = self._open()
+            except TeleflowError:
+                raise
+            except Exception as exc:
+                # For example REQUESTS_CA_BUNDLE naming a missing or broken file.
+                raise APIConnectionError(
+                    f"{method} {url} cannot connect: {_reason(exc)}", url=url, retryable=False
+                ) from exc
         try:
             return route.send(method, path, body, headers)
         except _TIMEOUTS as exc:
@@ -299,7 +326,7 @@ class Connection:
                 proxied.mount("https://", HTTPAdapter(pool_maxsize=POOL_SIZE))
                 return _SessionRoute(proxied, self._base_url, self._timeouts, self._authorization)
         tls = None
-        if self._base_url.startswith("https:"):
+        if urlsplit(self._base_url).scheme.lower() == "https":
             tls = _tls_context(settings["verify"], settings["cert"])
         return _DirectRoute(self._base_url, self._timeouts, self._authorization, tls)
 

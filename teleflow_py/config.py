@@ -62,7 +62,12 @@ def _check_base_url(base_url: Optional[str]) -> str:
         raise ValidationError("base_url", f"must be an http(s) URL, got {base_url!r}")
     if parts.query or parts.fragment:
         raise ValidationError("base_url", f"must not have a query or fragment, got {base_url!r}")
-    return base_url.rstrip("/")
+    # One spelling of scheme and host, so "HTTPS://" can never be mistaken for plain HTTP.
+    return (
+        parts._replace(scheme=parts.scheme.lower(), netloc=parts.netloc.lower())
+        .geturl()
+        .rstrip("/")
+    )
 
 
 def _check_number(name: str, value: Any, *, minimum: float, allow_none: bool = False) -> None:

@@ -32,6 +32,8 @@ logger = logging.getLogger("teleflow_py")
 # After a batch was given back (the server is failing), the worker pauses before trying
 # again: 1 s, then doubling up to this cap, so an outage is not hammered.
 _MAX_OUTAGE_PAUSE = 30.0
+# A server asking for a longer wait than the retry cap is obeyed up to this many seconds.
+_MAX_REQUESTED_PAUSE = 600.0
 
 
 def _check_timeout(timeout: Any) -> Optional[float]:
@@ -84,6 +86,10 @@ class Batcher:
 
     def put(self, message: Message) -> bool:
         """Queue an encoded message; ``False`` when it was dropped or refused (counted)."""
+        if self._pid != os.getpid():
+            # Forked without the at-fork hook: forget the parent's messages (the parent
+            # sends them) before this process queues its own.
+            self.reset_after_fork()
         if self._closing:
             return self._refuse(message)
         queue = self._queue
@@ -94,13 +100,8 @@ class Batcher:
         waiting = len(queue)
         # Wake the worker only on the transitions it cares about: the first message (its
         # flush_interval clock starts) and a full batch.
-        if waiting == 1 or waiting >= self._flush_at:
-            if self._pid != os.getpid():
-                # Forked without the at-fork hook: forget the parent's messages.
-                self.reset_after_fork()
-                return self.put(message)
-            if not self._wake.is_set():
-                self._wake.set()
+        if (waiting == 1 or waiting >= self._flush_at) and not self._wake.is_set():
+            self._wake.set()
         return True
 
     @property
@@ -198,7 +199,11 @@ class Batcher:
         elif len(self._queue):
             # The worker never started or died (for example a first track() while the
             # interpreter was exiting): drain on this thread instead.
-            self._drain(everything=True)
+            try:
+                self._drain(everything=True)
+            except Exception:
+                # What is left is reported below; the count must not be lost to an error.
+                logger.exception("teleflow_py analytics: draining at shutdown failed")
         result = self._result_since(self._before_shutdown)
         if result.pending:
             logger.warning(
@@ -295,6 +300,10 @@ class Batcher:
         finally:
             with self._cond:
                 self._worker_done = True
+                if not self._closing:
+                    # Died unexpectedly: the next put() starts a new worker.
+                    self._thread = None
+                    self._worker_done = False
                 self._cond.notify_all()
 
     def _loop(self) -> None:
@@ -329,7 +338,7 @@ class Batcher:
                     outcome, _ = self._send_next()
                     if outcome is Outcome.GIVEN_BACK:
                         failures += 1
-                        self._pause(backoff_delay(failures, initial=1.0, maximum=_MAX_OUTAGE_PAUSE))
+                        self._pause(self._outage_pause(failures))
                     else:
                         failures = 0
                     if not len(self._queue):
@@ -339,8 +348,12 @@ class Batcher:
             self._wake.wait(timeout)
 
     def _send_next(self) -> tuple[Optional[Outcome], int]:
+        # Counted as in flight before it leaves the queue, so `pending` never reads 0
+        # while a batch is between the two.
+        self._inflight = self._flush_at
         batch = self._queue.take(self._flush_at, MAX_BATCH_BYTES)
         if batch is None:
+            self._inflight = 0
             return None, 0
         self._inflight = len(batch)
         self._end_drop_burst()
@@ -361,15 +374,36 @@ class Batcher:
         """
         budget = len(self._queue)
         settled = 0
+        failures = 0
         while everything or settled < budget:
             deadline = self._deadline
             if deadline is not None and time.monotonic() >= deadline:
                 return
             outcome, size = self._send_next()
-            if outcome is None or outcome is Outcome.GIVEN_BACK:
+            if outcome is None:
                 return
+            if outcome is Outcome.GIVEN_BACK:
+                # A flush ends here (the batch waits at the front); shutdown keeps trying
+                # with backoff while its deadline allows, since nothing comes after it.
+                failures += 1
+                if not everything or not self._retry_wait(self._outage_pause(failures)):
+                    return
+                continue
+            failures = 0
             if outcome is Outcome.SETTLED:
                 settled += size
+
+    def _outage_pause(self, failures: int) -> float:
+        """How long to wait after the ``failures``-th batch in a row was given back.
+
+        Backoff from 1 s to 30 s, or longer when the server asked for a wait beyond the
+        retry cap (a long ``Retry-After``), up to :data:`_MAX_REQUESTED_PAUSE`.
+        """
+        pause = backoff_delay(failures, initial=1.0, maximum=_MAX_OUTAGE_PAUSE)
+        requested = self._sender.requested_wait
+        if requested is not None:
+            pause = max(pause, min(requested, _MAX_REQUESTED_PAUSE))
+        return pause
 
     def _pause(self, seconds: float) -> None:
         """Wait after a failure; only flush() and shutdown() cut it short, not new events."""

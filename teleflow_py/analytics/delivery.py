@@ -59,6 +59,8 @@ class Sender:
         self._wait = wait
         self._on_error = config.on_error
         self._on_drop = config.on_drop
+        #: The server's requested wait when it was over the retry cap (else None).
+        self.requested_wait: Optional[float] = None
         self._policy = RetryPolicy(
             max_retries=config.batch_max_retries,
             retryable_statuses=BATCH_RETRYABLE_STATUSES,
@@ -107,6 +109,8 @@ class Sender:
             decision = self._policy.decide(
                 retries, status=status, headers=answer_headers, daily_quota=daily
             )
+            # A wait over the cap is not slept through here; the batcher pauses that long.
+            self.requested_wait = decision.wait if decision.reason == "wait_too_long" else None
             if not decision.retry or not self._wait(decision.wait):
                 return self._give_back(batch, error, decision.reason or "no time left")
             retries += 1

@@ -28,6 +28,7 @@ from teleflow_py import (
     BulkTriggerError,
     Client,
     ClientConfig,
+    PayloadTooLargeError,
     RateLimitError,
     ServiceUnavailableError,
     ValidationError,
@@ -313,3 +314,57 @@ def test_a_silent_server_ends_at_the_read_timeout(silent_server: str, api_key: s
     with Client(api_key=api_key, base_url=silent_server, max_retries=0, timeout=0.3) as api:
         with pytest.raises(APITimeoutError, match="timed out"):
             api.trigger_event("w", "s")
+
+
+def test_an_upper_case_https_url_is_still_tls(emulator: Emulator, api_key: str) -> None:
+    shouting = emulator.url.replace("http://", "HTTPS://")
+    with Client(api_key=api_key, base_url=shouting, max_retries=0) as api:
+        assert api.config.base_url.startswith("https://")
+        # The emulator speaks plain HTTP: a TLS client fails the handshake and sends nothing
+        # readable, so the key never crosses the wire in clear.
+        with pytest.raises(APIConnectionError):
+            api.trigger_event("w", "s")
+    assert emulator.requests() == []
+
+
+@pytest.fixture
+def early_413_server() -> Any:
+    """Reads the request head, answers 413 at once and closes without reading the body."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            with conn:
+                head = b""
+                while b"\r\n\r\n" not in head:
+                    chunk = conn.recv(4096)
+                    if not chunk:
+                        break
+                    head += chunk
+                body = b'{"statusCode":413,"message":"Payload Too Large"}'
+                conn.sendall(
+                    b"HTTP/1.1 413 Payload Too Large\r\nContent-Type: application/json\r\n"
+                    b"Connection: close\r\nContent-Length: "
+                    + str(len(body)).encode()
+                    + b"\r\n\r\n"
+                    + body
+                )
+
+    threading.Thread(target=serve, daemon=True).start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    listener.close()
+
+
+def test_an_early_answer_to_a_large_body_is_reported_as_it_is(
+    early_413_server: str, api_key: str
+) -> None:
+    big = {"blob": "x" * (8 * 1024 * 1024)}
+    with Client(api_key=api_key, base_url=early_413_server, max_retries=0) as api:
+        with pytest.raises(PayloadTooLargeError):
+            api.trigger_event("w", "s", payload=big)
