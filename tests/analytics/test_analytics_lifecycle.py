@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import os
+import socket
 import subprocess
 import sys
 import textwrap
@@ -21,14 +22,16 @@ REPO = Path(__file__).resolve().parents[2]
 SUBPROCESS_GUARD = 90
 
 
-def run_python(code: str, extra_path: Optional[Path] = None) -> subprocess.CompletedProcess[str]:
+def run_python(
+    code: str, extra_path: Optional[Path] = None, timeout: float = 0
+) -> subprocess.CompletedProcess[str]:
     path = [str(REPO)] + ([str(extra_path)] if extra_path else [])
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(path))
     return subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code)],
         capture_output=True,
         text=True,
-        timeout=SUBPROCESS_GUARD,
+        timeout=timeout or SUBPROCESS_GUARD,
         env=env,
         check=False,
     )
@@ -43,6 +46,30 @@ def test_exit_with_the_server_down_is_bounded_and_reports_the_loss() -> None:
         assert all(accepted)
         """
     )
+    assert result.returncode == 0, result.stderr
+    assert "1000 events were not delivered" in result.stderr
+
+
+def test_exit_with_a_server_that_never_answers_is_bounded_by_shutdown_timeout() -> None:
+    # A black hole: connections are accepted, requests never answered. Only the shutdown
+    # deadline can end the exit; the read timeout is far beyond the subprocess hang guard.
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+    try:
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+        result = run_python(
+            f"""
+            from teleflow_py import Client
+            client = Client(api_key={API_KEY!r}, base_url={url!r}, shutdown_timeout=2,
+                            timeout=600)
+            accepted = [client.track("e", user_id="u", properties={{"n": n}}) for n in range(1000)]
+            assert all(accepted)
+            """,
+            timeout=60,
+        )
+    finally:
+        listener.close()
     assert result.returncode == 0, result.stderr
     assert "1000 events were not delivered" in result.stderr
 
