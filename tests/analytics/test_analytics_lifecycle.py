@@ -104,13 +104,20 @@ def test_no_exit_flush_when_asked_not_to(server: LoopbackServer) -> None:
     assert server.requests() == []
 
 
+# Without the SDK's at-fork hooks (as when a C extension forks), only the process-id check
+# can notice the fork; threading and logging keep their own hooks, as they do there.
+NO_SDK_FORK_HOOKS = "import logging, random, threading; os.register_at_fork = lambda **h: None"
+
+
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+@pytest.mark.parametrize("setup", ["pass", NO_SDK_FORK_HOOKS], ids=["fork-hooks", "pid-check"])
 def test_a_forked_child_sends_its_own_events_once_and_none_of_the_parents(
-    server: LoopbackServer,
+    server: LoopbackServer, setup: str
 ) -> None:
     result = run_python(
         f"""
         import os
+        {setup}
         from teleflow_py import Client
         client = Client(api_key={API_KEY!r}, base_url={server.url!r}, flush_at=1000,
                         flush_interval=60, register_atexit=False)

@@ -1,12 +1,8 @@
-"""Recovery paths: a shutdown that rides out a blip, a long Retry-After, a fork the hooks
-never saw, and a worker whose connection cannot be set up."""
+"""Recovery paths: a shutdown that rides out a blip, a long Retry-After, and a worker whose
+connection cannot be set up."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import textwrap
 import time
 from pathlib import Path
 from typing import Any, Callable, List, Tuple
@@ -67,40 +63,3 @@ def test_a_connection_that_cannot_be_set_up_is_reported_not_fatal(
     client.track("second", user_id="u")
     assert client.flush(timeout=30).rejected == 1
     client.close()
-
-
-@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
-def test_a_fork_the_hooks_never_saw_keeps_the_childs_own_events(server: LoopbackServer) -> None:
-    # A fork that ran none of the SDK's at-fork hooks (as when a C extension forks) can only
-    # be noticed by the process id. The SDK is imported with register_at_fork disabled;
-    # threading and logging keep their own hooks, as they do in such a process.
-    script = textwrap.dedent(
-        f"""
-        import logging, os, random, threading
-        os.register_at_fork = lambda **hooks: None
-        from teleflow_py import Client
-        client = Client(api_key={API_KEY!r}, base_url={server.url!r}, flush_at=1000,
-                        flush_interval=60, register_atexit=False)
-        for n in range(3):
-            client.track("parent", user_id="p", properties={{"n": n}})
-        pid = os.fork()
-        if pid == 0:
-            for n in range(4):
-                client.track("child", user_id="c", properties={{"n": n}})
-            result = client.shutdown(timeout=20)
-            os._exit(0 if result.pending == 0 else 3)
-        _, status = os.waitpid(pid, 0)
-        assert os.WEXITSTATUS(status) == 0, status
-        assert client.shutdown(timeout=20).pending == 0
-        """
-    )
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    done = subprocess.run(
-        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120
-    )
-    assert done.returncode == 0, done.stderr
-    events = server.delivered_events()
-    child = [e["properties"]["n"] for e in events if e["event"] == "child"]
-    parent = [e["properties"]["n"] for e in events if e["event"] == "parent"]
-    assert sorted(child) == [0, 1, 2, 3]
-    assert sorted(parent) == [0, 1, 2]  # sent once, by the parent only
