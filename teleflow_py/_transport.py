@@ -19,16 +19,16 @@ import requests
 from requests.structures import CaseInsensitiveDict
 
 from ._connection import Answer, Connection, Timeouts
-from ._retry import RetryPolicy, server_requested_wait
+from ._retry import RetryPolicy
 from ._version import __version__
 from .config import ClientConfig
 from .errors import (
     APIConnectionError,
     APIError,
+    DailyQuotaIsReachedError,
     TeleflowError,
     UnexpectedResponseError,
     error_for_status,
-    is_daily_quota,
 )
 from .response import Response
 
@@ -204,15 +204,10 @@ class Transport:
                     if debug:
                         logger.debug("%s %s -> %d", method, url, status)
                     return response
-                daily = status == 429 and is_daily_quota(response.body)
                 error = error_for_status(
-                    status,
-                    response.body,
-                    answer_headers,
-                    response=response,
-                    retry_count=retries,
-                    retry_after=server_requested_wait(answer_headers),
+                    status, response.body, answer_headers, response=response, retry_count=retries
                 )
+                daily = isinstance(error, DailyQuotaIsReachedError)
             decision = policy.decide(
                 retries, status=status, headers=answer_headers, daily_quota=daily
             )

@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, 
 
 from requests.structures import CaseInsensitiveDict
 
+from ._retry import server_requested_wait
 from .response import request_id_of
 
 if TYPE_CHECKING:
@@ -327,9 +328,11 @@ def error_for_status(
     *,
     response: Optional[Response] = None,
     retry_count: int = 0,
-    retry_after: Optional[float] = None,
 ) -> APIError:
-    """Build the exception class that matches an HTTP error answer."""
+    """Build the exception class that matches an HTTP error answer.
+
+    A 429 carries ``retry_after``: the wait its headers ask for, if they say.
+    """
     if status == 429:
         rate_class: Type[RateLimitError] = RateLimitError
         lowered = {key.lower() for key in headers}
@@ -343,7 +346,7 @@ def error_for_status(
             headers,
             response=response,
             retry_count=retry_count,
-            retry_after=retry_after,
+            retry_after=server_requested_wait(headers),
         )
     cls = _STATUS_CLASSES.get(status)
     if cls is None:

@@ -11,15 +11,15 @@ import enum
 import logging
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
-from .._retry import BATCH_RETRYABLE_STATUSES, RetryPolicy, server_requested_wait
+from .._retry import BATCH_RETRYABLE_STATUSES, RetryPolicy
 from .._transport import RETRY_COUNT_HEADER, Transport, parse_body
 from ..config import ClientConfig
 from ..errors import (
     APIConnectionError,
+    DailyQuotaIsReachedError,
     EventsRejectedError,
     TeleflowError,
     error_for_status,
-    is_daily_quota,
 )
 from .batch import Batch, decode
 from .queue import MessageQueue
@@ -93,14 +93,8 @@ class Sender:
                     self._settle_success(batch, answer)
                     return Outcome.SETTLED
                 answer_headers = raw.headers
-                daily = status == 429 and is_daily_quota(answer)
-                error = error_for_status(
-                    status,
-                    answer,
-                    answer_headers,
-                    retry_count=retries,
-                    retry_after=server_requested_wait(answer_headers),
-                )
+                error = error_for_status(status, answer, answer_headers, retry_count=retries)
+                daily = isinstance(error, DailyQuotaIsReachedError)
                 if status == 413:
                     return self._split(batch, error)
                 if status not in BATCH_RETRYABLE_STATUSES:
