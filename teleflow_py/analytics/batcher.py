@@ -128,9 +128,14 @@ class Batcher:
         if self._thread is None:
             self._start_worker()
         thread = self._thread
-        if thread is None or thread is threading.current_thread():
-            # No worker can run (interpreter exiting), or flush() was called from a
-            # callback on the worker itself: waiting would never end.
+        if thread is None:
+            # No worker can start (Python 3.12 refuses threads while the interpreter
+            # exits, as in an atexit handler): send on this thread instead.
+            self._flush_on_this_thread(limit)
+            return self._result_since(before)
+        if thread is threading.current_thread():
+            # flush() was called from a callback on the worker itself: waiting would
+            # never end.
             return self._result_since(before)
         with self._cond:
             self._flush_requested += 1
@@ -160,6 +165,21 @@ class Batcher:
                 return self._final
         return self._result_since(self._before_shutdown)
 
+    def _flush_on_this_thread(self, limit: Optional[float]) -> None:
+        """Send what waits on the calling thread, within ``limit`` (or shutdown_timeout)."""
+        budget = self._config.shutdown_timeout if limit is None else limit
+        with self._cond:
+            if self._closing:
+                return
+            # The drain obeys this deadline as it would a shutdown's; no worker reads it.
+            self._deadline = time.monotonic() + budget
+        try:
+            self._drain(everything=False)
+        finally:
+            with self._cond:
+                if not self._closing:
+                    self._deadline = None
+
     @property
     def shuts_down_at_exit(self) -> bool:
         """Whether the exit hook should shut this batcher down."""
@@ -186,6 +206,20 @@ class Batcher:
         self._wake.set()
         return True
 
+    def resume_interrupted_shutdown(self) -> bool:
+        """Give a shutdown no caller saw finish a new ``shutdown_timeout``; ``True`` if any.
+
+        A ``KeyboardInterrupt`` in :meth:`shutdown` (Ctrl-C during ``close()``) leaves the
+        batcher closing with its queue unsent; the exit hook resumes it here.
+        """
+        with self._cond:
+            if not self._closing or self._final is not None:
+                return False
+            self._budget = self._config.shutdown_timeout
+            self._deadline = time.monotonic() + self._budget
+        self._wake.set()
+        return True
+
     def finish_shutdown(self) -> FlushResult:
         """Wait for the drain begun by :meth:`begin_shutdown`, bounded by its deadline.
 
@@ -193,10 +227,14 @@ class Batcher:
         """
         thread = self._thread
         deadline = self._deadline if self._deadline is not None else time.monotonic()
-        if thread is not None and thread.is_alive():
-            if thread is not threading.current_thread():
-                thread.join(max(0.0, deadline - time.monotonic()))
-        elif len(self._queue):
+        if thread is not None and thread is not threading.current_thread():
+            # The worker's own word, not join() or is_alive(): after a join interrupted by
+            # Ctrl-C, Python 3.11 and older may mark a running thread stopped (bpo-45274).
+            with self._cond:
+                self._cond.wait_for(
+                    lambda: self._worker_done, max(0.0, deadline - time.monotonic())
+                )
+        if (thread is None or self._worker_done) and len(self._queue):
             # The worker never started or died (for example a first track() while the
             # interpreter was exiting): drain on this thread instead.
             try:

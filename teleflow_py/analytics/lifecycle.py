@@ -30,8 +30,15 @@ class Managed(Protocol):
     def begin_shutdown(self, timeout: Any = None) -> bool:
         """Start shutting down; ``True`` for the call that started it."""
 
+    def resume_interrupted_shutdown(self) -> bool:
+        """Restart the deadline of a shutdown whose caller was interrupted."""
+
     def finish_shutdown(self) -> Any:
         """Wait (bounded) for the shutdown started by :meth:`begin_shutdown`."""
+
+    @property
+    def pending(self) -> int:
+        """Messages not delivered yet."""
 
     def reset_after_fork(self) -> None:
         """Drop everything inherited from the parent process."""
@@ -47,17 +54,28 @@ def manage(batcher: Managed) -> None:
 
 def _shutdown_all_at_exit() -> None:
     # Start every shutdown first, so that their deadlines run at the same time rather
-    # than one after another.
+    # than one after another. A shutdown interrupted earlier (Ctrl-C in close()) is
+    # resumed with a new deadline rather than skipped.
     started: List[Managed] = []
     for batcher in list(_live):
         try:
-            if batcher.shuts_down_at_exit and batcher.begin_shutdown():
+            if batcher.shuts_down_at_exit and (
+                batcher.begin_shutdown() or batcher.resume_interrupted_shutdown()
+            ):
                 started.append(batcher)
         except Exception:
             logger.exception("teleflow_py analytics: shutdown at exit failed")
     for batcher in started:
         try:
             batcher.finish_shutdown()
+        except KeyboardInterrupt:
+            # Ctrl-C while exiting: stop waiting, but say what is lost.
+            logger.warning(
+                "teleflow_py analytics: the exit flush was interrupted; %d events were "
+                "not delivered",
+                sum(b.pending for b in started),
+            )
+            return
         except Exception:
             logger.exception("teleflow_py analytics: shutdown at exit failed")
 
