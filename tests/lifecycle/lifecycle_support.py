@@ -65,12 +65,12 @@ def wait_until_ready(process: subprocess.Popen[str]) -> None:
 
 def signal_and_wait(
     process: subprocess.Popen[str], signum: int = signal.SIGTERM
-) -> Tuple[int, str]:
-    """Send ``signum`` once the child is ready; return its exit code and stderr."""
+) -> Tuple[int, str, str]:
+    """Send ``signum`` once the child is ready; return its exit code, stdout and stderr."""
     wait_until_ready(process)
     process.send_signal(signum)
-    _, err = process.communicate(timeout=HANG_GUARD)
-    return process.returncode, err
+    out, err = process.communicate(timeout=HANG_GUARD)
+    return process.returncode, out, err
 
 
 def delivered(emulator: Emulator) -> Dict[str, List[int]]:
