@@ -1,6 +1,8 @@
 """Process-wide hooks: flush at interpreter exit, start clean after ``fork()``.
 
 Batchers are held in a ``WeakSet``: registering for exit never keeps a client alive.
+A ``multiprocessing`` child ends with ``os._exit``, which skips ``atexit``; there the same
+flush runs as one of multiprocessing's own exit finalizers instead.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ import atexit
 import importlib
 import logging
 import os
+import sys
 import threading
 import weakref
 from typing import Any, List
@@ -50,9 +53,27 @@ _live: weakref.WeakSet[Managed] = weakref.WeakSet()
 def manage(batcher: Managed) -> None:
     """Flush ``batcher`` at exit (if it asks to) and reset it in forked children."""
     _live.add(batcher)
+    _flush_when_this_multiprocessing_child_ends()
+
+
+_exit_flush_running = False
+
+
+def exit_flush_running() -> bool:
+    """Whether the flush at exit (or at the end of a multiprocessing child) is under way."""
+    return _exit_flush_running
 
 
 def _shutdown_all_at_exit() -> None:
+    global _exit_flush_running
+    _exit_flush_running = True
+    try:
+        _shutdown_all()
+    finally:
+        _exit_flush_running = False
+
+
+def _shutdown_all() -> None:
     # Start every shutdown first, so that their deadlines run at the same time rather
     # than one after another. A shutdown interrupted earlier (Ctrl-C in close()) is
     # resumed with a new deadline rather than skipped.
@@ -86,9 +107,50 @@ def _reset_all_after_fork() -> None:
         batcher.reset_after_fork()
 
 
+# The pid of the process whose multiprocessing exit runs the flush (0: none yet).
+_flushing_at_child_exit = 0
+# Higher runs earlier: before multiprocessing's own queues and managers are torn down.
+_EXIT_PRIORITY = 100
+
+
+def _flush_when_this_multiprocessing_child_ends(_: object = None) -> None:
+    """Inside a multiprocessing child, run the exit flush as the child finishes.
+
+    Such a child leaves through ``os._exit`` (fork and forkserver start methods), after
+    running multiprocessing's exit finalizers; the flush becomes one of them.
+    """
+    global _flushing_at_child_exit
+    process = sys.modules.get("multiprocessing.process")
+    util = sys.modules.get("multiprocessing.util")
+    if process is None or util is None or _flushing_at_child_exit == os.getpid():
+        return
+    if process.parent_process() is None:
+        return  # the main process: atexit covers it
+    _flushing_at_child_exit = os.getpid()
+    util.Finalize(None, _shutdown_all_at_exit, exitpriority=_EXIT_PRIORITY)
+
+
+class _ForkToken:
+    """What multiprocessing's after-fork registry holds on to (it keeps weak references)."""
+
+
+_fork_token = _ForkToken()
+_watching_multiprocessing_forks = False
+
+
+def _watch_multiprocessing_forks() -> None:
+    # A forked multiprocessing child clears the finalizers it inherited, then runs the
+    # after-fork callbacks registered with it: register there, once, before forking.
+    global _watching_multiprocessing_forks
+    util = sys.modules.get("multiprocessing.util")
+    if util is not None and not _watching_multiprocessing_forks and _live:
+        _watching_multiprocessing_forks = True
+        util.register_after_fork(_fork_token, _flush_when_this_multiprocessing_child_ends)
+
+
 atexit.register(_shutdown_all_at_exit)
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_reset_all_after_fork)
+    os.register_at_fork(before=_watch_multiprocessing_forks, after_in_child=_reset_all_after_fork)
 
 
 _uwsgi_warned = threading.Event()

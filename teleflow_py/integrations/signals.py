@@ -15,6 +15,8 @@ import threading
 from types import FrameType
 from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 
+from ..analytics.lifecycle import exit_flush_running
+
 if TYPE_CHECKING:
     from ..client import Client
 
@@ -33,8 +35,10 @@ def flush_on_sigterm(client: Client) -> None:
     client keeps working, and the exit flush sends anything tracked later); ``SIG_IGN``
     keeps ignoring it; the default action (or a handler not set from Python) runs as if
     nothing had intervened: the process ends, killed by SIGTERM, and its exit status says
-    so. A second SIGTERM while flushing goes straight to that action. Calling this for
-    several clients chains their handlers.
+    so. A SIGTERM that arrives while the process already runs its exit flush lets that
+    flush finish, and the process then ends as it was ending. A second SIGTERM while
+    flushing goes straight to the previous action. Calling this for several clients chains
+    their handlers.
 
     Call it once, from the main thread, where your program starts. It changes the
     process-wide SIGTERM handler, so nothing in the SDK calls it for you.
@@ -64,6 +68,12 @@ class _FlushThenPass:
         self._busy = False
 
     def __call__(self, signum: int, frame: Optional[FrameType]) -> None:
+        if exit_flush_running() and not self._busy:
+            # The process is already ending and this signal interrupted its exit flush:
+            # let that flush finish (it is bounded by shutdown_timeout). Waiting for it
+            # here would wait for this very thread. A second signal ends the process.
+            self._busy = True
+            return
         if not self._busy:
             self._busy = True
             try:

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Dict, List, Sequence, Tuple
@@ -71,6 +72,14 @@ def signal_and_wait(
     process.send_signal(signum)
     out, err = process.communicate(timeout=HANG_GUARD)
     return process.returncode, out, err
+
+
+def wait_for_a_batch(emulator: Emulator) -> None:
+    """Wait until the emulator has received a batch (answered or not yet)."""
+    end = time.monotonic() + HANG_GUARD
+    while not emulator.requests("/v1/events/batch"):
+        assert time.monotonic() < end, "no batch arrived"
+        time.sleep(0.01)
 
 
 def delivered(emulator: Emulator) -> Dict[str, List[int]]:

@@ -8,21 +8,13 @@ from __future__ import annotations
 
 import signal
 import socket
-import time
 
 import pytest
-from lifecycle_support import API_KEY, HANG_GUARD, delivered, start_python
+from lifecycle_support import API_KEY, HANG_GUARD, delivered, start_python, wait_for_a_batch
 
 from teleflow_py.emulator import Emulator
 
 BATCH = "/v1/events/batch"
-
-
-def wait_for_a_request(emulator: Emulator) -> None:
-    end = time.monotonic() + HANG_GUARD
-    while not emulator.requests(BATCH):
-        assert time.monotonic() < end, "no batch arrived"
-        time.sleep(0.01)
 
 
 @pytest.mark.parametrize("call", ["client.close()", "client.flush()"])
@@ -42,7 +34,7 @@ def test_ctrl_c_while_waiting_still_delivers_everything_at_exit(
         print("not interrupted")
         """
     )
-    wait_for_a_request(emulator)
+    wait_for_a_batch(emulator)
     child.send_signal(signal.SIGINT)
     out, err = child.communicate(timeout=HANG_GUARD)
     assert "KeyboardInterrupt" in err

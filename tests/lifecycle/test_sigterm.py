@@ -6,13 +6,23 @@ import signal
 import threading
 from typing import List
 
-from lifecycle_support import API_KEY, delivered, program, signal_and_wait, start_python
+from lifecycle_support import (
+    API_KEY,
+    HANG_GUARD,
+    delivered,
+    program,
+    signal_and_wait,
+    start_python,
+    wait_for_a_batch,
+    wait_until_ready,
+)
 
 from teleflow_py import Client
 from teleflow_py.emulator import Emulator
 from teleflow_py.integrations.signals import flush_on_sigterm
 
 KILLED_BY_SIGTERM = -signal.SIGTERM
+BATCH = "/v1/events/batch"
 WAIT_FOREVER = """
 while True:
     time.sleep(1)
@@ -114,3 +124,15 @@ def test_installing_from_another_thread_is_refused_clearly(emulator: Emulator) -
     assert len(errors) == 1
     assert "main thread" in str(errors[0])
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_sigterm_during_the_exit_flush_lets_it_finish(emulator: Emulator) -> None:
+    # The script ends; its exit flush waits for a slow answer when SIGTERM arrives.
+    emulator.delay_next(1, 1.0, path=BATCH)
+    child = start_python(script(emulator.url, "flush_on_sigterm(client)", wait=""))
+    wait_until_ready(child)
+    wait_for_a_batch(emulator)
+    child.send_signal(signal.SIGTERM)
+    _, err = child.communicate(timeout=HANG_GUARD)
+    assert child.returncode == 0, err
+    assert delivered(emulator) == {"u": list(range(150))}
