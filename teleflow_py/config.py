@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Mapping, Optional
 from urllib.parse import urlsplit
 
+from typing_extensions import Literal
+
 from .errors import ValidationError
 
 DEFAULT_BASE_URL = "https://api-teleflow.khulnasoft.com"
@@ -20,6 +22,8 @@ BASE_URL_ENV = "TELEFLOW_BASE_URL"
 ErrorCallback = Callable[[Exception, List[Dict[str, Any]]], None]
 #: Called with ``(event, reason)`` when an analytics event is dropped before sending.
 DropCallback = Callable[[Dict[str, Any], str], None]
+#: When the spool commits a tracked event: in groups by a background thread, or in the call.
+SpoolMode = Literal["group", "sync"]
 
 
 def mask_key(api_key: str) -> str:
@@ -97,6 +101,21 @@ def _check_headers(default_headers: Optional[Mapping[str, str]]) -> Dict[str, st
     return headers
 
 
+def _check_spool(settings: Dict[str, Any]) -> None:
+    path = settings.get("spool_path")
+    if path is not None:
+        if isinstance(path, os.PathLike):
+            path = os.fspath(path)
+        if not isinstance(path, str) or not path.strip():
+            raise ValidationError("spool_path", "must be a file path (str or os.PathLike)")
+        if path == ":memory:":
+            raise ValidationError("spool_path", "must be a file on disk, not :memory:")
+        settings["spool_path"] = os.path.abspath(path)
+    mode = settings.get("spool_mode", "group")
+    if mode not in ("group", "sync"):
+        raise ValidationError("spool_mode", f'must be "group" or "sync", got {mode!r}')
+
+
 @dataclass(frozen=True)
 class ClientConfig:
     """Frozen settings of one :class:`~teleflow_py.Client`. Build it with :meth:`build`."""
@@ -113,12 +132,17 @@ class ClientConfig:
     telemetry: bool = True
     telemetry_hostname: bool = False
     # Analytics batcher.
-    flush_at: int = 20
+    flush_at: int = 100
     flush_interval: float = 5.0
-    max_queue_size: int = 1000
+    max_queue_size: int = 10_000
+    max_queue_bytes: int = 32 * 1024 * 1024
+    queue_full_timeout: float = 0.0
     batch_max_retries: int = 2
     shutdown_timeout: float = 5.0
     register_atexit: bool = True
+    spool_path: Optional[str] = None
+    spool_mode: SpoolMode = "group"
+    spool_max_bytes: int = 256 * 1024 * 1024
     on_error: Optional[ErrorCallback] = field(default=None, repr=False)
     on_drop: Optional[DropCallback] = field(default=None, repr=False)
 
@@ -128,7 +152,8 @@ class ClientConfig:
             f"max_retries={self.max_retries}, timeout={self.timeout}, "
             f"open_timeout={self.open_timeout}, write_timeout={self.write_timeout}, "
             f"telemetry={self.telemetry}, flush_at={self.flush_at}, "
-            f"flush_interval={self.flush_interval}, max_queue_size={self.max_queue_size})"
+            f"flush_interval={self.flush_interval}, max_queue_size={self.max_queue_size}, "
+            f"spool_path={self.spool_path!r})"
         )
 
     __str__ = __repr__
@@ -146,7 +171,7 @@ class ClientConfig:
         for name in ("timeout", "open_timeout", "write_timeout", "flush_interval"):
             if name in settings:
                 _check_number(name, settings[name], minimum=0.001)
-        for name in ("shutdown_timeout", "max_retry_wait"):
+        for name in ("shutdown_timeout", "max_retry_wait", "queue_full_timeout"):
             if name in settings:
                 _check_number(name, settings[name], minimum=0)
         for name, minimum in (
@@ -154,6 +179,8 @@ class ClientConfig:
             ("batch_max_retries", 0),
             ("flush_at", 1),
             ("max_queue_size", 1),
+            ("max_queue_bytes", 64 * 1024),
+            ("spool_max_bytes", 1024 * 1024),
         ):
             if name in settings:
                 value = settings[name]
@@ -164,4 +191,5 @@ class ClientConfig:
         for name in ("on_error", "on_drop"):
             if settings.get(name) is not None and not callable(settings[name]):
                 raise ValidationError(name, "must be callable or None")
+        _check_spool(settings)
         return cls(api_key=key, **settings)
