@@ -67,11 +67,7 @@ class Batcher:
         self._drop_lock = threading.Lock()
         self._burst = 0
         self._queue = open_queue(self._config, self._drop)
-        self._cond = threading.Condition()
-        # Callers waiting for room in a full queue (queue_full_timeout) wait on this.
-        self._room = threading.Condition()
-        self._wake = threading.Event()
-        self._stop = threading.Event()
+        self._make_waits()
         self._thread: Optional[threading.Thread] = None
         self._flush_requested = 0
         self._flush_done = 0
@@ -85,6 +81,17 @@ class Batcher:
         self._sender = Sender(
             self._config, self._transport, self._queue, self._counters, self._retry_wait
         )
+
+    def _make_waits(self) -> None:
+        """The conditions and events the worker and its callers wait on."""
+        # gevent and eventlet replace threading's primitives when they patch: note which
+        # ones these are, so a worker started after patching gets its own kind.
+        self._lock_type: object = threading.Lock
+        self._cond = threading.Condition()
+        # Callers waiting for room in a full queue (queue_full_timeout) wait on this.
+        self._room = threading.Condition()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
 
     # -- caller side ------------------------------------------------------------------
 
@@ -368,6 +375,13 @@ class Batcher:
     # -- worker side ------------------------------------------------------------------
 
     def _start_worker(self) -> None:
+        if self._thread is None and threading.Lock is not self._lock_type:
+            # Monkey-patched since the client was made: the worker will be a greenlet, and
+            # a greenlet waiting on a real lock would block every other one.
+            wake = self._wake.is_set()
+            self._make_waits()
+            if wake:
+                self._wake.set()
         with self._cond:
             if self._thread is not None or self._closing:
                 return
