@@ -2,7 +2,8 @@
 when the server stops (SIGTERM to the master, as a deploy does).
 
 A gunicorn worker leaves through ``sys.exit``, so the exit flush runs in it; with
-``--preload`` the client is made in the master and starts afresh in each forked worker.
+``--preload`` the client is made in the master and starts afresh in each forked worker;
+a gevent worker patches after the fork, so that client was made before patching.
 """
 
 from __future__ import annotations
@@ -56,10 +57,16 @@ def get_until_up(url: str) -> bytes:
             time.sleep(0.05)
 
 
-@pytest.mark.parametrize("options", [[], ["--preload"]], ids=["lazy", "preload"])
+@pytest.mark.parametrize(
+    "options",
+    [[], ["--preload"], ["--preload", "-k", "gevent"]],
+    ids=["lazy", "preload", "gevent-preload"],
+)
 def test_gunicorn_workers_deliver_when_the_server_stops(
     emulator: Emulator, tmp_path: Path, options: List[str]
 ) -> None:
+    if "gevent" in options:
+        pytest.importorskip("gevent")
     (tmp_path / "webapp.py").write_text(APP)
     port = free_port()
     env = child_env([tmp_path])
