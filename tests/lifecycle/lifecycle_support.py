@@ -44,6 +44,18 @@ def run_python(
     )
 
 
+def run_script(path: Path, timeout: float = HANG_GUARD) -> subprocess.CompletedProcess[str]:
+    """Run the program in ``path`` (spawned children need a main module they can import)."""
+    return subprocess.run(
+        [sys.executable, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=child_env(),
+        check=False,
+    )
+
+
 def start_python(code: str, extra_path: Sequence[Path] = ()) -> subprocess.Popen[str]:
     """Start ``code`` in a new interpreter; it should print ``ready`` when set up."""
     return subprocess.Popen(

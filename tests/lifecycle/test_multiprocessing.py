@@ -1,4 +1,4 @@
-"""multiprocessing children (fork start method) end with os._exit, which skips atexit.
+"""multiprocessing children (fork and forkserver) end with os._exit, which skips atexit.
 
 The SDK flushes in each child as multiprocessing finishes it, so nothing is lost with the
 default settings and no code of the user's.
@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import multiprocessing
 from collections import Counter
+from pathlib import Path
 
 import pytest
-from lifecycle_support import API_KEY, counts, run_python
+from lifecycle_support import API_KEY, counts, program, run_python, run_script
 
 from teleflow_py.emulator import Emulator
 
@@ -45,24 +46,33 @@ def test_process_children_deliver_what_they_tracked(emulator: Emulator) -> None:
     assert counts(emulator) == Counter({"child-0": 50, "child-1": 50, "child-2": 50, "parent": 50})
 
 
-def test_a_client_made_in_the_child_delivers_too(emulator: Emulator) -> None:
-    result = run_python(
-        f"""
-        import multiprocessing
-        from teleflow_py import Client
+@pytest.mark.parametrize("method", ["fork", "forkserver", "spawn"])
+def test_a_client_made_in_the_child_delivers_too(
+    emulator: Emulator, tmp_path: Path, method: str
+) -> None:
+    if method not in multiprocessing.get_all_start_methods():
+        pytest.skip(f"no {method} start method here")
+    script = tmp_path / "child_app.py"
+    script.write_text(
+        program(
+            f"""
+            import multiprocessing
+            from teleflow_py import Client
 
-        def work():
-            client = Client(api_key={API_KEY!r}, base_url={emulator.url!r})
-            for n in range(50):
-                client.track("e", user_id="child", properties={{"n": n}})
+            def work():
+                client = Client(api_key={API_KEY!r}, base_url={emulator.url!r})
+                for n in range(50):
+                    client.track("e", user_id="child", properties={{"n": n}})
 
-        if __name__ == "__main__":
-            child = multiprocessing.get_context("fork").Process(target=work)
-            child.start()
-            child.join()
-            assert child.exitcode == 0
-        """
+            if __name__ == "__main__":
+                child = multiprocessing.get_context({method!r}).Process(target=work)
+                child.start()
+                child.join()
+                assert child.exitcode == 0
+            """
+        )
     )
+    result = run_script(script)
     assert result.returncode == 0, result.stderr
     assert counts(emulator) == Counter({"child": 50})
 
