@@ -22,7 +22,7 @@ from ..config import ClientConfig
 from ..errors import ValidationError
 from .batch import MAX_BATCH_BYTES, MAX_BATCH_EVENTS, Batch, Message, decode
 from .delivery import Outcome, Sender
-from .lifecycle import manage, warn_if_uwsgi_without_threads
+from .lifecycle import manage, prepare_green_resolver, warn_if_uwsgi_without_threads
 from .spool import open_queue
 from .stats import AnalyticsHealth, AnalyticsStats, Counters, FlushResult, result_between
 
@@ -386,6 +386,7 @@ class Batcher:
             if self._thread is not None or self._closing:
                 return
             warn_if_uwsgi_without_threads()
+            prepare_green_resolver()
             thread = threading.Thread(target=self._run, name="teleflow-analytics", daemon=True)
             try:
                 thread.start()

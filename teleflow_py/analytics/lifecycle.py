@@ -176,3 +176,19 @@ def warn_if_uwsgi_without_threads() -> None:
             "teleflow_py analytics: uWSGI runs without threads, so queued events are not "
             "sent in the background; start uWSGI with --enable-threads"
         )
+
+
+def prepare_green_resolver() -> None:
+    """Under gevent, create the hub's DNS resolver now rather than during the exit flush.
+
+    gevent makes it on the first connection; made at exit, it imports
+    ``concurrent.futures``, which Python refuses once threads have shut down, and the
+    queue would be lost.
+    """
+    monkey = sys.modules.get("gevent.monkey")
+    if monkey is None or not monkey.is_module_patched("socket"):
+        return
+    try:
+        sys.modules["gevent"].get_hub().resolver  # noqa: B018 (made when first read)
+    except Exception:
+        logger.debug("teleflow_py analytics: cannot prepare gevent's resolver", exc_info=True)
