@@ -71,6 +71,8 @@ class Batcher:
         # Callers waiting for room in a full queue (queue_full_timeout) wait on this.
         self._room = threading.Condition()
         self._wake = threading.Event()
+        # Set by flush() and shutdown() only: they, not new events, cut an outage pause short.
+        self._urgent = threading.Event()
         self._stop = threading.Event()
         self._thread: Optional[threading.Thread] = None
         self._flush_requested = 0
@@ -167,6 +169,7 @@ class Batcher:
         with self._cond:
             self._flush_requested += 1
             wanted = self._flush_requested
+        self._urgent.set()
         self._wake.set()
         with self._cond:
             self._cond.wait_for(lambda: self._flush_done >= wanted or self._worker_done, limit)
@@ -215,6 +218,7 @@ class Batcher:
             self._deadline = time.monotonic() + budget
             self._closing = True
         self._stop.set()
+        self._urgent.set()
         self._wake.set()
         return True
 
@@ -473,8 +477,9 @@ class Batcher:
             remaining = end - time.monotonic()
             if remaining <= 0:
                 return
-            self._wake.wait(remaining)
-            self._wake.clear()
+            self._urgent.wait(remaining)
+            # Cleared before looking, so a flush() asked for meanwhile is never missed.
+            self._urgent.clear()
             with self._cond:
                 if self._closing or self._flush_requested > self._flush_done:
                     return
