@@ -1,7 +1,7 @@
 """teleflow_py: the Python SDK of the Teleflow notification API."""
 
 from ._version import __version__
-from .analytics import AnalyticsStats, FlushResult
+from .analytics import AnalyticsHealth, AnalyticsStats, FlushResult
 from .client import Client
 from .config import DEFAULT_BASE_URL, EU_BASE_URL, ClientConfig
 from .errors import (
@@ -48,6 +48,7 @@ __all__ = [
     "APIConnectionError",
     "APIError",
     "APITimeoutError",
+    "AnalyticsHealth",
     "AnalyticsStats",
     "AuthenticationError",
     "BadGatewayError",

@@ -91,6 +91,8 @@ class Batcher:
         # Callers waiting for room in a full queue (queue_full_timeout) wait on this.
         self._room = threading.Condition()
         self._wake = threading.Event()
+        # Set by flush() and shutdown() only: they, not new events, cut an outage pause short.
+        self._urgent = threading.Event()
         self._stop = threading.Event()
 
     # -- caller side ------------------------------------------------------------------
@@ -179,6 +181,7 @@ class Batcher:
         with self._cond:
             self._flush_requested += 1
             wanted = self._flush_requested
+        self._urgent.set()
         self._wake.set()
         with self._cond:
             self._cond.wait_for(lambda: self._flush_done >= wanted or self._worker_done, limit)
@@ -242,6 +245,7 @@ class Batcher:
             self._deadline = time.monotonic() + budget
             self._closing = True
         self._stop.set()
+        self._urgent.set()
         self._wake.set()
         return True
 
@@ -378,10 +382,12 @@ class Batcher:
         if self._thread is None and threading.Lock is not self._lock_type:
             # Monkey-patched since the client was made: the worker will be a greenlet, and
             # a greenlet waiting on a real lock would block every other one.
-            wake = self._wake.is_set()
+            wake, urgent = self._wake.is_set(), self._urgent.is_set()
             self._make_waits()
             if wake:
                 self._wake.set()
+            if urgent:
+                self._urgent.set()
         with self._cond:
             if self._thread is not None or self._closing:
                 return
@@ -526,8 +532,9 @@ class Batcher:
             remaining = end - time.monotonic()
             if remaining <= 0:
                 return
-            self._wake.wait(remaining)
-            self._wake.clear()
+            self._urgent.wait(remaining)
+            # Cleared before looking, so a flush() asked for meanwhile is never missed.
+            self._urgent.clear()
             with self._cond:
                 if self._closing or self._flush_requested > self._flush_done:
                     return

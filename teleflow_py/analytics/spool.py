@@ -478,7 +478,11 @@ class Spool:
         oldest: Optional[float] = None
         try:
             with self._db:
-                oldest = self._conn.execute("SELECT min(created) FROM events").fetchone()[0]
+                # Rows are numbered in the order tracked: the first is the oldest.
+                row = self._conn.execute(
+                    "SELECT created FROM events ORDER BY id LIMIT 1"
+                ).fetchone()
+                oldest = None if row is None else row[0]
         except sqlite3.Error:
             pass
         buffer = self._buffer

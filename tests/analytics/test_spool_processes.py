@@ -18,6 +18,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Dict, List
 
+import pytest
 from loopback import API_KEY, unused_port_url
 
 from teleflow_py import Client
@@ -192,3 +193,26 @@ def test_two_processes_share_a_spool_one_is_killed_every_event_arrives_once(
         assert len(ids) == 6000 and set(ids.values()) == {1}
         assert all(len(keys) == 1 for keys in keys_by_id(emu).values())
         assert inspect_spool(spool)["pending_events"] == 0
+
+
+@pytest.mark.parametrize("mode", ["group", "sync"])
+def test_an_event_is_on_disk_0_3_s_after_track_returns_in_both_modes(
+    tmp_path: Path, mode: str
+) -> None:
+    spool = str(tmp_path / "spool.db")
+    down = unused_port_url()
+    child = start_child(
+        f"""
+        import os, signal, time
+        from teleflow_py import Client
+        client = Client(api_key={API_KEY!r}, base_url={down!r}, spool_path={spool!r},
+                        spool_mode={mode!r})
+        for n in range(100):
+            client.track("Durable", user_id="u", properties={{"n": n}})
+        time.sleep(0.3)
+        os.kill(os.getpid(), signal.SIGKILL)
+        """
+    )
+    _, err = child.communicate(timeout=GUARD)
+    assert child.returncode == -signal.SIGKILL, err
+    assert inspect_spool(spool)["pending_events"] == 100
