@@ -392,7 +392,6 @@ class Batcher:
             if self._thread is not None or self._closing:
                 return
             warn_if_uwsgi_without_threads()
-            prepare_green_resolver()
             thread = threading.Thread(target=self._run, name="teleflow-analytics", daemon=True)
             try:
                 thread.start()
@@ -405,6 +404,7 @@ class Batcher:
 
     def _run(self) -> None:
         try:
+            prepare_green_resolver(self._config.base_url)
             self._loop()
         except Exception as exc:
             # After close() the transport refuses to send; the loss is reported by shutdown.

@@ -15,6 +15,7 @@ import sys
 import threading
 import weakref
 from typing import Any, List
+from urllib.parse import urlsplit
 
 from typing_extensions import Protocol
 
@@ -178,17 +179,23 @@ def warn_if_uwsgi_without_threads() -> None:
         )
 
 
-def prepare_green_resolver() -> None:
-    """Under gevent, create the hub's DNS resolver now rather than during the exit flush.
+def prepare_green_resolver(base_url: str) -> None:
+    """Under gevent, ready the DNS resolver for ``base_url`` now, not at exit.
 
-    gevent makes it on the first connection; made at exit, it imports
-    ``concurrent.futures``, which Python refuses once threads have shut down, and the
-    queue would be lost.
+    gevent makes its resolver on the first connection and, by default, resolves on a
+    thread pool of its own. Made at exit, the resolver imports ``concurrent.futures``,
+    which Python refuses once threads have shut down, and the pool needs a new thread,
+    which Python 3.12 refuses at exit: the whole queue would be lost. Called on the worker
+    (a green thread under gevent), so the caller never waits for DNS.
     """
     monkey = sys.modules.get("gevent.monkey")
     if monkey is None or not monkey.is_module_patched("socket"):
         return
+    address = urlsplit(base_url)
+    port = address.port or (443 if address.scheme == "https" else 80)
     try:
-        sys.modules["gevent"].get_hub().resolver  # noqa: B018 (made when first read)
+        sys.modules["gevent"].get_hub().resolver.getaddrinfo(address.hostname, port)
     except Exception:
-        logger.debug("teleflow_py analytics: cannot prepare gevent's resolver", exc_info=True)
+        # Only a warm-up: a name that does not resolve fails again, and is reported,
+        # when a batch is sent.
+        logger.debug("teleflow_py analytics: resolving %s failed", address.hostname, exc_info=True)

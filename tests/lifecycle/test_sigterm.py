@@ -55,7 +55,8 @@ def test_without_the_opt_in_sigterm_kills_at_once_and_nothing_is_installed(
     child = start_python(script(emulator.url, setup, ", flush_interval=600"))
     code, _, err = signal_and_wait(child)
     assert code == KILLED_BY_SIGTERM, err
-    assert delivered(emulator) == {}
+    # Full batches may have left already; the rest waited for a flush that never came.
+    assert len(delivered(emulator).get("u", [])) < 150
 
 
 def test_the_opt_in_delivers_then_dies_of_sigterm(emulator: Emulator) -> None:
