@@ -474,8 +474,6 @@ class Batcher:
             self._inflight = 0
             return None, 0
         self._inflight = len(batch)
-        with self._room:
-            self._room.notify_all()
         self._end_drop_burst()
         try:
             return self._sender.send(batch), len(batch)
@@ -485,6 +483,9 @@ class Batcher:
             raise
         finally:
             self._inflight = 0
+            # A settled batch frees its room: wake callers waiting for it.
+            with self._room:
+                self._room.notify_all()
 
     def _drain(self, everything: bool) -> None:
         """Send until the queue is empty, a batch is given back, or time is up.

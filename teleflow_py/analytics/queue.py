@@ -89,6 +89,10 @@ class MemoryQueue:
         # Messages and encoded bytes waiting, a Batch counting every message it holds.
         self._count = 0
         self._bytes = 0
+        # Messages and bytes taken and not yet settled: they count against the bounds
+        # until acked, rejected or given back, so memory never exceeds them.
+        self._held = 0
+        self._held_bytes = 0
         # Numbering of messages: _put_number counts messages ever put, _taken_number those
         # taken; the oldest waiting is number _taken_number. _marks holds (number, time) of
         # the first message put in each MARK_SPACING window.
@@ -104,9 +108,13 @@ class MemoryQueue:
         else:
             count, size = len(message), message_size(message)
         with self._lock:
-            over = self._count + count > self._max_size or self._bytes + size > self._max_bytes
+            total = self._count + self._held
+            over = (
+                total + count > self._max_size
+                or self._bytes + self._held_bytes + size > self._max_bytes
+            )
             # A single message bigger than the byte bound still fits in an empty queue.
-            if over and (self._count or count > self._max_size):
+            if over and (total or count > self._max_size):
                 return False
             self._count += count
             self._bytes += size
@@ -146,6 +154,8 @@ class MemoryQueue:
     def _taken(self, count: int, size: int) -> None:
         self._count -= count
         self._bytes -= size
+        self._held += count
+        self._held_bytes += size
         self._taken_number += count
         marks = self._marks
         while len(marks) > 1 and marks[1][0] <= self._taken_number:
@@ -156,16 +166,22 @@ class MemoryQueue:
         with self._lock:
             for batch in reversed(batches):
                 self._items.appendleft(batch)
-                size = len(batch)
+                size, data = len(batch), message_size(batch)
                 self._count += size
-                self._bytes += message_size(batch)
+                self._bytes += data
+                self._held -= size
+                self._held_bytes -= data
                 self._taken_number -= size
 
     def ack(self, batch: Batch) -> None:
-        """Nothing to do: a taken batch is no longer held in memory."""
+        """Forget a taken batch: its room in the queue is free again."""
+        with self._lock:
+            self._held -= len(batch)
+            self._held_bytes -= message_size(batch)
 
     def reject(self, batch: Batch, error: Exception) -> None:
-        """Nothing to keep: the events were reported through ``on_error``."""
+        """Forget a refused batch (its events were reported through ``on_error``)."""
+        self.ack(batch)
 
     def persist(self) -> None:
         """Nothing to write: memory is all there is."""

@@ -84,6 +84,10 @@ def open_queue(config: ClientConfig, drop: DropFn) -> Queue:
     return MemoryQueue(config.max_queue_size, config.max_queue_bytes, new_message_id)
 
 
+def _messages(message: Message) -> int:
+    return 1 if type(message) is bytes else len(message)
+
+
 def _process_alive(pid: int) -> bool:
     """Whether process ``pid`` runs on this host (a zombie, killed but not reaped, does not)."""
     try:
@@ -155,7 +159,7 @@ class Spool:
             except sqlite3.Error as exc:
                 # Keep it in the buffer rather than lose it; the writer retries.
                 self._problem("cannot commit an event", exc)
-        count = 1 if type(message) is bytes else len(message)
+        count = _messages(message)
         size = message_size(message)
         with self._buffer_lock:
             if self._buffer and (
@@ -200,20 +204,25 @@ class Spool:
 
     def persist(self) -> None:
         """Commit what is buffered now (the writer does this every few milliseconds)."""
-        with self._buffer_lock:
-            items, self._buffer = self._buffer, []
-            self._buffered_bytes = 0
-        if not items:
-            return
-        try:
-            with self._db:
-                self._insert(items, drop_excess=True)
-        except sqlite3.Error:
+        with self._db:
             with self._buffer_lock:
-                # Back to the front, order kept, for the next attempt.
-                self._buffer[:0] = items
-                self._buffered_bytes += sum(message_size(m) for m, _ in items)
-            raise
+                items, self._buffer = self._buffer, []
+                self._buffered_bytes = 0
+                # Counted as waiting before they leave the buffer, so the pending count
+                # never reads 0 while they are being written.
+                moved = sum(_messages(message) for message, _ in items)
+                self._waiting += moved
+            if not items:
+                return
+            try:
+                self._insert(items, drop_excess=True, counted=True)
+            except sqlite3.Error:
+                self._waiting -= moved
+                with self._buffer_lock:
+                    # Back to the front, order kept, for the next attempt.
+                    self._buffer[:0] = items
+                    self._buffered_bytes += sum(message_size(m) for m, _ in items)
+                raise
 
     def _used_bytes(self) -> int:
         pages, free = (
@@ -222,8 +231,13 @@ class Spool:
         )
         return (int(pages) - int(free)) * self._page_size
 
-    def _insert(self, items: Sequence[Tuple[Message, float]], drop_excess: bool) -> int:
-        """Commit ``items`` (under the db lock) as far as the size bound allows."""
+    def _insert(
+        self, items: Sequence[Tuple[Message, float]], drop_excess: bool, counted: bool = False
+    ) -> int:
+        """Commit ``items`` (under the db lock) as far as the size bound allows.
+
+        ``counted``: the items are already counted as waiting (the excess is taken off).
+        """
         room = self._max_bytes - self._used_bytes()
         rows: List[Tuple[bytes, str, float]] = []
         excess: List[Message] = []
@@ -246,8 +260,11 @@ class Spool:
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
-            self._waiting += len(rows)
+            if not counted:
+                self._waiting += len(rows)
         if excess:
+            if counted:
+                self._waiting -= sum(_messages(message) for message in excess)
             self._spool_full = True
             self.full_reason = "spool_full"
             if drop_excess:
@@ -471,7 +488,10 @@ class Spool:
                 self._problem("cannot read the spool", exc)
             finally:
                 self._db.release()
-        return self._waiting + len(self._buffer)
+        # The buffer first: a commit moving messages between the two counts (persist())
+        # can then make this read high for an instant, never 0 while messages wait.
+        buffered = len(self._buffer)
+        return buffered + self._waiting
 
     def oldest_age(self) -> Optional[float]:
         """Seconds the oldest message in the spool (or its buffer) has waited."""

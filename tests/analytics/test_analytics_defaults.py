@@ -107,3 +107,33 @@ def test_new_settings_are_checked_at_the_call(name: str, value: Any) -> None:
     with pytest.raises(ValidationError) as info:
         Client(api_key=API_KEY, **{name: value})
     assert info.value.argument == name
+
+
+def test_with_default_settings_memory_is_bounded_by_count_and_bytes() -> None:
+    down = unused_port_url()
+    client = Client(api_key=API_KEY, base_url=down, register_atexit=False, shutdown_timeout=0)
+    small = [client.track("Small", user_id="u") for _ in range(10_500)]
+    # The bound holds with a batch in flight: taken messages count until settled.
+    assert small.count(True) == 10_000
+    client.shutdown(timeout=0)
+
+    client = Client(api_key=API_KEY, base_url=down, register_atexit=False, shutdown_timeout=0)
+    blob = "x" * 30_000
+    big = [client.track("Big", user_id="u", properties={"b": blob}) for _ in range(1_300)]
+    queue = client._batcher._queue
+    assert queue.bytes <= 32 * 1024 * 1024  # type: ignore[union-attr]
+    assert big.count(False) >= 150  # 32 MiB hold about 1,100 such events
+    assert client.analytics_stats.dropped_by_reason["queue_full"] == big.count(False)
+    client.shutdown(timeout=0)
+
+
+def test_a_backlog_travels_in_batches_larger_than_flush_at(
+    server: LoopbackServer, make_client: Callable[..., Client]
+) -> None:
+    client = make_client()  # flush_at=100 by default; the fixture only slows the interval
+    for n in range(2_500):
+        client.track("Backlog", user_id="u", properties={"n": n})
+    assert client.flush(timeout=30).ok
+    sizes = [len(r["body"]["events"]) for r in server.answered()]
+    assert max(sizes) <= 1_000 and max(sizes) > 100
+    assert [e["properties"]["n"] for e in server.delivered_events()] == list(range(2_500))
