@@ -5,8 +5,9 @@
     TeleflowError
     ├── ValidationError (also a ValueError): bad input refused before anything is sent
     │   └── InvalidIdempotencyKeyError
-    ├── APIConnectionError: the request never got an HTTP answer
-    │   └── APITimeoutError
+    ├── APIConnectionError: the request never got a (whole) HTTP answer
+    │   ├── APITimeoutError: a timeout, or the call's deadline, passed first
+    │   └── ResponseTooLargeError: the answer passed ``max_response_bytes`` (not retried)
     ├── APIError: the server answered with an error status
     │   ├── BadRequestError            400
     │   ├── AuthenticationError        401
@@ -93,7 +94,21 @@ class APIConnectionError(TeleflowError):
 
 
 class APITimeoutError(APIConnectionError):
-    """The connect or read timeout expired before the server answered."""
+    """A connect, write or read timeout, or the call's ``deadline``, passed first."""
+
+
+class ResponseTooLargeError(APIConnectionError):
+    """The answer was longer than ``max_response_bytes``; reading stopped there.
+
+    Not retried: the same request would most likely get the same answer. The server may
+    have processed the request (retrying later with the same idempotency key is safe).
+    """
+
+    def __init__(self, limit: int, *, url: str = "") -> None:
+        self.limit = limit
+        super().__init__(
+            f"the answer is longer than max_response_bytes={limit}", url=url, retryable=False
+        )
 
 
 def _extract_message(body: Any) -> str:
