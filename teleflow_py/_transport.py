@@ -271,8 +271,6 @@ class Transport:
                     deadline.describe(),
                 )
                 raise error
-            if pause is not None and status == 429:
-                pause.hold(decision.wait)
             retries += 1
             logger.debug(
                 "%s %s failed (%s); retry %d of %d in %.3fs with the same idempotency key",
@@ -283,7 +281,11 @@ class Transport:
                 policy.max_retries,
                 decision.wait,
             )
-            self._sleep(decision.wait)
+            if pause is not None and status == 429:
+                # Every request of the call waits this out, this one at the top of the loop.
+                pause.hold(decision.wait)
+            else:
+                self._sleep(decision.wait)
 
     def _wait_out(self, pause: SharedPause, deadline: Deadline, method: str, url: str) -> None:
         """Sleep until ``pause`` is over, or raise when the deadline would pass first."""
