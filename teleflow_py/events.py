@@ -215,6 +215,7 @@ class _BulkOutcomes:
     def __init__(self, count: int) -> None:
         self._lock = threading.Lock()
         self._responses: List[Optional[Response]] = [None] * count
+        self._results: List[List[TriggerResult]] = [[] for _ in range(count)]
         self._errors: Dict[int, Exception] = {}
 
     @property
@@ -232,8 +233,11 @@ class _BulkOutcomes:
             with self._lock:
                 self._errors[chunk.number] = exc
             return False
+        # Read here, on the worker, while the other requests wait on the network.
+        results = chunk_results(response, chunk)
         with self._lock:
             self._responses[chunk.number] = response
+            self._results[chunk.number] = results
         return True
 
     def result(self, chunks: List[Chunk]) -> BulkTriggerResult:
@@ -250,7 +254,7 @@ class _BulkOutcomes:
             if response is None:
                 unsent.append(chunk)
                 continue
-            chunk_result = chunk_results(response, chunk)
+            chunk_result = self._results[chunk.number]
             responses.append(response)
             results.extend(chunk_result)
             accepted.extend(enumerate(chunk_result, start=chunk.first))
