@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import threading
 import time
+import warnings
 from types import TracebackType
-from typing import Any, Iterable, Optional
+from typing import Any, Callable, Iterable, Mapping, Optional
 
 from .app import Service
 from .faults import Fault
+from .guard import Guard, is_loopback
+from .ratelimit import WINDOW_SECONDS, RateLimiter
 from .server import EmulatorHTTPServer
+from .settings import FORK, LATEST, Workflow, build_settings
+from .store import StoreLimits
 
-DEFAULT_MAX_BODY_BYTES = 5 * 1024 * 1024
+# The server's body-parser limit on /v1/events (apps/api/src/bootstrap.ts: '20mb').
+DEFAULT_MAX_BODY_BYTES = 20 * 1024 * 1024
 
 
 class Emulator:
@@ -22,10 +28,34 @@ class Emulator:
     the order they were injected. Inspection methods return copies (plain lists of dicts) and
     keep working after ``stop()``.
 
-    ``port=0`` picks a free port; ``db_path`` keeps everything in SQLite across restarts;
-    ``known_workflows`` makes other workflow names a 422; ``rate_limit`` allows that many
-    ``/v1`` requests per ``rate_limit_window`` seconds; ``batch_event_limit`` makes larger
-    analytics batches a 413; ``api_keys`` accepts only those keys (any key when ``None``).
+    Args:
+        host: the address to listen on (a non-loopback address warns: anyone who can reach
+            it can read what it stored).
+        port: the TCP port; 0 picks a free one.
+        db_path: keep everything in this SQLite file, across restarts (None: memory).
+        known_workflows: the workflow names that exist; others are ``workflow_not_found``
+            (None: every name exists).
+        rate_limit: tokens per ``rate_limit_window`` in each API key's buckets (events routes
+            and the rest apart; a trigger costs 1, a bulk or a broadcast 100). None: no
+            limit on the 2023-11 server, the server's free tier on 2024-10.
+        max_body_bytes: larger bodies are a 413 (20 MB, as on the server).
+        batch_event_limit: analytics batches with more events are a 413 (None: no limit).
+        rate_limit_window: the bucket's window in seconds (5, as on the server).
+        api_keys: accept only these keys (None: any key).
+        server_version: ``"fork"``/``"2023-11"`` (default, what Teleflow forked) or
+            ``"latest"``/``"2024-10"`` (adds rate limiting and ``timestamp``/``path`` in
+            error bodies).
+        workflows: per-workflow set-up, name to :class:`Workflow` or a dict of its fields
+            (``active``, ``steps``, ``active_steps``, ``tenant_required``, ``delayed``).
+        tenants: the tenant identifiers that exist; a trigger naming another is
+            ``no_tenant_found`` (None: every tenant exists).
+        allowed_hosts: more ``Host`` names the dashboard and control routes answer to.
+        max_stored_rows: rows each stored table keeps before dropping its oldest.
+        max_stored_bytes: bytes each stored table keeps before dropping its oldest.
+        request_log: called with one line per API request (None: silent).
+
+    Raises:
+        ValueError: for a bad limit, server version or workflow set-up.
     """
 
     def __init__(
@@ -37,21 +67,36 @@ class Emulator:
         rate_limit: Optional[int] = None,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         batch_event_limit: Optional[int] = None,
-        rate_limit_window: float = 1.0,
+        rate_limit_window: float = WINDOW_SECONDS,
         api_keys: Optional[Iterable[str]] = None,
+        server_version: str = FORK,
+        workflows: Optional[Mapping[str, Any]] = None,
+        tenants: Optional[Iterable[str]] = None,
+        allowed_hosts: Iterable[str] = (),
+        max_stored_rows: int = StoreLimits.max_rows,
+        max_stored_bytes: int = StoreLimits.max_bytes,
+        request_log: Optional[Callable[[str], None]] = None,
     ) -> None:
         _check_limit("batch_event_limit", batch_event_limit)
         _check_limit("max_body_bytes", max_body_bytes)
+        _check_limit("max_stored_rows", max_stored_rows)
+        _check_limit("max_stored_bytes", max_stored_bytes)
         self._host = host
         self._port = port
         self._max_body_bytes = max_body_bytes
+        settings = build_settings(
+            server_version, known_workflows, workflows, tenants, api_keys, batch_event_limit
+        )
+        limiter = None
+        if rate_limit is not None or settings.server_version == LATEST:
+            limiter = RateLimiter(rate_limit, rate_limit_window)
         self._service = Service(
+            settings,
             db_path=db_path,
-            known_workflows=known_workflows,
-            rate_limit=rate_limit,
-            rate_limit_window=rate_limit_window,
-            batch_event_limit=batch_event_limit,
-            api_keys=api_keys,
+            limiter=limiter,
+            guard=Guard(host, allowed_hosts),
+            store_limits=StoreLimits(max_stored_rows, max_stored_bytes),
+            log_line=request_log,
         )
         self._lock = threading.Lock()
         self._started = False
@@ -70,6 +115,13 @@ class Emulator:
                 raise RuntimeError("emulator already started")
             self._listen()
             self._started = True
+        if not is_loopback(self._host):
+            warnings.warn(
+                f"the emulator listens on {self._host}, beyond this machine: anyone who can "
+                "reach it can read every stored payload. Bind 127.0.0.1 unless you mean it.",
+                RuntimeWarning,
+                stacklevel=2,
+            )
         return self
 
     def stop(self) -> None:
@@ -177,9 +229,46 @@ class Emulator:
         self._service.faults.add(Fault("drop", count, path=path))
 
     def set_batch_event_limit(self, limit: Optional[int]) -> None:
-        """Make analytics batches of more than ``limit`` events a 413 (None: no limit)."""
+        """Make analytics batches of more than ``limit`` events a 413 (None: no limit).
+
+        Args:
+            limit: the largest batch accepted.
+
+        Raises:
+            ValueError: for a limit below 1.
+        """
         _check_limit("limit", limit)
         self._service.settings.batch_event_limit = limit
+
+    def set_workflow(
+        self,
+        name: str,
+        *,
+        active: bool = True,
+        steps: int = 1,
+        active_steps: Optional[int] = None,
+        tenant_required: bool = False,
+        delayed: bool = False,
+    ) -> None:
+        """Set up workflow ``name`` so triggers get the answer the server would give.
+
+        Args:
+            name: the workflow (trigger identifier); it exists from now on.
+            active: False: triggers answer ``trigger_not_active``.
+            steps: 0: ``no_workflow_steps_defined``.
+            active_steps: 0: ``no_workflow_active_steps_defined`` (default: all active).
+            tenant_required: a trigger without a tenant identifier is a 400.
+            delayed: it has a delay or digest step: cancel returns true while it is pending.
+
+        Raises:
+            ValueError: for a value of the wrong type or out of range.
+        """
+        workflow = Workflow(active, steps, active_steps, tenant_required, delayed)
+        self._service.settings.set_workflow(name, workflow)
+
+    def settings(self) -> dict[str, Any]:
+        """The emulated server's settings: server_version, workflows, tenants, limits."""
+        return self._service.settings.describe()
 
     def clear_faults(self) -> None:
         """Drop pending faults and end delays in progress."""
@@ -259,20 +348,19 @@ def _check_limit(name: str, value: Optional[int]) -> None:
         raise ValueError(f"{name} must be an integer >= 1 or None, got {value!r}")
 
 
-def serve(
-    host: str = "127.0.0.1",
-    port: int = 4010,
-    db_path: Optional[str] = None,
-    known_workflows: Optional[Iterable[str]] = None,
-    rate_limit: Optional[int] = None,
-) -> None:
+def serve(host: str = "127.0.0.1", port: int = 4010, **options: Any) -> None:
     """Run an emulator in the foreground, print its URL, block until Ctrl-C.
 
-    Raises OSError if the port cannot be bound.
+    Args:
+        host: the address to listen on.
+        port: the TCP port.
+        options: any other :class:`Emulator` keyword argument.
+
+    Raises:
+        OSError: if the port cannot be bound.
+        ValueError: for a bad option.
     """
-    emulator = Emulator(
-        host, port, db_path=db_path, known_workflows=known_workflows, rate_limit=rate_limit
-    )
+    emulator = Emulator(host, port, **options)
     emulator.start()
     print(
         f"Teleflow emulator on {emulator.url} (dashboard: {emulator.url}/), Ctrl-C to stop",

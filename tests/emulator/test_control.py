@@ -19,7 +19,7 @@ def get(emu: Emulator, path: str) -> requests.Response:
 def test_listings_mirror_the_python_api(api: Api, emu: Emulator) -> None:
     tid = api.post("/v1/events/trigger", trigger_body()).json()["data"]["transactionId"]
     api.post("/v1/events/trigger", trigger_body(name="other"))
-    api.post("/v1/events/trigger/bulk", {"events": [trigger_body()]})
+    api.post("/v1/events/trigger/bulk", {"events": [trigger_body(payload={})]})
     api.post("/v1/events/trigger/broadcast", {"name": "news", "payload": {}})
     api.delete(f"/v1/events/trigger/{tid}")
     api.post("/v1/events/batch", {"events": [analytics_event("m1")]})
@@ -51,7 +51,7 @@ def test_limit_returns_the_newest_rows_oldest_first(api: Api, emu: Emulator) -> 
 
 def test_unknown_control_route_is_404(emu: Emulator) -> None:
     assert get(emu, "/emulator/nothing").status_code == 404
-    assert requests.put(emu.url + "/emulator/reset", timeout=30).status_code == 404
+    assert requests.put(emu.url + "/emulator/reset", json={}, timeout=30).status_code == 404
 
 
 def test_dashboard_files_are_served_with_a_strict_policy(emu: Emulator) -> None:
@@ -70,7 +70,7 @@ def test_dashboard_files_are_served_with_a_strict_policy(emu: Emulator) -> None:
 )
 def test_only_the_static_files_themselves_are_served(emu: Emulator, path: str) -> None:
     # Raw socket: requests would normalise the dot segments away before sending.
-    request = f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode()
+    request = f"GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n".encode()
     assert status_of(raw_exchange(emu.port, request)) == 404
 
 

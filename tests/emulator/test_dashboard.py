@@ -114,7 +114,7 @@ def chromium() -> str:
 
 
 def test_dashboard_shows_what_the_emulator_received(chromium: str) -> None:
-    with Emulator() as emu:
+    with Emulator(workflows={"welcome": {"delayed": True}}) as emu:
         api = Api(emu.url)
         first = api.post("/v1/events/trigger", trigger_body(to=["user-1", {"subscriberId": "s-2"}]))
         api.post(
