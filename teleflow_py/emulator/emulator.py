@@ -12,7 +12,7 @@ from .app import Service
 from .faults import Fault
 from .guard import Guard, is_loopback
 from .ratelimit import WINDOW_SECONDS, RateLimiter
-from .server import EmulatorHTTPServer
+from .server import BODY_READ_TIMEOUT, EmulatorHTTPServer
 from .settings import FORK, LATEST, Workflow, build_settings
 from .store import StoreLimits
 
@@ -53,6 +53,8 @@ class Emulator:
         max_stored_rows: rows each stored table keeps before dropping its oldest.
         max_stored_bytes: bytes each stored table keeps before dropping its oldest.
         request_log: called with one line per API request (None: silent).
+        body_read_timeout: seconds a client has to send a whole body, however slowly it
+            trickles in; then the request is refused (400) and the connection closed.
 
     Raises:
         ValueError: for a bad limit, server version or workflow set-up.
@@ -76,6 +78,7 @@ class Emulator:
         max_stored_rows: int = StoreLimits.max_rows,
         max_stored_bytes: int = StoreLimits.max_bytes,
         request_log: Optional[Callable[[str], None]] = None,
+        body_read_timeout: float = BODY_READ_TIMEOUT,
     ) -> None:
         _check_limit("batch_event_limit", batch_event_limit)
         _check_limit("max_body_bytes", max_body_bytes)
@@ -84,6 +87,9 @@ class Emulator:
         self._host = host
         self._port = port
         self._max_body_bytes = max_body_bytes
+        if not 0 < body_read_timeout <= 3600:
+            raise ValueError(f"body_read_timeout must be in (0, 3600] s, got {body_read_timeout!r}")
+        self._body_read_timeout = body_read_timeout
         settings = build_settings(
             server_version, known_workflows, workflows, tenants, api_keys, batch_event_limit
         )
@@ -162,7 +168,9 @@ class Emulator:
             raise RuntimeError("emulator not started")
 
     def _listen(self) -> None:
-        server = EmulatorHTTPServer((self._host, self._port), self._service, self._max_body_bytes)
+        server = EmulatorHTTPServer(
+            (self._host, self._port), self._service, self._max_body_bytes, self._body_read_timeout
+        )
         # Remember the port chosen for 0: come_back() and a restart use the same one.
         self._port = int(server.server_address[1])
         thread = threading.Thread(
