@@ -160,10 +160,10 @@ def test_a_trickled_body_is_cut_off_by_one_deadline() -> None:
     # ends it. The body is 200 bytes; the emulator must answer long before they are all sent.
     with Emulator(body_read_timeout=1.0) as emu:
         head = (
-            "POST /v1/events/trigger HTTP/1.1\r\nHost: localhost\r\n"
-            "Authorization: ApiKey k\r\nContent-Type: application/json\r\n"
-            "Content-Length: 200\r\n\r\n"
-        ).encode()
+            b"POST /v1/events/trigger HTTP/1.1\r\nHost: localhost\r\n"
+            b"Authorization: ApiKey k\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 200\r\n\r\n"
+        )
         with socket.create_connection(("127.0.0.1", emu.port), timeout=30) as sock:
             sock.sendall(head)
             sent = 0
