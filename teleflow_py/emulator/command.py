@@ -145,18 +145,19 @@ def run(
         emulator = _start(_options(args, out), err)
     except ValueError as exc:
         return _fail(str(exc), err)
-    print(
-        f"Teleflow emulator on {emulator.url} (dashboard: {emulator.url}/), Ctrl-C to stop",
-        file=out,
-        flush=True,
-    )
     stop = threading.Event()
 
     def on_signal(signum: int, frame: Optional[FrameType]) -> None:
         stop.set()
 
+    # Installed before the address is printed: whoever reads it may stop us at once.
     previous = signal.signal(signal.SIGTERM, on_signal)
     try:
+        print(
+            f"Teleflow emulator on {emulator.url} (dashboard: {emulator.url}/), Ctrl-C to stop",
+            file=out,
+            flush=True,
+        )
         while not stop.is_set():
             time.sleep(0.2)  # a plain sleep is interruptible by Ctrl-C everywhere
     except KeyboardInterrupt:
