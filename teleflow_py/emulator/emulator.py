@@ -297,13 +297,19 @@ class Emulator:
     ) -> list[dict[str, Any]]:
         """Every API request received, in order (exact ``path`` / ``method`` filters).
 
-        Each: method, path, headers (lower-case; Authorization masked), body (parsed JSON or
-        None), raw_body, status (None when dropped), fault, replayed, at.
+        Each: seq, method, path, query, headers (lower-case; credentials masked), body (parsed
+        JSON, or None when not JSON or truncated), raw_body (at most 64 KB; empty for an
+        unknown route), body_size, truncated, idempotency_key, status (None when dropped),
+        fault, replayed, at.
         """
         return self._service.store.requests(path, method)
 
     def triggers(self, name: Optional[str] = None) -> list[dict[str, Any]]:
-        """Triggered notifications (single and each processed bulk event), in order."""
+        """Triggers (single and each valid bulk event), in order, with their ``status``.
+
+        Each: seq, name, to, payload, overrides, actor, tenant, transactionId (None for a
+        status other than ``processed``), status, cancelled, pending, source, idempotency_key.
+        """
         return self._service.store.notifications(("trigger", "bulk"), name)
 
     def bulk_calls(self) -> list[dict[str, Any]]:

@@ -377,8 +377,9 @@ class Store:
             sql += " AND method = ?"
             params.append(method.upper())
         result = []
-        for _seq, data, status, fault, replayed in self._select(sql, tuple(params), limit):
+        for seq, data, status, fault, replayed in self._select(sql, tuple(params), limit):
             entry = json.loads(data)
+            entry["seq"] = seq
             entry["body"] = None if entry.get("truncated") else _parsed(entry["raw_body"])
             entry.update(status=status, fault=fault, replayed=bool(replayed))
             result.append(entry)
@@ -389,15 +390,15 @@ class Store:
     ) -> list[dict[str, Any]]:
         """Triggers or broadcasts, oldest first, with their current ``cancelled`` flag."""
         marks = ", ".join("?" for _ in kinds)
-        sql = f"SELECT seq, data, cancelled FROM notifications WHERE kind IN ({marks})"
+        sql = f"SELECT seq, data, cancelled, pending FROM notifications WHERE kind IN ({marks})"
         params: list[Any] = list(kinds)
         if name is not None:
             sql += " AND name = ?"
             params.append(name)
         result = []
-        for _seq, data, cancelled in self._select(sql, tuple(params), limit):
+        for seq, data, cancelled, pending in self._select(sql, tuple(params), limit):
             row = json.loads(data)
-            row["cancelled"] = bool(cancelled)
+            row.update(seq=seq, cancelled=bool(cancelled), pending=bool(pending))
             result.append(row)
         return result
 

@@ -36,6 +36,7 @@ def test_trigger_is_acknowledged_and_stored(api: Api, emu: Emulator) -> None:
         "pending": False,
         "source": "trigger",
         "idempotency_key": "k-1",
+        "seq": 1,
     }
 
 
