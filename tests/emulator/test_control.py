@@ -108,3 +108,28 @@ def test_stop_ends_a_delay_in_progress(emu: Emulator) -> None:
     emu.stop()
     worker.join()  # would hang for 10 minutes if stop() left the delay running
     assert not worker.is_alive()
+
+
+def test_listings_filter_by_workflow_subscriber_status_and_key(api: Api, emu: Emulator) -> None:
+    emu.set_workflow("off", active=False)
+    api.post(
+        "/v1/events/trigger", trigger_body(to={"subscriberId": "ada"}), **{"Idempotency-Key": "k1"}
+    )
+    api.post("/v1/events/trigger", trigger_body(name="off", to=["bob", "ada"]))
+    api.post("/v1/events/trigger", trigger_body(to="carl"))
+
+    def names(query: str) -> list[tuple[str, object]]:
+        rows = get(emu, "/emulator/notifications?" + query).json()
+        return [(row["name"], row["to"]) for row in rows]
+
+    assert names("subscriber=ada") == [
+        ("welcome", {"subscriberId": "ada"}),
+        ("off", ["bob", "ada"]),
+    ]
+    assert names("status=trigger_not_active") == [("off", ["bob", "ada"])]
+    assert names("key=k1&name=welcome") == [("welcome", {"subscriberId": "ada"})]
+    assert names("status=processed&limit=1") == [("welcome", "carl")]
+    keyed = get(emu, "/emulator/requests?key=k1").json()
+    assert [r["idempotency_key"] for r in keyed] == ["k1"]
+    assert get(emu, "/emulator/requests?status=201").json() == emu.requests()
+    assert get(emu, "/emulator/requests?status=abc").status_code == 400

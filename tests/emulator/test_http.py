@@ -187,3 +187,10 @@ def test_http_1_0_keep_alive_is_honoured(emu: Emulator) -> None:
     answer = raw_exchange(emu.port, request)
     assert answer.count(b"HTTP/1.1 200") == 2
     assert b"Connection: keep-alive" in answer
+
+
+def test_the_default_body_limit_is_the_servers_20_mb(emu: Emulator) -> None:
+    # apps/api/src/bootstrap.ts: bodyParser.json({ limit: '20mb' }) on /v1/events.
+    limit = 20 * 1024 * 1024
+    request = post_raw("/v1/events/trigger", f"Content-Length: {limit + 1}\r\n", b"{}")
+    assert status_of(raw_exchange(emu.port, request)) == 413
