@@ -1,9 +1,9 @@
-"""``Emulator``: start, stop, break and inspect a local Teleflow service; ``serve`` for a terminal."""
+"""``Emulator``: start, stop, break and inspect a local Teleflow service (``command.py`` runs
+one in a terminal)."""
 
 from __future__ import annotations
 
 import threading
-import time
 import warnings
 from types import TracebackType
 from typing import Any, Callable, Iterable, Mapping, Optional
@@ -215,24 +215,46 @@ class Emulator:
         body: Any = None,
         path: Optional[str] = None,
     ) -> None:
-        """Answer the next ``count`` requests (whose path starts with ``path``) with ``status``.
+        """Answer the next ``count`` matching requests with ``status``, unprocessed.
 
-        ``body`` is JSON-encoded unless str/bytes (default: the NestJS error shape). The
-        request is not processed. Raises ValueError for a bad count, status or headers.
+        Like a gateway in front of the server: nothing is kept for an idempotency key.
+
+        Args:
+            count: how many requests (1 to 1,000,000).
+            status: the HTTP status to answer.
+            headers: response headers to add (e.g. ``Retry-After``).
+            body: JSON-encoded unless str/bytes (default: the NestJS error shape).
+            path: apply only to paths starting with this (None: any API path).
+
+        Raises:
+            ValueError: for a bad count, status or headers.
         """
         self._service.faults.add(Fault("fail", count, status, dict(headers or {}), body, 0.0, path))
 
     def delay_next(self, count: int, seconds: float, path: Optional[str] = None) -> None:
         """Answer the next ``count`` matching requests ``seconds`` late (they are processed).
 
-        ``clear_faults()`` and ``stop()`` end delays in progress. Raises ValueError.
+        ``clear_faults()`` and ``stop()`` end delays in progress.
+
+        Args:
+            count: how many requests.
+            seconds: how late (0 to 3600).
+            path: apply only to paths starting with this (None: any API path).
+
+        Raises:
+            ValueError: for a bad count or delay.
         """
         self._service.faults.add(Fault("delay", count, seconds=seconds, path=path))
 
     def drop_next(self, count: int, path: Optional[str] = None) -> None:
         """Process and store the next ``count`` matching requests, then close without answering.
 
-        Raises ValueError for a bad count.
+        Args:
+            count: how many requests.
+            path: apply only to paths starting with this (None: any API path).
+
+        Raises:
+            ValueError: for a bad count.
         """
         self._service.faults.add(Fault("drop", count, path=path))
 
@@ -297,6 +319,10 @@ class Emulator:
     ) -> list[dict[str, Any]]:
         """Every API request received, in order (exact ``path`` / ``method`` filters).
 
+        Args:
+            path: only requests for this exact path (None: all).
+            method: only requests with this method (None: all).
+
         Each: seq, method, path, query, headers (lower-case; credentials masked), body (parsed
         JSON, or None when not JSON or truncated), raw_body (at most 64 KB; empty for an
         unknown route), body_size, truncated, idempotency_key, status (None when dropped),
@@ -306,6 +332,9 @@ class Emulator:
 
     def triggers(self, name: Optional[str] = None) -> list[dict[str, Any]]:
         """Triggers (single and each valid bulk event), in order, with their ``status``.
+
+        Args:
+            name: only triggers of this workflow (None: all).
 
         Each: seq, name, to, payload, overrides, actor, tenant, transactionId (None for a
         status other than ``processed``), status, cancelled, pending, source, idempotency_key.
@@ -360,30 +389,3 @@ class Emulator:
 def _check_limit(name: str, value: Optional[int]) -> None:
     if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
         raise ValueError(f"{name} must be an integer >= 1 or None, got {value!r}")
-
-
-def serve(host: str = "127.0.0.1", port: int = 4010, **options: Any) -> None:
-    """Run an emulator in the foreground, print its URL, block until Ctrl-C.
-
-    Args:
-        host: the address to listen on.
-        port: the TCP port.
-        options: any other :class:`Emulator` keyword argument.
-
-    Raises:
-        OSError: if the port cannot be bound.
-        ValueError: for a bad option.
-    """
-    emulator = Emulator(host, port, **options)
-    emulator.start()
-    print(
-        f"Teleflow emulator on {emulator.url} (dashboard: {emulator.url}/), Ctrl-C to stop",
-        flush=True,
-    )
-    try:
-        while True:
-            time.sleep(3600)  # a plain sleep, unlike Event.wait, is interruptible everywhere
-    except KeyboardInterrupt:
-        pass
-    finally:
-        emulator.stop()
