@@ -37,12 +37,14 @@ OPERATIONS = [result.ok() for result in SCHEMA.get_all_operations()]
 
 
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
-@pytest.mark.parametrize("server_version", ["fork", "latest"])
+# The fork without a limit reaches every success answer; the newer server with a small bucket
+# reaches its 429s too (bulk and broadcast cost 100 tokens: always refused with 20).
+@pytest.mark.parametrize(("server_version", "rate_limit"), [("fork", None), ("latest", 20)])
 @pytest.mark.parametrize("operation", OPERATIONS, ids=lambda op: op.label)
 def test_the_emulator_conforms_to_the_description(
-    operation: Any, mode: GenerationMode, server_version: str
+    operation: Any, mode: GenerationMode, server_version: str, rate_limit: Any
 ) -> None:
-    with Emulator(server_version=server_version, rate_limit=20) as emu:
+    with Emulator(server_version=server_version, rate_limit=rate_limit) as emu:
 
         @given(case=operation.as_strategy(generation_mode=mode))
         @settings(
