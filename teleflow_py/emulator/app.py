@@ -22,6 +22,7 @@ validation pipe and the handler):
 from __future__ import annotations
 
 import sys
+import threading
 import time
 import traceback
 from dataclasses import dataclass
@@ -112,13 +113,15 @@ class Service:
         self._idempotency = IdempotencyRegistry(self.store)
         self._api = EventsApi(self.store, settings)
         self._control = ControlApi(self.store, self.faults, settings, self.reset, self.stats)
+        self._connections_lock = threading.Lock()
         self._connections = 0
 
     # -- connection accounting (called by the socket server) ------------------------------
 
     def count_connection(self) -> None:
-        """Note one accepted TCP connection (called from the accept loop only)."""
-        self._connections += 1
+        """Note one accepted TCP connection."""
+        with self._connections_lock:
+            self._connections += 1
 
     @property
     def connections_accepted(self) -> int:
@@ -139,7 +142,8 @@ class Service:
         self.faults.clear()
         if self.limiter is not None:
             self.limiter.reset()
-        self._connections = 0
+        with self._connections_lock:
+            self._connections = 0
 
     # -- the pipeline ---------------------------------------------------------------------
 
