@@ -142,7 +142,11 @@ class Spool:
         # other processes add and take too).
         self._waiting = 0
         self._refreshed = 0.0
-        self._refresh()
+        try:
+            self._refresh()
+        except sqlite3.Error as exc:
+            # Busy beyond the timeout, say: counted again on the next look, never a crash.
+            self._problem("cannot count what the spool holds", exc)
 
     # -- callers ------------------------------------------------------------------------
 
