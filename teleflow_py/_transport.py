@@ -278,6 +278,8 @@ class Transport:
                     decision.wait,
                     deadline.describe(),
                 )
+                if isinstance(error, APITimeoutError):
+                    error.args = (f"{error} ({deadline.describe()} leaves no time to retry)",)
                 raise error
             retries += 1
             logger.debug(
