@@ -81,6 +81,17 @@ class RawServer:
                 if not piece:
                     return
                 data += piece
+            head, _, body = data.partition(b"\r\n\r\n")
+            length = 0
+            for line in head.split(b"\r\n")[1:]:
+                name, _, value = line.partition(b":")
+                if name.strip().lower() == b"content-length":
+                    length = int(value.strip())
+            while len(body) < length:  # unread bytes would turn our close into a reset
+                piece = conn.recv(65536)
+                if not piece:
+                    return
+                body += piece
             self.requests += 1
             getattr(self, "_" + self.behaviour)(conn)
         except OSError:

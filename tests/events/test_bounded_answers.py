@@ -116,9 +116,10 @@ def test_an_answer_that_closes_the_connection_is_read_whole(
     api_key: str, behaviour: str, route: str
 ) -> None:
     session = requests.Session() if route == "session" else None
-    with RawServer(behaviour) as server, Client(
-        api_key=api_key, base_url=server.url, session=session
-    ) as client:
+    with (
+        RawServer(behaviour) as server,
+        Client(api_key=api_key, base_url=server.url, session=session) as client,
+    ):
         for _ in range(3):  # and the next call opens a new connection
             assert client.trigger_event("welcome", "s-1").ok
     assert server.requests == 3
