@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _loopback import LoopbackServer
+from _results import add_json_option, metric, write
 
 from teleflow_py import Client
 
@@ -44,6 +45,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=1000, help="calls per side (default 1000)")
     parser.add_argument("--rounds", type=int, default=10, help="alternating rounds")
+    add_json_option(parser)
     args = parser.parse_args()
 
     server = LoopbackServer(kind="trigger")
@@ -94,6 +96,23 @@ def main() -> int:
     )
     client.close()
     server.close()
+    write(
+        args.json,
+        "events",
+        [
+            metric("trigger_event median", sdk_median, "us"),
+            metric("trigger_event median", bare_median, "us", sdk="requests.Session.post"),
+            metric(
+                "trigger_event vs bare Session.post",
+                ratio,
+                "x",
+                ratio=ratio,
+                limit=1.10,
+                target="<= 1.10x bare requests",
+            ),
+        ],
+        calls=len(sdk_samples),
+    )
     return 0
 
 

@@ -41,6 +41,37 @@ class Client(EventsMixin, AnalyticsMixin):
     ``on_drop`` on the thread that dropped the event (yours for a full queue or a call after
     shutdown). Both must be quick and should not raise (exceptions are logged and ignored).
 
+    Args:
+        api_key: The secret API key, sent as ``Authorization: ApiKey ...``; never printed.
+            Read from ``TELEFLOW_API_KEY`` when not given.
+        base_url: The API's address, e.g. ``EU_BASE_URL`` or an emulator's URL. Read from
+            ``TELEFLOW_BASE_URL`` when not given, then ``DEFAULT_BASE_URL``.
+        max_retries: Retries of an Events API call after its first attempt (connection
+            failures, 408, 409, 429, 502, 503, 504), with the same idempotency key.
+        timeout: Seconds to wait for each read of the answer (not the whole call).
+        open_timeout: Seconds to connect.
+        write_timeout: Seconds for each write of the request.
+        max_retry_wait: The longest wait, in seconds, that the SDK sleeps through when the
+            server asks for one (``Retry-After``...); a longer one raises at once.
+        session: A ``requests.Session`` of your own (proxies, adapters, CA settings), used
+            for every request and never closed by the client.
+        default_headers: Extra headers sent on every request (not ``Authorization``).
+        telemetry: Send the Python and OS versions in ``User-Agent``.
+        telemetry_hostname: Also send the host name in ``User-Agent`` (opt in).
+        flush_at: Analytics: send a batch once this many messages wait.
+        flush_interval: Analytics: send a batch once the oldest message has waited this
+            many seconds.
+        max_queue_size: Analytics: at most this many messages wait; more are dropped and
+            passed to ``on_drop``.
+        batch_max_retries: Analytics: retries of a batch before it is kept for later.
+        shutdown_timeout: Analytics: seconds that :meth:`shutdown` (and so :meth:`close`
+            and the exit hook) spends delivering what is queued.
+        register_atexit: Analytics: flush the queue at interpreter exit.
+        on_error: Analytics: called as ``on_error(error, events)`` with events the server
+            refused for good, on the worker thread.
+        on_drop: Analytics: called as ``on_drop(event, reason)`` with an event dropped
+            before sending (full queue, call after shutdown).
+
     Raises:
         ValidationError: a setting is missing or invalid (the message names it).
     """
