@@ -14,7 +14,6 @@ Pure Python (no Sphinx): the docs extension (``teleflow_docs.py``) renders it, a
 from __future__ import annotations
 
 import ast
-import dataclasses
 import importlib
 import inspect
 import re
@@ -70,10 +69,29 @@ def _written_in_package(function: Any) -> bool:
     return code is not None and code.co_filename.endswith(".py") and _own(function)
 
 
+API_PAGE = Path(__file__).resolve().parent.parent / "api.rst"
+EXTRA = re.compile(r"^\.\. teleflow-api::\s*\n((?:\n|   .*\n)*)", re.M)
+
+
+def extra_names(page: Path = API_PAGE) -> List[str]:
+    """Public names outside ``__all__`` (``teleflow_py.sub.name``): the lines indented under
+    the ``.. teleflow-api::`` directive of ``docs/api.rst``."""
+    match = EXTRA.search(page.read_text(encoding="utf-8"))
+    lines = match.group(1).splitlines() if match else []
+    return [line.strip() for line in lines if line.strip() and not line.strip().startswith(":")]
+
+
 def public_names() -> List[Tuple[str, Any]]:
-    """``(name, object)`` for every name in ``teleflow_py.__all__``, in that order."""
+    """``(name, object)`` for every name in ``teleflow_py.__all__``, in that order, then the
+    extra names of :func:`extra_names` (named from the package, ``analytics.inspect_spool``)."""
     package = importlib.import_module(PACKAGE)
-    return [(name, getattr(package, name)) for name in package.__all__]
+    names = [(name, getattr(package, name)) for name in package.__all__]
+    for dotted in extra_names():
+        module, _, attribute = dotted.rpartition(".")
+        names.append(
+            (dotted[len(PACKAGE) + 1 :], getattr(importlib.import_module(module), attribute))
+        )
+    return names
 
 
 def _methods(cls: type) -> Iterator[Tuple[str, Callable[..., Any]]]:
@@ -209,13 +227,6 @@ def settings() -> List[Setting]:
         )
         rows.append(Setting(parameter.name, _shown(parameter.default), env, text))
     return rows
-
-
-def config_fields_not_in_client() -> List[str]:
-    """Fields of ``ClientConfig`` that no ``Client`` keyword sets (should be empty)."""
-    package = importlib.import_module(PACKAGE)
-    keywords = set(inspect.signature(package.Client.__init__).parameters)
-    return [f.name for f in dataclasses.fields(package.ClientConfig) if f.name not in keywords]
 
 
 def environment_variables() -> Dict[str, List[str]]:

@@ -78,8 +78,6 @@ class SettingsDirective(_Generated):
                 LOG.warning("Client setting %r has no description in Client's Args", setting.name)
             env = ", ".join(f"``{name}``" for name in setting.env)
             rows.append([f"``{setting.name}``", f"``{setting.default}``", env, setting.description])
-        for name in public_api.config_fields_not_in_client():
-            LOG.warning("ClientConfig field %r is not a keyword of Client", name)
         return _table(["Keyword", "Default", "Environment", "Meaning"], rows, [18, 10, 18, 54])
 
 
@@ -117,12 +115,11 @@ def _section_of(module: str) -> str:
     return "Other names"
 
 
-def _documented_elsewhere(this_page: Path) -> Set[str]:
-    """Public names that another page documents with an autodoc directive of its own."""
+def _documented_elsewhere(docs: Path) -> Set[str]:
+    """Public names that a page documents with an autodoc directive of its own."""
     found: Set[str] = set()
-    for page in this_page.parent.glob("*.rst"):
-        if page.resolve() != this_page.resolve():
-            found.update(AUTODOC.findall(page.read_text(encoding="utf-8")))
+    for page in docs.glob("*.rst"):
+        found.update(AUTODOC.findall(page.read_text(encoding="utf-8")))
     return found
 
 
@@ -130,12 +127,15 @@ class ApiDirective(_Generated):
     """One autodoc entry per public name, grouped by the module that defines it.
 
     A name that a feature page documents too is listed here with ``:no-index:``, so that
-    links go to the feature page and Sphinx sees no duplicate.
+    links go to the feature page and Sphinx sees no duplicate. The directive's content lists
+    public names outside ``__all__`` (``teleflow_py.sub.name``, one a line).
     """
+
+    has_content = True
 
     def lines(self) -> List[str]:
         grouped: Dict[str, List[str]] = {}
-        elsewhere = _documented_elsewhere(Path(self.get_source_info()[0]))
+        elsewhere = _documented_elsewhere(Path(self.env.srcdir))
         for name, obj in public_api.public_names():
             module = _defining_module(name, obj)
             entry: List[str]

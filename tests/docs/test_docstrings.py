@@ -123,7 +123,6 @@ def test_every_client_setting_is_in_the_configuration_table() -> None:
     rows = public_api.settings()
     assert [row.name for row in rows][:2] == ["api_key", "base_url"]
     assert all(row.description for row in rows), [row.name for row in rows if not row.description]
-    assert public_api.config_fields_not_in_client() == []
     by_name = {row.name: row for row in rows}
     assert by_name["api_key"].env == ["TELEFLOW_API_KEY"]
     assert by_name["max_retries"].default == "5"
@@ -142,3 +141,25 @@ def test_the_docs_reference_public_names_only() -> None:
             if len(parts) == 2 and parts[1] not in public:
                 # Not an exported name: then a public module (its page draws the module).
                 assert importlib.util.find_spec(target) is not None, (page.name, target)
+
+
+def test_public_names_outside_all_are_read_from_the_api_page() -> None:
+    extra = public_api.extra_names()
+    names = [name for name, _ in public_api.public_names()]
+    assert all(f"teleflow_py.{name}" not in extra for name in names[: -len(extra) or None])
+    for dotted in extra:
+        assert dotted.startswith("teleflow_py.") and "._" not in dotted, dotted
+        assert dotted[len("teleflow_py.") :] in names
+
+
+def test_extra_public_names_are_the_lines_under_the_directive(tmp_path: Path) -> None:
+    page = tmp_path / "api.rst"
+    page.write_text(
+        "API\n===\n\n.. teleflow-api::\n\n   teleflow_py.emulator.Emulator\n\n"
+        "   teleflow_py.config.mask_key\n\nAfter\n-----\n\n   teleflow_py.not_this\n",
+        encoding="utf-8",
+    )
+    assert public_api.extra_names(page) == [
+        "teleflow_py.emulator.Emulator",
+        "teleflow_py.config.mask_key",
+    ]
