@@ -188,6 +188,14 @@ class Transport:
         at once with the last error. ``pause``, shared by the requests of one bulk call,
         makes every one of them wait out a 429's ``Retry-After``.
 
+        Args:
+            method: the HTTP method.
+            path: the path under the base URL.
+            body: the encoded JSON body, if any.
+            idempotency_key: sent as ``Idempotency-Key`` on every attempt.
+            policy: the retry policy (default: the client's).
+            pause: a pause shared by the requests of one bulk call.
+
         Raises:
             APIError: the server answered an error status (after retries, where retryable).
             APIConnectionError: no answer after retries (``APITimeoutError`` for timeouts
@@ -270,6 +278,8 @@ class Transport:
                     decision.wait,
                     deadline.describe(),
                 )
+                if isinstance(error, APITimeoutError):
+                    error.args = (f"{error} ({deadline.describe()} leaves no time to retry)",)
                 raise error
             retries += 1
             logger.debug(
