@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_the_demo_walks_through_everything_and_every_check_holds() -> None:
     out = io.StringIO()
-    assert run_demo(events=2000, out=out) == 0
+    assert run_demo(events=2000, out=out).ok
     text = out.getvalue()
     for expected in (
         "to subscriber 'ada': status=processed",
