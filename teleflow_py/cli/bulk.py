@@ -19,7 +19,15 @@ from typing import IO, Any, Dict, Iterator, List, Optional
 
 from ..client import Client
 from ..results import BulkTriggerResult
-from .jsonl import DEFAULT_KEY_PREFIX, BadLine, Chunk, LineRange, check_key_prefix, read_chunks
+from .jsonl import (
+    ALL_LINES,
+    DEFAULT_KEY_PREFIX,
+    BadLine,
+    Chunk,
+    LineRange,
+    check_key_prefix,
+    read_chunks,
+)
 from .options import add_api_options, make_client
 from .output import (
     EXIT_API_ERROR,
@@ -195,9 +203,7 @@ class BulkSender:
                 if future.cancel():
                     summary.unsent_from.append(chunk.first_line)
             unsent = min([*summary.unsent_from, next_line or 1])
-            summary.stop(
-                InterruptedByUser(f"interrupted; first line not sent: {unsent}"), unsent, None
-            )
+            summary.stop(InterruptedByUser("interrupted"), unsent, None)
             self._collect(in_flight, wait([f for f in in_flight if not f.cancelled()]).done)
         finally:
             executor.shutdown(wait=True)
@@ -263,7 +269,7 @@ def _count_lines(path: str, lines: LineRange) -> Optional[int]:
 
 def _options(args: argparse.Namespace) -> LineRange:
     try:
-        lines = LineRange.parse(args.lines) if args.lines else LineRange()
+        lines = LineRange.parse(args.lines) if args.lines else ALL_LINES
     except ValueError as exc:
         raise UsageError(f"--lines: {exc}") from None
     if args.resume_from is not None:

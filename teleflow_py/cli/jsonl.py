@@ -92,6 +92,10 @@ class LineRange:
         return LineRange(max(self.first, line), self.last)
 
 
+#: Every line of a file.
+ALL_LINES = LineRange()
+
+
 def check_key_prefix(prefix: str) -> str:
     """A key prefix: 1 to 100 printable ASCII characters without spaces.
 
@@ -116,7 +120,8 @@ def _chunk_start(line: int) -> int:
 
 def _event(raw: bytes, line: int, chunk_first_line: int, index: int) -> Dict[str, Any]:
     try:
-        event = json.loads(raw)
+        # JSON Lines is UTF-8 (a byte-order mark, as some editors write, is allowed).
+        event = json.loads(raw.decode("utf-8-sig"))
     except UnicodeDecodeError:
         raise BadLine(line, chunk_first_line, "not UTF-8 text") from None
     except json.JSONDecodeError as exc:
@@ -140,7 +145,7 @@ def _event(raw: bytes, line: int, chunk_first_line: int, index: int) -> Dict[str
 
 
 def read_chunks(
-    stream: IO[bytes], lines: LineRange = LineRange(), key_prefix: str = DEFAULT_KEY_PREFIX
+    stream: IO[bytes], lines: Optional[LineRange] = None, key_prefix: str = DEFAULT_KEY_PREFIX
 ) -> Iterator[Chunk]:
     """Yield the chunks of ``lines`` of ``stream``, each checked before it is yielded.
 
@@ -149,13 +154,14 @@ def read_chunks(
 
     Args:
         stream: the file, opened in binary mode.
-        lines: the slice to read.
+        lines: the slice to read (default: every line).
         key_prefix: the first part of every key (see :func:`chunk_key`).
 
     Raises:
         BadLine: a line is not a valid trigger body (raised before its chunk is yielded).
         OSError: the stream cannot be read.
     """
+    lines = lines or ALL_LINES
     current: Optional[Chunk] = None
     digest = hashlib.sha256()
     number = 0

@@ -29,7 +29,6 @@ class Progress:
         self._enabled = enabled
         self._bar: Any = None
         self._events = 0
-        self._requests = 0
         self._last_plain: Optional[float] = None
         if enabled and _is_terminal(stream):
             tqdm = _tqdm_class()
@@ -50,7 +49,6 @@ class Progress:
     def advance(self, events: int, lines: int) -> None:
         """Count a chunk done: ``events`` events sent over ``lines`` lines read."""
         self._events += events
-        self._requests += 1
         if not self._enabled:
             return
         if self._bar is not None:
@@ -60,7 +58,7 @@ class Progress:
         if self._last_plain is None or now - self._last_plain >= PLAIN_EVERY:
             self._last_plain = now
             print(
-                f"teleflow bulk: {self._events:,} events sent in {self._requests:,} requests so far",
+                f"teleflow bulk: {self._events:,} events sent so far",
                 file=self._stream,
                 flush=True,
             )
