@@ -319,7 +319,8 @@ def run(args: argparse.Namespace, output: Output) -> int:
                 stream.close()
     output.result(summary.as_json(), summary.as_text())
     if summary.error is not None:
-        output.note(f"teleflow: error: {_stop_line(summary)}")
+        interrupted = isinstance(summary.error, InterruptedByUser)
+        output.note(f"teleflow: {'' if interrupted else 'error: '}{_stop_line(summary)}")
         return exit_code_for(summary.error)
     if summary.not_processed:
         first = summary.not_processed_lines[0]

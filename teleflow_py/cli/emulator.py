@@ -7,7 +7,7 @@ import time
 
 from ..emulator import Emulator
 from .options import add_output_options
-from .output import EXIT_OK, Output
+from .output import EXIT_OK, Output, UsageError
 
 HELP = "run the local Teleflow API emulator and its dashboard"
 
@@ -42,7 +42,12 @@ def run(args: argparse.Namespace, output: Output) -> int:
         known_workflows=args.workflows,
         rate_limit=args.rate_limit,
     )
-    emu.start()
+    try:
+        emu.start()
+    except OSError as exc:
+        raise UsageError(
+            f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}"
+        ) from exc
     try:
         output.result(
             {"url": emu.url, "dashboard": emu.url + "/"},

@@ -73,8 +73,7 @@ def describe(error: BaseException) -> str:
             text += f" (after {error.retry_count} {plural})"
         return text
     if isinstance(error, OSError) and error.strerror:
-        where = f" {error.filename}" if error.filename else ""
-        return f"cannot use{where}: {error.strerror}"
+        return f"{error.filename}: {error.strerror}" if error.filename else error.strerror
     text = str(error) or type(error).__name__
     if isinstance(error, APIError) and error.request_id:
         text += f" (request id {error.request_id})"

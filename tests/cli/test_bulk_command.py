@@ -293,7 +293,7 @@ def test_ctrl_c_exits_130_naming_the_first_line_not_sent(emulator: Emulator) -> 
     assert process.returncode == 130
     assert "Traceback" not in err
     assert err.splitlines()[-1] == (
-        "teleflow: error: interrupted; first line not sent: 101; carry on with --resume-from 101"
+        "teleflow: interrupted; first line not sent: 101; carry on with --resume-from 101"
     )
     assert out.strip() == "lines 1-100: 100 events sent in 1 request"
 
