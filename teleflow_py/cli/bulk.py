@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any, Dict, Iterator, List, Optional
 
 from ..client import Client
+from ..errors import ServerError
 from ..results import BulkTriggerResult
 from .jsonl import (
     ALL_LINES,
@@ -47,6 +48,10 @@ DEFAULT_CONCURRENCY = 4
 MAX_CONCURRENCY = 64
 #: How many events the server did not process are listed one by one in the summary.
 MAX_LISTED = 20
+#: The header on an answer the server replayed from its idempotency store.
+REPLAY_HEADER = "Idempotency-Replay"
+#: Derived keys (``<key>-1``, ``-2``, ...) tried for a chunk whose 5xx the server replays.
+MAX_KEY_STEPS = 3
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
@@ -211,7 +216,19 @@ class BulkSender:
         return summary
 
     def _send(self, chunk: Chunk) -> BulkTriggerResult:
-        return self._client.trigger_bulk_event(chunk.events, idempotency_key=chunk.key)
+        key = chunk.key
+        for step in range(1, MAX_KEY_STEPS + 1):
+            try:
+                return self._client.trigger_bulk_event(chunk.events, idempotency_key=key)
+            except ServerError as exc:
+                # The server keeps a key's error answer for 24 hours too, and replays it
+                # (Novu: apps/api/src/app/shared/framework/idempotency.interceptor.ts). A
+                # replayed 5xx proves the first attempt under this key triggered nothing,
+                # so the next key of a fixed sequence is safe; a re-run walks the same one.
+                if exc.headers.get(REPLAY_HEADER) != "true":
+                    raise
+                key = f"{chunk.key}-{step}"
+        return self._client.trigger_bulk_event(chunk.events, idempotency_key=key)
 
     def _collect(self, in_flight: Dict[Future[BulkTriggerResult], Chunk], done: Any) -> None:
         summary = self.summary
@@ -224,7 +241,7 @@ class BulkSender:
             result = future.result()
             summary.requests += 1
             summary.events += len(chunk.events)
-            if any(r.headers.get("Idempotency-Replay") == "true" for r in result.responses):
+            if any(r.headers.get(REPLAY_HEADER) == "true" for r in result.responses):
                 summary.replayed_requests += 1
                 summary.replayed_events += len(chunk.events)
             for index, trigger in result.failed:

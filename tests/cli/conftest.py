@@ -57,11 +57,13 @@ def run_command(
     stdin: Optional[str] = None,
     env: Optional[Dict[str, str]] = None,
     timeout: float = 120,
+    cwd: Optional[Path] = None,
 ) -> Ran:
     """``python -m teleflow_py ARGS`` in a fresh interpreter."""
     done = subprocess.run(
         [sys.executable, "-m", "teleflow_py", *args],
         input=stdin,
+        cwd=cwd,
         env=env if env is not None else command_env(base_url),
         capture_output=True,
         text=True,

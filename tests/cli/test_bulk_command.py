@@ -192,6 +192,25 @@ def test_a_failed_chunk_stops_and_resume_from_sends_the_rest_once(
     assert sorted(sent_lines(emulator)) == list(range(1, 501))
 
 
+def test_resume_moves_past_an_error_the_server_replays_for_the_chunks_key(
+    cli_here: Runner, emulator: Emulator, tmp_path: Path
+) -> None:
+    # The real server keeps an error answer under its key for 24 hours and replays it
+    # (Novu: apps/api/src/app/shared/framework/idempotency.interceptor.ts, status ERROR,
+    # Idempotency-Replay: true). The resume then sends the chunk under the next derived key.
+    data = write_jsonl(tmp_path / "c.jsonl", 200)
+    emulator.delay_next(1, 0.0, path=BULK)
+    emulator.fail_next(1, 500, path=BULK)
+    first = cli_here("bulk", str(data), "--concurrency", "1")
+    assert first.code == 1
+    emulator.fail_next(1, 500, headers={"Idempotency-Replay": "true"}, path=BULK)
+    resumed = cli_here("bulk", str(data), "--resume-from", "101")
+    assert resumed.code == 0, resumed.err
+    keys = [r["headers"]["idempotency-key"] for r in emulator.requests(path=BULK)]
+    assert keys[-1] == keys[-2] + "-1"
+    assert sorted(sent_lines(emulator)) == list(range(1, 201))
+
+
 def test_an_answer_lost_in_flight_is_resumed_without_triggering_twice(
     cli_here: Runner, emulator: Emulator, tmp_path: Path
 ) -> None:
