@@ -168,24 +168,29 @@ class BulkSender:
         client: the client whose ``trigger_bulk_event`` sends each chunk.
         concurrency: requests in flight at once.
         progress: counts what was sent.
+        first_line: the first line to be read (where a run stopped before reading resumes).
     """
 
-    def __init__(self, client: Client, concurrency: int, progress: Progress) -> None:
+    def __init__(
+        self, client: Client, concurrency: int, progress: Progress, first_line: int = 1
+    ) -> None:
         self._client = client
         self._concurrency = concurrency
         self._progress = progress
+        self._first_line = first_line
         self.summary = Summary()
 
     def send(self, chunks: Iterator[Chunk]) -> Summary:
         """Send every chunk, or stop at the first one that fails; return the summary."""
         summary = self.summary
         in_flight: Dict[Future[BulkTriggerResult], Chunk] = {}
-        next_line: Optional[int] = None
+        # The first line not yet handed to a thread: where an interrupted run resumes.
+        next_line = self._first_line
         executor = ThreadPoolExecutor(self._concurrency, thread_name_prefix="teleflow-bulk")
         try:
             try:
                 for chunk in chunks:
-                    next_line = chunk.last_line + 1
+                    next_line = chunk.first_line
                     if summary.first_line is None:
                         summary.first_line = chunk.first_line
                     summary.last_line = chunk.last_line
@@ -198,16 +203,17 @@ class BulkSender:
                         in_flight[executor.submit(self._send, chunk)] = chunk
                     else:
                         self._progress.advance(0, chunk.last_line - chunk.first_line + 1)
+                    next_line = chunk.last_line + 1
             except BadLine as bad:
                 summary.stop(bad, bad.chunk_first_line, None)
             except OSError as exc:
-                summary.stop(exc, next_line or 1, None)
+                summary.stop(exc, next_line, None)
             self._collect(in_flight, wait(in_flight).done)
         except KeyboardInterrupt:
             for future, chunk in in_flight.items():
                 if future.cancel():
                     summary.unsent_from.append(chunk.first_line)
-            unsent = min([*summary.unsent_from, next_line or 1])
+            unsent = min([*summary.unsent_from, next_line])
             summary.stop(InterruptedByUser("interrupted"), unsent, None)
             self._collect(in_flight, wait([f for f in in_flight if not f.cancelled()]).done)
         finally:
@@ -328,7 +334,7 @@ def run(args: argparse.Namespace, output: Output) -> int:
         try:
             total = _count_lines(args.file, lines) if output.stderr.isatty() else None
             progress = Progress(output.stderr, total)
-            summary = BulkSender(client, args.concurrency, progress).send(
+            summary = BulkSender(client, args.concurrency, progress, lines.first).send(
                 read_chunks(stream, lines, args.key_prefix)
             )
         finally:

@@ -317,6 +317,36 @@ def test_ctrl_c_exits_130_naming_the_first_line_not_sent(emulator: Emulator) -> 
     assert out.strip() == "lines 1-100: 100 events sent in 1 request"
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="sends SIGINT")
+def test_ctrl_c_finishes_the_requests_in_flight_and_names_the_chunk_not_sent(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    data = write_jsonl(tmp_path / "c.jsonl", 300)
+    emulator.delay_next(1, 120.0, path=BULK)  # hold the first request
+    process = subprocess.Popen(
+        [sys.executable, "-m", "teleflow_py", "bulk", str(data), "--concurrency", "1"],
+        env=command_env(emulator.url),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        _wait_for(lambda: len(emulator.faults_served()) == 1, "the first request to be held")
+        process.send_signal(signal.SIGINT)
+        emulator.clear_faults()  # the request in flight is answered: its outcome is known
+        out, err = process.communicate(timeout=60)
+        assert out.strip() == "lines 1-200: 100 events sent in 1 request"
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 130
+    assert err.splitlines()[-1] == (
+        "teleflow: interrupted; first line not sent: 101; carry on with --resume-from 101"
+    )
+    assert sorted(sent_lines(emulator)) == list(range(1, 101))
+
+
 def test_verbose_bulk_never_prints_the_key(emulator: Emulator, tmp_path: Path) -> None:
     data = write_jsonl(tmp_path / "c.jsonl", 120)
     env = command_env(emulator.url)
