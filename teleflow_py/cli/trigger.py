@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any, Dict, List, Union
+from typing import Any, Dict, cast
 
 from ..results import TriggerResult
+from ..types import Recipients
 from .options import add_api_options, id_or_object_argument, json_object_argument, make_client
 from .output import EXIT_API_ERROR, EXIT_OK, Output
 
@@ -87,18 +88,11 @@ def report(output: Output, result: TriggerResult, what: str) -> int:
 
 def run(args: argparse.Namespace, output: Output) -> int:
     """Run ``teleflow trigger``; return the exit code."""
-    recipients: List[Union[str, Dict[str, Any]]] = []
-    for value in args.to:
-        recipient = id_or_object_argument(value, "--to")
-        assert recipient is not None
-        recipients.append(recipient)
+    recipients = [id_or_object_argument(value, "--to") for value in args.to]
+    # The client checks each recipient's shape (and names the bad one) before sending.
+    to = cast(Recipients, recipients[0] if len(recipients) == 1 else recipients)
     fields = trigger_fields(args)
     payload = json_object_argument(args.payload, "--payload")
     with make_client(args) as client:
-        result = client.trigger_event(
-            args.name,
-            recipients[0] if len(recipients) == 1 else recipients,  # type: ignore[arg-type]
-            payload=payload,
-            **fields,
-        )
+        result = client.trigger_event(args.name, to, payload=payload, **fields)
     return report(output, result, f"trigger {args.name!r}")
