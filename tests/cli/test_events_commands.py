@@ -6,6 +6,8 @@ import json
 import socket
 from pathlib import Path
 
+import pytest
+
 from teleflow_py.emulator import Emulator
 
 from .conftest import API_KEY, Runner, command_env, run_command, run_in_process
@@ -220,3 +222,23 @@ def test_output_is_valid_json_for_every_trigger_command(cli_here: Runner) -> Non
         assert ran.code == 0
         assert isinstance(json.loads(ran.out), dict)
         assert ran.out.count("\n") == 1
+
+
+def test_an_unexpected_failure_is_one_line_unless_verbose(
+    emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from teleflow_py.cli import cancel
+
+    def broken(args: object, output: object) -> int:
+        raise RuntimeError(f"a bug near {API_KEY}")
+
+    monkeypatch.setattr(cancel, "run", broken)
+    quiet = run_in_process(["cancel", "tx"], base_url=emulator.url)
+    assert quiet.code == 1
+    assert quiet.err_lines == [
+        "teleflow: error: unexpected RuntimeError: a bug near *** (run with --verbose for details)"
+    ]
+    verbose = run_in_process(["cancel", "tx", "--verbose"], base_url=emulator.url, traceback=True)
+    assert verbose.code == 1
+    assert "Traceback (most recent call last)" in verbose.err
+    assert verbose.err_lines[-1].startswith("teleflow: error: unexpected RuntimeError")
