@@ -12,9 +12,6 @@ from ..client import Client
 from ..config import API_KEY_ENV, BASE_URL_ENV
 from .output import UsageError
 
-#: How long ``track`` waits for delivery before it gives up (seconds).
-DEFAULT_FLUSH_TIMEOUT = 30.0
-
 
 def add_output_options(parser: argparse.ArgumentParser) -> None:
     """``--json`` and ``--verbose``, which every command takes."""
@@ -47,9 +44,9 @@ def add_api_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--max-retries",
         type=int,
-        default=5,
         metavar="N",
-        help="retries of a failed request, same idempotency key each time (default: 5)",
+        help="retries of a failed request, same idempotency key each time "
+        "(default: the client's, 5)",
     )
     add_output_options(parser)
 
@@ -73,14 +70,12 @@ def make_client(args: argparse.Namespace, **settings: Any) -> Client:
     """
     if api_key_of(args) is None:
         raise UsageError(f"no API key: pass --api-key or set {API_KEY_ENV}")
-    if args.max_retries < 0:
-        raise UsageError(f"--max-retries must be >= 0, got {args.max_retries}")
+    if args.max_retries is not None:
+        if args.max_retries < 0:
+            raise UsageError(f"--max-retries: must be >= 0, got {args.max_retries}")
+        settings["max_retries"] = args.max_retries
     return Client(
-        api_key=api_key_of(args),
-        base_url=args.base_url,
-        max_retries=args.max_retries,
-        register_atexit=False,
-        **settings,
+        api_key=api_key_of(args), base_url=args.base_url, register_atexit=False, **settings
     )
 
 

@@ -6,10 +6,13 @@ import argparse
 
 from ..analytics import FlushResult
 from ..errors import APIConnectionError, TeleflowError
-from .options import DEFAULT_FLUSH_TIMEOUT, add_api_options, json_object_argument, make_client
+from .options import add_api_options, json_object_argument, make_client
 from .output import EXIT_API_ERROR, EXIT_CONNECTION, EXIT_OK, Output
 
 HELP = "record an analytics event; waits until the server has it"
+
+#: How long ``track`` waits for delivery before it gives up (seconds).
+DEFAULT_FLUSH_TIMEOUT = 30.0
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
