@@ -55,7 +55,11 @@ MAX_KEY_STEPS = 3
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    """Add the arguments of ``teleflow bulk``."""
+    """Add the arguments of ``teleflow bulk``.
+
+    Args:
+        parser: the sub-command's parser.
+    """
     parser.add_argument(
         "file",
         metavar="FILE.jsonl",
@@ -113,8 +117,16 @@ class Summary:
         return min(self.unsent_from) if self.unsent_from else None
 
     def stop(self, error: BaseException, first_unsent: int, chunk: Optional[Chunk]) -> None:
-        """Record why the run stopped. The failure at the earliest line is the one reported,
-        unless the user interrupted the run, which is reported whatever else failed."""
+        """Record why the run stopped.
+
+        The failure at the earliest line is the one reported, unless the user interrupted
+        the run, which is reported whatever else failed.
+
+        Args:
+            error: what stopped it.
+            first_unsent: the first line this failure left unsent.
+            chunk: the chunk that failed, when a request failed.
+        """
         self.unsent_from.append(first_unsent)
         interrupted = isinstance(self.error, InterruptedByUser)
         if (
@@ -181,7 +193,14 @@ class BulkSender:
         self.summary = Summary()
 
     def send(self, chunks: Iterator[Chunk]) -> Summary:
-        """Send every chunk, or stop at the first one that fails; return the summary."""
+        """Send every chunk, or stop at the first one that fails; return the summary.
+
+        Failures (a bad line, an unreadable stream, a refused or unanswered request, Ctrl-C)
+        end up in the summary's ``error``, never raised.
+
+        Args:
+            chunks: the chunks to send, as :func:`~teleflow_py.cli.jsonl.read_chunks` yields them.
+        """
         summary = self.summary
         in_flight: Dict[Future[BulkTriggerResult], Chunk] = {}
         # The first line not yet handed to a thread: where an interrupted run resumes.
@@ -327,7 +346,17 @@ def _stop_line(summary: Summary) -> str:
 
 
 def run(args: argparse.Namespace, output: Output) -> int:
-    """Run ``teleflow bulk``; return the exit code."""
+    """Run ``teleflow bulk``; return the exit code.
+
+    Args:
+        args: the parsed command line.
+        output: where the result and the error lines go.
+
+    Raises:
+        UsageError: bad options or input (exit code 2).
+        TeleflowError: the API call failed; ``main`` prints it in one line and picks the
+            exit code (1 API error, 2 invalid input, 3 connection).
+    """
     lines = _options(args)
     with make_client(args) as client:
         stream = _open(args.file)

@@ -11,13 +11,27 @@ HELP = "cancel the pending steps (delays, digests) of a triggered transaction"
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    """Add the arguments of ``teleflow cancel``."""
+    """Add the arguments of ``teleflow cancel``.
+
+    Args:
+        parser: the sub-command's parser.
+    """
     parser.add_argument("transaction_id", metavar="TRANSACTION_ID", help="the trigger's id")
     add_api_options(parser)
 
 
 def run(args: argparse.Namespace, output: Output) -> int:
-    """Run ``teleflow cancel``; exit 0 whether or not something was left to cancel."""
+    """Run ``teleflow cancel``; exit 0 whether or not something was left to cancel.
+
+    Args:
+        args: the parsed command line.
+        output: where the result and the error lines go.
+
+    Raises:
+        UsageError: bad options or input (exit code 2).
+        TeleflowError: the API call failed; ``main`` prints it in one line and picks the
+            exit code (1 API error, 2 invalid input, 3 connection).
+    """
     with make_client(args) as client:
         cancelled = client.cancel_triggered_event(args.transaction_id)
     human = (

@@ -12,7 +12,11 @@ HELP = "start an emulator in-process and walk through the whole SDK"
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    """Add the arguments of ``teleflow demo``."""
+    """Add the arguments of ``teleflow demo``.
+
+    Args:
+        parser: the sub-command's parser.
+    """
     parser.add_argument("--events", type=int, default=10_000, help="track() calls (10000)")
     parser.add_argument(
         "--serve",
@@ -24,7 +28,16 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, output: Output) -> int:
-    """Run the demo; exit code 0 when every check held, 1 otherwise."""
+    """Run the demo; exit code 0 when every check held, 1 otherwise.
+
+    Args:
+        args: the parsed command line.
+        output: where the result and the error lines go.
+
+    Raises:
+        UsageError: ``--events`` below 1 (exit code 2).
+        OSError: the port cannot be bound (exit code 2).
+    """
     # With --json, the narration goes to stderr and only the result to stdout.
     if args.events < 1:
         raise UsageError(f"--events: must be >= 1, got {args.events}")

@@ -13,7 +13,11 @@ HELP = "run the local Teleflow API emulator and its dashboard"
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    """Add the arguments of ``teleflow emulator``."""
+    """Add the arguments of ``teleflow emulator``.
+
+    Args:
+        parser: the sub-command's parser.
+    """
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
     parser.add_argument("--port", type=int, default=4010, help="port to bind (4010; 0: any)")
     parser.add_argument("--db", metavar="PATH", help="keep everything in this SQLite file")
@@ -34,7 +38,15 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, output: Output) -> int:
-    """Serve until Ctrl-C, which is the normal way to stop it (exit code 0)."""
+    """Serve until Ctrl-C, which is the normal way to stop it (exit code 0).
+
+    Args:
+        args: the parsed command line.
+        output: where the result and the error lines go.
+
+    Raises:
+        UsageError: the address cannot be listened on (exit code 2).
+    """
     emu = Emulator(
         args.host,
         args.port,

@@ -72,6 +72,9 @@ class LineRange:
     def parse(cls, text: str) -> LineRange:
         """Parse ``A:B``, ``A:`` or ``:B``.
 
+        Args:
+            text: the ``--lines`` value.
+
         Raises:
             ValueError: not that form, a number below 1, or ``B`` before ``A``.
         """
@@ -88,7 +91,11 @@ class LineRange:
         return cls(first, last)
 
     def starting_at(self, line: int) -> LineRange:
-        """The same range, beginning no earlier than ``line``."""
+        """The same range, beginning no earlier than ``line``.
+
+        Args:
+            line: the first line wanted.
+        """
         return LineRange(max(self.first, line), self.last)
 
 
@@ -98,6 +105,9 @@ ALL_LINES = LineRange()
 
 def check_key_prefix(prefix: str) -> str:
     """A key prefix: 1 to 100 printable ASCII characters without spaces.
+
+    Args:
+        prefix: the ``--key-prefix`` value.
 
     Raises:
         ValueError: anything else.
@@ -110,7 +120,14 @@ def check_key_prefix(prefix: str) -> str:
 
 
 def chunk_key(prefix: str, first_line: int, last_line: int, digest: str) -> str:
-    """The idempotency key of the chunk covering ``first_line``..``last_line``."""
+    """The idempotency key of the chunk covering ``first_line``..``last_line``.
+
+    Args:
+        prefix: the key prefix.
+        first_line: the chunk's first line.
+        last_line: its last line.
+        digest: the hex SHA-256 of its lines.
+    """
     return f"{prefix}-{first_line}-{last_line}-{digest[:32]}"
 
 

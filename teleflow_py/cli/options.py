@@ -14,7 +14,11 @@ from .output import UsageError
 
 
 def add_output_options(parser: argparse.ArgumentParser) -> None:
-    """``--json`` and ``--verbose``, which every command takes."""
+    """``--json`` and ``--verbose``, which every command takes.
+
+    Args:
+        parser: the sub-command's parser.
+    """
     parser.add_argument(
         "--json",
         action="store_true",
@@ -29,7 +33,11 @@ def add_output_options(parser: argparse.ArgumentParser) -> None:
 
 
 def add_api_options(parser: argparse.ArgumentParser) -> None:
-    """``--api-key``, ``--base-url``, ``--max-retries`` and the output options."""
+    """``--api-key``, ``--base-url``, ``--max-retries`` and the output options.
+
+    Args:
+        parser: the sub-command's parser.
+    """
     group = parser.add_argument_group("connection")
     group.add_argument(
         "--api-key",
@@ -52,7 +60,11 @@ def add_api_options(parser: argparse.ArgumentParser) -> None:
 
 
 def api_key_of(args: argparse.Namespace) -> Optional[str]:
-    """The key a command will use (for scrubbing it from output), if there is one."""
+    """The key a command will use (for scrubbing it from output), if there is one.
+
+    Args:
+        args: the parsed command line.
+    """
     key = getattr(args, "api_key", None) or os.environ.get(API_KEY_ENV)
     return key or None
 
@@ -82,6 +94,10 @@ def make_client(args: argparse.Namespace, **settings: Any) -> Client:
 def read_text_argument(value: str, option: str) -> str:
     """``value`` itself, or the content of a file for ``@PATH`` (``@-``: stdin).
 
+    Args:
+        value: the option's value.
+        option: the option's name, for the error message.
+
     Raises:
         UsageError: the file cannot be read.
     """
@@ -101,6 +117,10 @@ def read_text_argument(value: str, option: str) -> str:
 def json_object_argument(value: Optional[str], option: str) -> Optional[Dict[str, Any]]:
     """Parse ``JSON`` or ``@file`` holding a JSON object; ``None`` stays ``None``.
 
+    Args:
+        value: the option's value.
+        option: the option's name, for the error message.
+
     Raises:
         UsageError: unreadable, not JSON, or not an object (the message names ``option``).
     """
@@ -114,6 +134,10 @@ def json_object_argument(value: Optional[str], option: str) -> Optional[Dict[str
 
 def id_or_object_argument(value: Optional[str], option: str) -> Union[str, Dict[str, Any], None]:
     """A value that starts with ``{`` is a JSON object; anything else is an id, as is.
+
+    Args:
+        value: the option's value.
+        option: the option's name, for the error message.
 
     Raises:
         UsageError: it starts with ``{`` but is not a JSON object.

@@ -16,7 +16,6 @@ from typing import Any, Dict, List, Optional, TextIO
 from ..errors import (
     APIConnectionError,
     APIError,
-    BulkTriggerError,
     TeleflowError,
     ValidationError,
 )
@@ -48,23 +47,27 @@ class InterruptedByUser(Exception):
 
 
 def exit_code_for(error: BaseException) -> int:
-    """The exit code of a command that ended with ``error``."""
-    if isinstance(error, BulkTriggerError):
-        return exit_code_for(error.error)
+    """The exit code of a command that ended with ``error``.
+
+    Args:
+        error: what ended the command.
+    """
     if isinstance(error, (UsageError, ValidationError, OSError)):
         return EXIT_USAGE
     if isinstance(error, APIConnectionError):
         return EXIT_CONNECTION
-    if isinstance(error, (KeyboardInterrupt, InterruptedByUser)):
+    if isinstance(error, InterruptedByUser):
         return EXIT_INTERRUPTED
     return EXIT_API_ERROR
 
 
 def describe(error: BaseException) -> str:
-    """One line saying what went wrong, with the request id when the server sent one."""
-    if isinstance(error, BulkTriggerError):
-        return describe(error.error)
-    if isinstance(error, (KeyboardInterrupt, InterruptedByUser)):
+    """One line saying what went wrong, with the request id when the server sent one.
+
+    Args:
+        error: what went wrong.
+    """
+    if isinstance(error, InterruptedByUser):
         return str(error) or "interrupted"
     if isinstance(error, APIConnectionError):
         text = f"connection failed: {error}"
@@ -83,18 +86,21 @@ def describe(error: BaseException) -> str:
 
 
 def error_fields(error: BaseException) -> Dict[str, Any]:
-    """The machine-readable form of an error, as the ``error`` field of ``--json`` output."""
-    inner = error.error if isinstance(error, BulkTriggerError) else error
+    """The machine-readable form of an error, as the ``error`` field of ``--json`` output.
+
+    Args:
+        error: what went wrong.
+    """
     fields: Dict[str, Any] = {
-        "type": type(inner).__name__,
+        "type": type(error).__name__,
         "message": describe(error),
         "exit_code": exit_code_for(error),
         "status": None,
         "request_id": None,
     }
-    if isinstance(inner, APIError):
-        fields["status"] = inner.status
-        fields["request_id"] = inner.request_id
+    if isinstance(error, APIError):
+        fields["status"] = error.status
+        fields["request_id"] = error.request_id
     return fields
 
 
@@ -122,30 +128,41 @@ class Output:
         self.stderr = stderr or sys.stderr
 
     def scrub(self, text: str) -> str:
-        """``text`` with the API key, if it appears, replaced by ``***``."""
+        """``text`` with the API key, if it appears, replaced by ``***``.
+
+        Args:
+            text: what is about to be written.
+        """
         if self.secret and len(self.secret) >= MIN_SCRUBBED_LENGTH:
             return text.replace(self.secret, "***")
         return text
 
     def result(self, data: Dict[str, Any], human: str) -> None:
-        """Print a command's result: ``data`` as JSON with ``--json``, else ``human``."""
+        """Print a command's result on stdout: ``data`` as JSON with ``--json``, else ``human``.
+
+        Args:
+            data: the result for ``--json``.
+            human: the result as text.
+        """
         text = json.dumps(data, sort_keys=True) if self.json_mode else human
         print(self.scrub(text), file=self.stdout, flush=True)
 
     def note(self, text: str) -> None:
-        """A line for the person at the terminal (progress, a summary): stderr."""
+        """Write a line for the person at the terminal (an error, progress) on stderr.
+
+        Args:
+            text: the line.
+        """
         print(self.scrub(text), file=self.stderr, flush=True)
 
-    def error(self, error: BaseException, *, quiet_json: bool = False) -> int:
+    def error(self, error: BaseException) -> int:
         """Report ``error`` in one line on stderr (and as JSON on stdout); return its exit code.
 
         Args:
             error: what went wrong.
-            quiet_json: do not print the JSON error object (the command prints its own
-                result, with the error in it).
         """
         self.note(f"teleflow: error: {describe(error)}")
-        if self.json_mode and not quiet_json:
+        if self.json_mode:
             self.result({"ok": False, "error": error_fields(error)}, "")
         return exit_code_for(error)
 

@@ -41,13 +41,13 @@ class Progress:
                     desc="teleflow bulk",
                 )
 
-    @property
-    def is_bar(self) -> bool:
-        """Whether a progress bar (not plain lines) is shown."""
-        return self._bar is not None
-
     def advance(self, events: int, lines: int) -> None:
-        """Count a chunk done: ``events`` events sent over ``lines`` lines read."""
+        """Count a chunk done.
+
+        Args:
+            events: events the chunk sent.
+            lines: lines it covered.
+        """
         self._events += events
         if not self._enabled:
             return

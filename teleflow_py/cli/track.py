@@ -16,7 +16,11 @@ DEFAULT_FLUSH_TIMEOUT = 30.0
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    """Add the arguments of ``teleflow track``."""
+    """Add the arguments of ``teleflow track``.
+
+    Args:
+        parser: the sub-command's parser.
+    """
     parser.add_argument("event", metavar="EVENT", help="the event name, e.g. signed_up")
     parser.add_argument("--user-id", metavar="ID", help="your id of the user")
     parser.add_argument(
@@ -58,7 +62,17 @@ def _problem(result: FlushResult, timeout: float) -> str:
 
 
 def run(args: argparse.Namespace, output: Output) -> int:
-    """Run ``teleflow track``; return the exit code (0 only once the server accepted it)."""
+    """Run ``teleflow track``; return the exit code (0 only once the server accepted it).
+
+    Args:
+        args: the parsed command line.
+        output: where the result and the error lines go.
+
+    Raises:
+        UsageError: bad options or input (exit code 2).
+        TeleflowError: the API call failed; ``main`` prints it in one line and picks the
+            exit code (1 API error, 2 invalid input, 3 connection).
+    """
     properties = json_object_argument(args.properties, "--properties")
     with make_client(args) as client:
         client.track(

@@ -14,7 +14,11 @@ HELP = "trigger a workflow for one or more subscribers or topics"
 
 
 def add_trigger_options(parser: argparse.ArgumentParser) -> None:
-    """The options a trigger and a broadcast share."""
+    """The options a trigger and a broadcast share.
+
+    Args:
+        parser: the sub-command's parser.
+    """
     parser.add_argument("name", metavar="NAME", help="the workflow's trigger identifier")
     parser.add_argument(
         "--payload", metavar="JSON|@FILE", help="the payload: a JSON object, or @file (@- stdin)"
@@ -39,7 +43,11 @@ def add_trigger_options(parser: argparse.ArgumentParser) -> None:
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    """Add the arguments of ``teleflow trigger``."""
+    """Add the arguments of ``teleflow trigger``.
+
+    Args:
+        parser: the sub-command's parser.
+    """
     add_trigger_options(parser)
     parser.add_argument(
         "--to",
@@ -52,7 +60,14 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def trigger_fields(args: argparse.Namespace) -> Dict[str, Any]:
-    """The keyword arguments of the client call common to trigger and broadcast."""
+    """The keyword arguments of the client call common to trigger and broadcast.
+
+    Args:
+        args: the parsed command line.
+
+    Raises:
+        UsageError: an option's JSON does not parse or is not an object.
+    """
     return {
         "overrides": json_object_argument(args.overrides, "--overrides"),
         "actor": id_or_object_argument(args.actor, "--actor"),
@@ -63,7 +78,13 @@ def trigger_fields(args: argparse.Namespace) -> Dict[str, Any]:
 
 
 def report(output: Output, result: TriggerResult, what: str) -> int:
-    """Print a trigger's result; exit code 1 when the server did not process it."""
+    """Print a trigger's result; return exit code 1 when the server did not process it.
+
+    Args:
+        output: where to print.
+        result: the server's answer.
+        what: names the call in the error line (``trigger 'welcome'``).
+    """
     response = result.response
     data = {
         "ok": result.ok,
@@ -87,7 +108,17 @@ def report(output: Output, result: TriggerResult, what: str) -> int:
 
 
 def run(args: argparse.Namespace, output: Output) -> int:
-    """Run ``teleflow trigger``; return the exit code."""
+    """Run ``teleflow trigger``; return the exit code.
+
+    Args:
+        args: the parsed command line.
+        output: where the result and the error lines go.
+
+    Raises:
+        UsageError: bad options or input (exit code 2).
+        TeleflowError: the API call failed; ``main`` prints it in one line and picks the
+            exit code (1 API error, 2 invalid input, 3 connection).
+    """
     recipients = [id_or_object_argument(value, "--to") for value in args.to]
     # The client checks each recipient's shape (and names the bad one) before sending.
     to = cast(Recipients, recipients[0] if len(recipients) == 1 else recipients)
