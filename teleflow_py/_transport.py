@@ -18,13 +18,15 @@ from typing import Any, Callable, Dict, Mapping, Optional
 import requests
 from requests.structures import CaseInsensitiveDict
 
-from ._connection import Answer, Connection, Timeouts
-from ._retry import RetryPolicy
+from ._connection import Answer, Connection, Limits, Timeouts
+from ._deadline import Deadline, SharedPause
+from ._retry import RetryPolicy, server_requested_wait
 from ._version import __version__
 from .config import ClientConfig
 from .errors import (
     APIConnectionError,
     APIError,
+    APITimeoutError,
     DailyQuotaIsReachedError,
     TeleflowError,
     UnexpectedResponseError,
@@ -92,13 +94,15 @@ class Transport:
         config: ClientConfig,
         session: Optional[requests.Session] = None,
         sleep: Callable[[float], None] = time.sleep,
+        *,
+        connection: Optional[Connection] = None,
     ) -> None:
         self._config = config
         self._base_url = config.base_url
-        timeouts = Timeouts(
+        self._timeouts = Timeouts(
             connect=config.open_timeout, read=config.timeout, write=config.write_timeout
         )
-        self._connection = Connection(config.base_url, config.api_key, timeouts, session)
+        self._connection = connection or Connection(config.base_url, config.credential, session)
         self._sleep = sleep
         self.policy = RetryPolicy(
             max_retries=config.max_retries, max_server_wait=config.max_retry_wait
@@ -111,6 +115,23 @@ class Transport:
         headers.update(config.default_headers)
         self._base_headers = headers
         _live_transports.add(self)
+
+    def with_config(self, config: ClientConfig) -> Transport:
+        """A transport with other settings on the same connections (``with_options``)."""
+        return Transport(config, sleep=self._sleep, connection=self._connection)
+
+    @property
+    def config(self) -> ClientConfig:
+        """The settings this transport sends with."""
+        return self._config
+
+    def deadline(self) -> Deadline:
+        """A deadline for one call, starting now (``deadline`` of the settings)."""
+        return Deadline(self._config.deadline)
+
+    def limits(self, deadline: Deadline) -> Limits:
+        """The limits of one attempt made before ``deadline``."""
+        return Limits(self._timeouts, deadline, self._config.max_response_bytes)
 
     def __repr__(self) -> str:
         return f"Transport(base_url={self._base_url!r})"
@@ -136,10 +157,19 @@ class Transport:
         return headers
 
     def send_once(
-        self, method: str, path: str, body: Optional[bytes], headers: Mapping[str, str]
+        self,
+        method: str,
+        path: str,
+        body: Optional[bytes],
+        headers: Mapping[str, str],
+        deadline: Optional[Deadline] = None,
     ) -> Answer:
-        """One attempt, no retry (see :meth:`Connection.send` for what it raises)."""
-        return self._connection.send(method, path, body, headers)
+        """One attempt, no retry, before ``deadline`` (default: a fresh one of the settings).
+
+        See :meth:`Connection.send` for what it raises.
+        """
+        limits = self.limits(deadline or self.deadline())
+        return self._connection.send(method, path, body, headers, limits)
 
     def request(
         self,
@@ -149,16 +179,22 @@ class Transport:
         body: Optional[bytes] = None,
         idempotency_key: Optional[str] = None,
         policy: Optional[RetryPolicy] = None,
+        pause: Optional[SharedPause] = None,
     ) -> Response:
-        """Send with retries and return the 2xx :class:`Response`.
+        """Send with retries within the call's deadline and return the 2xx :class:`Response`.
 
-        The same headers, idempotency key included, go out on every attempt.
+        The same headers, idempotency key included, go out on every attempt. A wait
+        (backoff or the server's ``Retry-After``) that the deadline cannot fit ends the call
+        at once with the last error. ``pause``, shared by the requests of one bulk call,
+        makes every one of them wait out a 429's ``Retry-After``.
 
         Raises:
             APIError: the server answered an error status (after retries, where retryable).
-            APIConnectionError: no answer after retries (``APITimeoutError`` for timeouts).
+            APIConnectionError: no answer after retries (``APITimeoutError`` for timeouts
+                and for the deadline).
         """
         policy = policy or self.policy
+        deadline = self.deadline()
         headers = self.headers_for(idempotency_key)
         body_text = body.decode("utf-8") if body is not None else None
         url = self._base_url + path
@@ -180,7 +216,9 @@ class Transport:
             answer_headers: Mapping[str, str] = {}
             daily = False
             try:
-                raw = self.send_once(method, path, body, headers)
+                if pause is not None:
+                    self._wait_out(pause, deadline, method, url)
+                raw = self.send_once(method, path, body, headers, deadline)
             except APIConnectionError as exc:
                 exc.retry_count = retries
                 if not exc.retryable:
@@ -201,6 +239,9 @@ class Transport:
                     time_spent_in_ms=(time.monotonic() - started) * 1000.0,
                 )
                 if 200 <= status < 300:
+                    if pause is not None and _quota_spent(answer_headers):
+                        # The window's last request: the others wait for its reset.
+                        pause.hold(server_requested_wait(answer_headers) or 0.0)
                     if debug:
                         logger.debug("%s %s -> %d", method, url, status)
                     return response
@@ -221,6 +262,15 @@ class Transport:
                         policy.max_server_wait,
                     )
                 raise error
+            if not deadline.allows(decision.wait):
+                logger.warning(
+                    "%s %s: the next attempt would start in %.1fs, after %s; not retrying",
+                    method,
+                    url,
+                    decision.wait,
+                    deadline.describe(),
+                )
+                raise error
             retries += 1
             logger.debug(
                 "%s %s failed (%s); retry %d of %d in %.3fs with the same idempotency key",
@@ -231,13 +281,37 @@ class Transport:
                 policy.max_retries,
                 decision.wait,
             )
-            self._sleep(decision.wait)
+            if pause is not None and status == 429:
+                # Every request of the call waits this out, this one at the top of the loop.
+                pause.hold(decision.wait)
+            else:
+                self._sleep(decision.wait)
+
+    def _wait_out(self, pause: SharedPause, deadline: Deadline, method: str, url: str) -> None:
+        """Sleep until ``pause`` is over, or raise when the deadline would pass first."""
+        wait = pause.remaining()
+        if wait <= 0:
+            return
+        if not deadline.allows(wait):
+            raise APITimeoutError(
+                f"{method} {url}: the server asked every request of this call to wait "
+                f"{wait:.1f}s, past {deadline.describe()}",
+                url=url,
+                retryable=False,
+            )
+        self._sleep(wait)
 
     def _request_headers_view(self, headers: Dict[str, str]) -> Dict[str, str]:
         """What was sent, as shown on a Response or in a log line: the key redacted."""
         view = dict(headers)
         view["Authorization"] = REDACTED
         return view
+
+
+def _quota_spent(headers: Mapping[str, str]) -> bool:
+    """Whether a 2xx answer says no request is left in the rate-limit window."""
+    remaining = headers.get("RateLimit-Remaining")
+    return remaining is not None and remaining.strip() == "0"
 
 
 def raise_for_body_shape(response: Response, expected: str) -> None:

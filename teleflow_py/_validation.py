@@ -6,7 +6,8 @@ import datetime as _dt
 import json
 import math
 import uuid
-from typing import Any, Callable, Mapping, Optional, Set
+from collections.abc import Mapping
+from typing import Any, Callable, Optional, Set
 
 from .errors import InvalidIdempotencyKeyError, ValidationError
 
@@ -163,6 +164,23 @@ def _has_lone_surrogate(text: str) -> bool:
     return False
 
 
+def lone_surrogate_error(arguments: Mapping[str, Any]) -> ValidationError:
+    """The error naming the first of ``arguments`` holding a lone surrogate (text that
+    cannot be UTF-8); called only after encoding failed, to explain it."""
+    for argument, value in arguments.items():
+        if isinstance(value, str):
+            if _has_lone_surrogate(value):
+                return ValidationError(argument, "is not valid Unicode (a lone surrogate)")
+            continue
+        try:
+            found = _find_unencodable(value, argument, set())
+        except RecursionError:
+            found = None
+        if found:
+            return ValidationError(argument, f"cannot be sent as JSON: {found}")
+    return ValidationError(next(iter(arguments), "body"), "is not valid Unicode")
+
+
 def _find_unencodable(value: Any, path: str, seen: Set[int]) -> Optional[str]:
     """The path and reason of the first value JSON cannot encode, searched depth first."""
     if isinstance(value, Mapping):
@@ -230,18 +248,28 @@ def _make_json_encoder() -> Callable[[Any], str]:
 to_json = _make_json_encoder()
 
 
-def encode_json(body: Mapping[str, Any], argument: str = "body") -> bytes:
+def encode_json(body: Mapping[str, Any], argument: str = "body", prefix: str = "") -> bytes:
     """Compact UTF-8 JSON of ``body``; ``datetime``, ``date`` and ``UUID`` become strings.
+
+    ``prefix`` is put before each key in an error, for example ``events[7].``.
 
     Raises:
         ValidationError: a value cannot be encoded; the message gives its path,
-            for example ``payload['user']['avatar']: a bytes cannot be encoded as JSON``.
+            for example ``payload['user']['avatar']: a bytes cannot be encoded as JSON``,
+            or says it is nested too deeply (or refers to itself).
     """
     try:
         return to_json(body).encode("utf-8")
     except (TypeError, ValueError, RecursionError) as exc:  # UnicodeEncodeError is a ValueError
         for key, value in body.items():
-            found = _find_unencodable(value, str(key), set())
+            try:
+                found = _find_unencodable(value, str(key), set())
+            except RecursionError:
+                found = f"{key}: nested too deeply (or refers to itself)"
             if found:
-                raise ValidationError(str(key), f"cannot be sent as JSON: {found}") from None
+                raise ValidationError(
+                    prefix + str(key), f"cannot be sent as JSON: {prefix}{found}"
+                ) from None
+        if isinstance(exc, RecursionError):
+            raise ValidationError(argument, "cannot be sent as JSON: nested too deeply") from None
         raise ValidationError(argument, f"cannot be sent as JSON: {exc}") from None

@@ -79,7 +79,8 @@ def run_demo(
     """
     say = _Narrator(out)
     checks: List[tuple[str, bool]] = []
-    with Emulator(port=port) as emu:
+    # "reminder" has a delay step, so cancelling it finds something pending (as on the server).
+    with Emulator(port=port, workflows={"reminder": {"delayed": True}}) as emu:
         say.say(f"Teleflow emulator running at {emu.url} (dashboard: {emu.url}/)")
         client = Client(
             api_key=DEMO_KEY,

@@ -106,6 +106,7 @@ class Summary:
     replayed_events: int = 0
     not_processed: int = 0
     not_processed_lines: List[Dict[str, Any]] = field(default_factory=list)
+    unconfirmed: int = 0
     unsent_from: List[int] = field(default_factory=list)
     error: Optional[BaseException] = None
     failed_chunk: Optional[Chunk] = None
@@ -147,6 +148,7 @@ class Summary:
             "replayed_events": self.replayed_events,
             "not_processed": self.not_processed,
             "not_processed_lines": self.not_processed_lines,
+            "unconfirmed": self.unconfirmed,
             "first_unsent_line": self.first_unsent_line,
             "error": error_fields(self.error) if self.error is not None else None,
         }
@@ -166,6 +168,11 @@ class Summary:
             )
         if self.not_processed:
             text += f"; {self.not_processed:,} not processed by the server"
+        if self.unconfirmed:
+            text += (
+                f"; {self.unconfirmed:,} accepted without a result of their own "
+                "(sent: do not send them again)"
+            )
         return text
 
 
@@ -269,6 +276,7 @@ class BulkSender:
             if any(r.headers.get(REPLAY_HEADER) == "true" for r in result.responses):
                 summary.replayed_requests += 1
                 summary.replayed_events += len(chunk.events)
+            summary.unconfirmed += len(result.unconfirmed)
             for index, trigger in result.failed:
                 summary.not_processed += 1
                 if len(summary.not_processed_lines) < MAX_LISTED:

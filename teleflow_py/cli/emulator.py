@@ -1,15 +1,23 @@
-"""``teleflow emulator``: run the local Teleflow API emulator and its dashboard until Ctrl-C."""
+"""``teleflow emulator``: the local API emulator in the foreground, until Ctrl-C.
+
+Its options and behaviour live with the emulator (:mod:`teleflow_py.emulator.command`);
+this module adds ``--json``/``--verbose``, as on every command.
+"""
 
 from __future__ import annotations
 
 import argparse
-import time
+import io
+import re
+from typing import TextIO, cast
 
-from ..emulator import Emulator
+from ..emulator import command
 from .options import add_output_options
-from .output import EXIT_OK, Output, UsageError
+from .output import Output
 
 HELP = "run the local Teleflow API emulator and its dashboard"
+
+_URL = re.compile(r"https?://[^\s)]+")
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
@@ -18,56 +26,46 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     Args:
         parser: the sub-command's parser.
     """
-    parser.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
-    parser.add_argument("--port", type=int, default=4010, help="port to bind (4010; 0: any)")
-    parser.add_argument("--db", metavar="PATH", help="keep everything in this SQLite file")
-    parser.add_argument(
-        "--workflow",
-        action="append",
-        dest="workflows",
-        metavar="NAME",
-        help="a known workflow name (repeat); others get 422. Default: all names accepted",
-    )
-    parser.add_argument(
-        "--rate-limit",
-        type=int,
-        metavar="N",
-        help="allow N requests per second, then answer 429 (off by default)",
-    )
+    command.configure_parser(parser)
     add_output_options(parser)
 
 
+class _AddressAsJson(io.TextIOBase):
+    """The emulator's stdout under ``--json``: its address line becomes one JSON object,
+    ``{"url", "dashboard"}``, on stdout; the per-request lines go to stderr."""
+
+    def __init__(self, output: Output) -> None:
+        super().__init__()
+        self._output = output
+        self._partial = ""
+        self._announced = False
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        self._partial += text
+        while "\n" in self._partial:
+            line, self._partial = self._partial.split("\n", 1)
+            self._line(line)
+        return len(text)
+
+    def _line(self, line: str) -> None:
+        match = _URL.search(line)
+        if match is not None and not self._announced:
+            self._announced = True
+            url = match.group(0).rstrip("/")
+            self._output.result({"url": url, "dashboard": url + "/"}, "")
+        elif line.strip():
+            self._output.note(line)
+
+
 def run(args: argparse.Namespace, output: Output) -> int:
-    """Serve until Ctrl-C, which is the normal way to stop it (exit code 0).
+    """Serve until Ctrl-C or SIGTERM (exit code 0); 2 when it cannot start.
 
     Args:
         args: the parsed command line.
-        output: where the result and the error lines go.
-
-    Raises:
-        UsageError: the address cannot be listened on (exit code 2).
+        output: where the address, the request lines and errors go.
     """
-    emu = Emulator(
-        args.host,
-        args.port,
-        db_path=args.db,
-        known_workflows=args.workflows,
-        rate_limit=args.rate_limit,
-    )
-    try:
-        emu.start()
-    except OSError as exc:
-        raise UsageError(
-            f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}"
-        ) from exc
-    try:
-        output.result(
-            {"url": emu.url, "dashboard": emu.url + "/"},
-            f"Teleflow emulator on {emu.url} (dashboard: {emu.url}/), Ctrl-C to stop",
-        )
-        while True:
-            time.sleep(3600)  # a plain sleep, unlike Event.wait, is interruptible everywhere
-    except KeyboardInterrupt:
-        return EXIT_OK
-    finally:
-        emu.stop()
+    out = cast(TextIO, _AddressAsJson(output)) if output.json_mode else output.stdout
+    return command.run(args, out=out, err=output.stderr)

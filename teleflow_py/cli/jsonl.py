@@ -10,7 +10,8 @@ The idempotency key of a chunk is computed from what it covers and nothing else:
 
 so the same lines of the same file give the same key on any machine, on any run, whether
 read from a file or from stdin; a line that changed gives its chunk a new key. Blank lines
-count as lines (and are hashed) but carry no event.
+count as lines (and are hashed) but carry no event. A line without ``payload`` is sent
+with an empty one, which the server requires in a bulk request.
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from typing import IO, Any, Dict, Iterator, List, Optional
+from typing import IO, Iterator, List, Optional, cast
 
+from .._bodies import MAX_BULK_EVENTS, bulk_event_body
 from ..errors import ValidationError
-from ..events import MAX_BULK_EVENTS, _bulk_event_body
+from ..types import TriggerEventBody
 from .output import UsageError
 
 #: Lines per chunk: one bulk request holds at most this many events.
@@ -57,7 +59,7 @@ class Chunk:
     first_line: int
     last_line: int
     key: str
-    events: List[Dict[str, Any]] = field(default_factory=list)
+    events: List[TriggerEventBody] = field(default_factory=list)
     lines: List[int] = field(default_factory=list)
 
 
@@ -135,7 +137,7 @@ def _chunk_start(line: int) -> int:
     return (line - 1) // CHUNK_LINES * CHUNK_LINES + 1
 
 
-def _event(raw: bytes, line: int, chunk_first_line: int, index: int) -> Dict[str, Any]:
+def _event(raw: bytes, line: int, chunk_first_line: int, index: int) -> TriggerEventBody:
     try:
         # JSON Lines is UTF-8 (a byte-order mark, as some editors write, is allowed).
         event = json.loads(raw.decode("utf-8-sig"))
@@ -154,11 +156,15 @@ def _event(raw: bytes, line: int, chunk_first_line: int, index: int) -> Dict[str
         raise BadLine(line, chunk_first_line, "has no 'name' (the workflow to trigger)")
     try:
         # The client's own check of a bulk event, so nothing is refused later at send time.
-        return _bulk_event_body(event, index)
+        body = bulk_event_body(event, index)
     except ValidationError as exc:
         field_name = exc.argument.partition(".")[2] or "event"
         detail = str(exc).partition(": ")[2]
         raise BadLine(line, chunk_first_line, f"{field_name}: {detail}") from None
+    # The server requires a payload on each bulk event, unlike a single trigger
+    # (Novu: process-bulk-trigger passes it on without a default); none means empty.
+    body.setdefault("payload", {})
+    return cast(TriggerEventBody, body)
 
 
 def read_chunks(

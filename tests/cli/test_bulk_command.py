@@ -29,6 +29,7 @@ SUMMARY_FIELDS = {
     "replayed_events",
     "not_processed",
     "not_processed_lines",
+    "unconfirmed",
     "first_unsent_line",
     "error",
 }
@@ -281,8 +282,7 @@ def test_events_the_server_did_not_process_are_listed_by_line(tmp_path: Path) ->
     assert [entry["line"] for entry in ran.json["not_processed_lines"]] == [10, 120]
     assert ran.json["not_processed_lines"][0]["status"] == "error"
     assert ran.err_lines[-1] == (
-        "teleflow: error: 2 events not processed; first: line 10: status error: "
-        "workflow not found: unknown"
+        "teleflow: error: 2 events not processed; first: line 10: status error: workflow_not_found"
     )
 
 

@@ -50,6 +50,7 @@ def test_every_example_on_the_page_runs(
 ) -> None:
     shutil.copy(ROOT / "docs" / "examples" / "campaign.jsonl", tmp_path / "campaign.jsonl")
     monkeypatch.chdir(tmp_path)
+    emulator.set_workflow("release-notes", delayed=True)  # so the cancel shown finds it
     ran_any = 0
     for command, expected in _examples():
         if command.startswith(NOT_RUN):

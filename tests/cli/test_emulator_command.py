@@ -80,5 +80,5 @@ def test_a_port_in_use_is_one_line_and_exit_2() -> None:
             check=False,
         )
     assert done.returncode == 2
-    expected = f"teleflow: error: cannot listen on 127.0.0.1:{port}: Address already in use"
+    expected = f"teleflow emulator: error: port {port} is already in use on 127.0.0.1"
     assert done.stderr.splitlines() == [expected], done.stderr

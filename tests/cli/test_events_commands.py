@@ -81,6 +81,7 @@ def test_broadcast_and_cancel(cli_here: Runner, emulator: Emulator) -> None:
     assert set(ran.json) == TRIGGER_FIELDS
     assert emulator.broadcasts("maintenance")[0]["payload"] == {"window": "Sunday"}
 
+    emulator.set_workflow("reminder", delayed=True)  # only pending steps can be cancelled
     assert cli_here("trigger", "reminder", "--to", "ada", "--transaction-id", "tx-9").code == 0
     first = cli_here("cancel", "tx-9", "--json")
     again = cli_here("cancel", "tx-9")
