@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -243,3 +246,22 @@ def test_an_unexpected_failure_is_one_line_unless_verbose(
     assert verbose.code == 1
     assert "Traceback (most recent call last)" in verbose.err
     assert verbose.err_lines[-1].startswith("teleflow: error: unexpected RuntimeError")
+
+
+def test_a_closed_stdout_exits_141_without_a_traceback(emulator: Emulator) -> None:
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # like `teleflow ... | head` once head has gone
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "teleflow_py", "cancel", "tx", "--json"],
+            env=command_env(emulator.url),
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+    assert done.returncode == 141
+    assert done.stderr == ""
