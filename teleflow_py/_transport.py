@@ -186,7 +186,17 @@ class Transport:
         The same headers, idempotency key included, go out on every attempt. A wait
         (backoff or the server's ``Retry-After``) that the deadline cannot fit ends the call
         at once with the last error. ``pause``, shared by the requests of one bulk call,
-        makes every one of them wait out a 429's ``Retry-After``.
+        makes every one of them wait out a 429's ``Retry-After`` (or a spent rate-limit
+        window, up to ``max_retry_wait``); a request waits out a pause set before it
+        starts, then gets its own deadline.
+
+        Args:
+            method: the HTTP method.
+            path: the path under the base URL.
+            body: the encoded JSON body, if any.
+            idempotency_key: sent as ``Idempotency-Key`` on every attempt.
+            policy: the retry policy (default: the client's).
+            pause: a pause shared by the requests of one bulk call.
 
         Raises:
             APIError: the server answered an error status (after retries, where retryable).
@@ -194,6 +204,11 @@ class Transport:
                 and for the deadline).
         """
         policy = policy or self.policy
+        if pause is not None:
+            # A wait for the whole bulk call, taken before this request's deadline starts.
+            wait = pause.remaining()
+            if wait > 0:
+                self._sleep(wait)
         deadline = self.deadline()
         headers = self.headers_for(idempotency_key)
         body_text = body.decode("utf-8") if body is not None else None
@@ -241,7 +256,8 @@ class Transport:
                 if 200 <= status < 300:
                     if pause is not None and _quota_spent(answer_headers):
                         # The window's last request: the others wait for its reset.
-                        pause.hold(server_requested_wait(answer_headers) or 0.0)
+                        reset = server_requested_wait(answer_headers) or 0.0
+                        pause.hold(min(reset, policy.max_server_wait))
                     if debug:
                         logger.debug("%s %s -> %d", method, url, status)
                     return response
@@ -270,6 +286,8 @@ class Transport:
                     decision.wait,
                     deadline.describe(),
                 )
+                if isinstance(error, APITimeoutError):
+                    error.args = (f"{error} ({deadline.describe()} leaves no time to retry)",)
                 raise error
             retries += 1
             logger.debug(

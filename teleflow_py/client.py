@@ -219,6 +219,7 @@ class Client(EventsMixin, AnalyticsMixin):
         if default_headers is not None:
             changes["default_headers"] = {**self._config.default_headers, **default_headers}
         copy = object.__new__(type(self))
+        copy.__dict__.update(self.__dict__)  # whatever else a client holds is shared too
         copy._config = self._config.replace(**changes)
         copy._transport = self._transport.with_config(copy._config)
         copy._batcher = self._batcher

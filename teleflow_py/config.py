@@ -175,8 +175,18 @@ class ClientConfig:
         # Pickled, the settings would carry the key in clear; refuse instead.
         raise TypeError("a teleflow_py ClientConfig cannot be pickled (it holds the API key)")
 
+    # Frozen, so a copy may be the object itself (and copying must not go through pickling).
+    def __copy__(self) -> ClientConfig:
+        return self
+
+    def __deepcopy__(self, memo: Dict[int, Any]) -> ClientConfig:
+        return self
+
     def replace(self, **changes: Any) -> ClientConfig:
         """A copy with ``changes`` applied, validated as :meth:`build` does.
+
+        Args:
+            changes: settings to change, by field name (the key cannot be changed).
 
         Raises:
             ValidationError: a changed setting is invalid (the message names it).
@@ -203,6 +213,10 @@ class ClientConfig:
         cls, api_key: Union[str, ApiKeyCredential, None] = None, **settings: Any
     ) -> ClientConfig:
         """Validate every setting and return the frozen config.
+
+        Args:
+            api_key: the key (default ``TELEFLOW_API_KEY``), or an existing credential.
+            settings: the other fields of :class:`ClientConfig`, by name.
 
         Raises:
             ValidationError: a setting is missing or out of range (the message names it).

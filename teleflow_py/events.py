@@ -138,7 +138,7 @@ class EventsMixin:
 
         Every event is checked and encoded before the first request goes out. Each request
         carries its own idempotency key derived from ``idempotency_key`` (see
-        :func:`~teleflow_py._bulk.chunk_idempotency_key`), so repeating the call with the
+        :func:`~teleflow_py.events.chunk_idempotency_key`), so repeating the call with the
         same key repeats exactly the same requests. Each request has its own ``deadline``
         and retries; a 429's wait (or a spent rate-limit window) pauses every request of
         the call, which slows down rather than fails.

@@ -49,7 +49,12 @@ class TriggerResult:
 
     @classmethod
     def unconfirmed(cls, response: Optional[Response], reason: str) -> TriggerResult:
-        """A trigger the server accepted (2xx) without saying what became of it."""
+        """A trigger the server accepted (2xx) without saying what became of it.
+
+        Args:
+            response: the accepted answer.
+            reason: what was wrong with it (kept in ``error``).
+        """
         return cls(True, UNCONFIRMED, None, [reason], response, confirmed=False)
 
     @classmethod
