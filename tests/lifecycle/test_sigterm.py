@@ -52,11 +52,11 @@ def test_without_the_opt_in_sigterm_kills_at_once_and_nothing_is_installed(
     # The SDK installs no handler of its own, so Python's default action ends the process
     # before anything is sent: this is why the opt-in exists.
     setup = "assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL"
-    child = start_python(script(emulator.url, setup, ", flush_interval=600"))
+    # No batch is due before the signal: only a flush at the end could send anything.
+    child = start_python(script(emulator.url, setup, ", flush_interval=600, flush_at=1000"))
     code, _, err = signal_and_wait(child)
     assert code == KILLED_BY_SIGTERM, err
-    # Full batches may have left already; the rest waited for a flush that never came.
-    assert len(delivered(emulator).get("u", [])) < 150
+    assert delivered(emulator) == {}
 
 
 def test_the_opt_in_delivers_then_dies_of_sigterm(emulator: Emulator) -> None:
@@ -77,7 +77,7 @@ def test_the_opt_in_flushes_before_the_previous_python_handler_runs(
     signal.signal(signal.SIGTERM, previous)
     flush_on_sigterm(client)
     """
-    child = start_python(script(emulator.url, setup, ", flush_interval=600"))
+    child = start_python(script(emulator.url, setup, ", flush_interval=600, flush_at=1000"))
     code, out, err = signal_and_wait(child)
     assert code == 3, err
     assert "pending when the previous handler ran: 0" in out
@@ -86,13 +86,13 @@ def test_the_opt_in_flushes_before_the_previous_python_handler_runs(
 
 def test_an_ignored_sigterm_stays_ignored_after_the_flush(emulator: Emulator) -> None:
     setup = "signal.signal(signal.SIGTERM, signal.SIG_IGN); flush_on_sigterm(client)"
-    # Nothing else sends within the test: the batch interval is long.
+    # Nothing else sends within the test: no batch is due before the signal.
     wait = """
     while client.analytics_stats.accepted < 150:
         time.sleep(0.01)
     client.track("e", user_id="u", properties={"n": 150})
     """
-    child = start_python(script(emulator.url, setup, ", flush_interval=600", wait))
+    child = start_python(script(emulator.url, setup, ", flush_interval=600, flush_at=1000", wait))
     code, _, err = signal_and_wait(child)
     assert code == 0, err
     assert delivered(emulator) == {"u": list(range(151))}
