@@ -1,5 +1,7 @@
 """teleflow_py: the Python SDK of the Teleflow notification API."""
 
+from typing import TYPE_CHECKING, Any
+
 from ._version import __version__
 from .analytics import AnalyticsStats, FlushResult
 from .client import Client
@@ -42,6 +44,19 @@ from .types import (
     TriggerEventBody,
 )
 
+if TYPE_CHECKING:
+    from .aio import AsyncClient
+
+
+def __getattr__(name: str) -> Any:
+    # AsyncClient is imported on first use, so that `import teleflow_py` never imports httpx.
+    if name == "AsyncClient":
+        from .aio import AsyncClient
+
+        return AsyncClient
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
     "DEFAULT_BASE_URL",
     "EU_BASE_URL",
@@ -49,6 +64,7 @@ __all__ = [
     "APIError",
     "APITimeoutError",
     "AnalyticsStats",
+    "AsyncClient",
     "AuthenticationError",
     "BadGatewayError",
     "BadRequestError",

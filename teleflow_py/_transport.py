@@ -6,71 +6,19 @@ How the bytes travel (a pooled connection, or the caller's session) and what hap
 
 from __future__ import annotations
 
-import json
-import logging
 import os
-import platform
-import socket
 import time
 import weakref
-from typing import Any, Callable, Dict, Mapping, Optional
+from typing import Any, Callable, Dict, Mapping, Optional, Union
 
 import requests
-from requests.structures import CaseInsensitiveDict
 
+from ._attempts import Attempts, base_headers, request_headers
 from ._connection import Answer, Connection, Timeouts
 from ._retry import RetryPolicy
-from ._version import __version__
 from .config import ClientConfig
-from .errors import (
-    APIConnectionError,
-    APIError,
-    DailyQuotaIsReachedError,
-    TeleflowError,
-    UnexpectedResponseError,
-    error_for_status,
-)
+from .errors import APIConnectionError, APIError, UnexpectedResponseError
 from .response import Response
-
-logger = logging.getLogger("teleflow_py")
-
-REDACTED = "ApiKey ***"
-RETRY_COUNT_HEADER = "X-Teleflow-Retry-Count"
-
-
-def user_agent(telemetry: bool, include_hostname: bool = False) -> str:
-    """The ``User-Agent`` value: SDK version, plus Python and OS unless telemetry is off.
-
-    Never raises: a platform call that fails only shortens the string.
-    """
-    agent = f"teleflow-py/{__version__}"
-    if not telemetry:
-        return agent
-    try:
-        details = [
-            f"Python {platform.python_version()}",
-            f"{platform.system()} {platform.release()}".strip(),
-        ]
-        if include_hostname:
-            details.append(f"host {socket.gethostname()}")
-        agent += " (" + "; ".join(d for d in details if d) + ")"
-    except Exception:
-        pass
-    return agent
-
-
-def parse_body(content: bytes) -> Any:
-    """Parsed JSON, the raw text when it is not JSON, or ``None`` when empty.
-
-    JSON is UTF-8 by definition, so no charset guessing (which is slow) is done.
-    """
-    if not content.strip():
-        return None
-    try:
-        return json.loads(content)
-    except (ValueError, RecursionError):
-        return content.decode("utf-8", errors="replace")
-
 
 _live_transports: weakref.WeakSet[Transport] = weakref.WeakSet()
 
@@ -103,13 +51,7 @@ class Transport:
         self.policy = RetryPolicy(
             max_retries=config.max_retries, max_server_wait=config.max_retry_wait
         )
-        headers = {
-            "Accept": "application/json",
-            "Content-Type": "application/json",
-            "User-Agent": user_agent(config.telemetry, config.telemetry_hostname),
-        }
-        headers.update(config.default_headers)
-        self._base_headers = headers
+        self._base_headers = base_headers(config)
         _live_transports.add(self)
 
     def __repr__(self) -> str:
@@ -130,10 +72,7 @@ class Transport:
         self, idempotency_key: Optional[str], idempotency_header: str = "Idempotency-Key"
     ) -> Dict[str, str]:
         """The request headers of one call (a fresh dict the caller may extend)."""
-        headers = dict(self._base_headers)
-        if idempotency_key is not None:
-            headers[idempotency_header] = idempotency_key
-        return headers
+        return request_headers(self._base_headers, idempotency_key, idempotency_header)
 
     def send_once(
         self, method: str, path: str, body: Optional[bytes], headers: Mapping[str, str]
@@ -158,86 +97,24 @@ class Transport:
             APIError: the server answered an error status (after retries, where retryable).
             APIConnectionError: no answer after retries (``APITimeoutError`` for timeouts).
         """
-        policy = policy or self.policy
-        headers = self.headers_for(idempotency_key)
-        body_text = body.decode("utf-8") if body is not None else None
-        url = self._base_url + path
-        started = time.monotonic()
-        retries = 0
-        debug = logger.isEnabledFor(logging.DEBUG)
+        attempts = Attempts(
+            method,
+            self._base_url + path,
+            body,
+            self.headers_for(idempotency_key),
+            policy or self.policy,
+        )
         while True:
-            headers[RETRY_COUNT_HEADER] = str(retries)
-            if debug:
-                logger.debug(
-                    "%s %s attempt %d headers=%s",
-                    method,
-                    url,
-                    retries + 1,
-                    self._request_headers_view(headers),
-                )
-            status: Optional[int] = None
-            error: TeleflowError
-            answer_headers: Mapping[str, str] = {}
-            daily = False
+            outcome: Union[Response, float]
             try:
-                raw = self.send_once(method, path, body, headers)
+                raw = self.send_once(method, path, body, attempts.headers)
             except APIConnectionError as exc:
-                exc.retry_count = retries
-                if not exc.retryable:
-                    raise
-                error = exc
+                outcome = attempts.failed(exc)
             else:
-                status = raw.status_code
-                answer_headers = CaseInsensitiveDict(raw.headers)
-                response = Response(
-                    status=status,
-                    headers=answer_headers,
-                    body=parse_body(raw.content),
-                    url=url,
-                    method=method,
-                    request_headers=self._request_headers_view(headers),
-                    request_body=body_text,
-                    retry_count=retries,
-                    time_spent_in_ms=(time.monotonic() - started) * 1000.0,
-                )
-                if 200 <= status < 300:
-                    if debug:
-                        logger.debug("%s %s -> %d", method, url, status)
-                    return response
-                error = error_for_status(
-                    status, response.body, answer_headers, response=response, retry_count=retries
-                )
-                daily = isinstance(error, DailyQuotaIsReachedError)
-            decision = policy.decide(
-                retries, status=status, headers=answer_headers, daily_quota=daily
-            )
-            if not decision.retry:
-                if decision.reason == "wait_too_long":
-                    logger.warning(
-                        "%s %s: server asked to wait %.0fs (cap %.0fs); not retrying",
-                        method,
-                        url,
-                        decision.wait,
-                        policy.max_server_wait,
-                    )
-                raise error
-            retries += 1
-            logger.debug(
-                "%s %s failed (%s); retry %d of %d in %.3fs with the same idempotency key",
-                method,
-                url,
-                status if status is not None else type(error).__name__,
-                retries,
-                policy.max_retries,
-                decision.wait,
-            )
-            self._sleep(decision.wait)
-
-    def _request_headers_view(self, headers: Dict[str, str]) -> Dict[str, str]:
-        """What was sent, as shown on a Response or in a log line: the key redacted."""
-        view = dict(headers)
-        view["Authorization"] = REDACTED
-        return view
+                outcome = attempts.answered(raw.status_code, raw.headers, raw.content)
+            if isinstance(outcome, Response):
+                return outcome
+            self._sleep(outcome)
 
 
 def raise_for_body_shape(response: Response, expected: str) -> None:

@@ -119,7 +119,12 @@ def _unwrap(response: Response, expected: str) -> Any:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _trigger_result(response: Response, what: str) -> TriggerResult:
+def trigger_result(response: Response, what: str) -> TriggerResult:
+    """The result of a trigger or broadcast; logged at warning level unless processed.
+
+    Raises:
+        UnexpectedResponseError: the 2xx body is not a trigger result.
+    """
     if response.body is None:
         # A 2xx with no body: nothing to report, and certainly not "processed".
         result = TriggerResult(False, "", None, [], response)
@@ -142,6 +147,119 @@ def _warn_unless_processed(result: TriggerResult, what: str) -> None:
             result.transaction_id,
             "; ".join(result.error) or "-",
         )
+
+
+def trigger_body(
+    name: str,
+    to: Recipients,
+    *,
+    payload: Optional[Mapping[str, Any]],
+    overrides: Optional[Mapping[str, Any]],
+    transaction_id: Optional[str],
+    actor: Optional[Actor],
+    tenant: Optional[Tenant],
+) -> Dict[str, Any]:
+    """The checked body of a trigger request (arguments as in ``trigger_event``).
+
+    Raises:
+        ValidationError: bad input; the message names the argument.
+    """
+    body: Dict[str, Any] = {"name": check_name(name), "to": to}
+    check_recipients(to)
+    body.update(
+        _optional_fields(
+            "",
+            payload=payload,
+            overrides=overrides,
+            transaction_id=transaction_id,
+            actor=actor,
+            tenant=tenant,
+        )
+    )
+    return body
+
+
+def broadcast_body(
+    name: str,
+    payload: Mapping[str, Any],
+    *,
+    overrides: Optional[Mapping[str, Any]],
+    transaction_id: Optional[str],
+    actor: Optional[Actor],
+    tenant: Optional[Tenant],
+) -> Dict[str, Any]:
+    """The checked body of a broadcast request (arguments as in ``broadcast_event``).
+
+    Raises:
+        ValidationError: bad input; the message names the argument.
+    """
+    body: Dict[str, Any] = {"name": check_name(name)}
+    if payload is None:
+        raise ValidationError("payload", "is required for a broadcast (use {} for none)")
+    body.update(
+        _optional_fields(
+            "",
+            payload=payload,
+            overrides=overrides,
+            transaction_id=transaction_id,
+            actor=actor,
+            tenant=tenant,
+        )
+    )
+    return body
+
+
+BulkChunk = Tuple[str, List[Dict[str, Any]]]
+
+
+def bulk_chunks(
+    events: Iterable[BulkEventInput], idempotency_key: Optional[str]
+) -> Tuple[List[BulkChunk], List[bytes]]:
+    """Every event checked, split into ``(key, events)`` chunks of at most 100, and encoded.
+
+    Raises:
+        ValidationError: an empty or non-list ``events``, a bad event (named by its index
+            in ``events``), or a bad ``idempotency_key``.
+    """
+    if isinstance(events, (str, bytes, Mapping)) or not isinstance(events, Iterable):
+        raise ValidationError(
+            "events", f"must be a list of trigger dicts, not {type(events).__name__}"
+        )
+    bodies = [_bulk_event_body(event, index) for index, event in enumerate(events)]
+    if not bodies:
+        raise ValidationError("events", "must hold at least one event")
+    key = check_idempotency_key(idempotency_key)
+    chunks: List[BulkChunk] = []
+    count = (len(bodies) + MAX_BULK_EVENTS - 1) // MAX_BULK_EVENTS
+    for index in range(count):
+        part = bodies[index * MAX_BULK_EVENTS : (index + 1) * MAX_BULK_EVENTS]
+        chunks.append((chunk_idempotency_key(key, index, count), part))
+    return chunks, [encode_json({"events": part}) for _, part in chunks]
+
+
+def cancel_path(transaction_id: str) -> str:
+    """The path that cancels ``transaction_id`` (one percent-encoded segment).
+
+    Raises:
+        ValidationError: ``transaction_id`` is empty or not a string.
+    """
+    check_transaction_id(transaction_id)
+    return f"{TRIGGER_PATH}/{quote(transaction_id, safe='')}"
+
+
+def cancel_result(response: Response, transaction_id: str) -> bool:
+    """Whether the server cancelled something (an empty answer counts as no, with a warning).
+
+    Raises:
+        UnexpectedResponseError: the 2xx body is not a boolean ``data``.
+    """
+    if response.body is None:
+        logger.warning("cancel %r: empty answer, taken as not cancelled", transaction_id)
+        return False
+    data = _unwrap(response, "a JSON object with a boolean 'data'")
+    if not isinstance(data, bool):
+        raise_for_body_shape(response, "a boolean 'data'")
+    return bool(data)
 
 
 class EventsMixin:
@@ -171,17 +289,14 @@ class EventsMixin:
             APIError: the server refused the request (after retries, where retryable).
             APIConnectionError: no answer from the server after retries.
         """
-        body: Dict[str, Any] = {"name": check_name(name), "to": to}
-        check_recipients(to)
-        body.update(
-            _optional_fields(
-                "",
-                payload=payload,
-                overrides=overrides,
-                transaction_id=transaction_id,
-                actor=actor,
-                tenant=tenant,
-            )
+        body = trigger_body(
+            name,
+            to,
+            payload=payload,
+            overrides=overrides,
+            transaction_id=transaction_id,
+            actor=actor,
+            tenant=tenant,
         )
         return self._send_one(TRIGGER_PATH, body, idempotency_key, f"trigger {name!r}")
 
@@ -203,18 +318,13 @@ class EventsMixin:
             APIError: the server refused the request.
             APIConnectionError: no answer from the server after retries.
         """
-        body: Dict[str, Any] = {"name": check_name(name)}
-        if payload is None:
-            raise ValidationError("payload", "is required for a broadcast (use {} for none)")
-        body.update(
-            _optional_fields(
-                "",
-                payload=payload,
-                overrides=overrides,
-                transaction_id=transaction_id,
-                actor=actor,
-                tenant=tenant,
-            )
+        body = broadcast_body(
+            name,
+            payload,
+            overrides=overrides,
+            transaction_id=transaction_id,
+            actor=actor,
+            tenant=tenant,
         )
         return self._send_one(BROADCAST_PATH, body, idempotency_key, f"broadcast {name!r}")
 
@@ -225,7 +335,7 @@ class EventsMixin:
         response = self._transport.request(
             "POST", path, body=encode_json(body), idempotency_key=key
         )
-        return _trigger_result(response, what)
+        return trigger_result(response, what)
 
     def trigger_bulk_event(
         self,
@@ -249,21 +359,7 @@ class EventsMixin:
                 events with their keys (the failed request's error is ``.error``).
             APIError, APIConnectionError: the single request (100 events or fewer) failed.
         """
-        if isinstance(events, (str, bytes, Mapping)) or not isinstance(events, Iterable):
-            raise ValidationError(
-                "events", f"must be a list of trigger dicts, not {type(events).__name__}"
-            )
-        bodies = [_bulk_event_body(event, index) for index, event in enumerate(events)]
-        if not bodies:
-            raise ValidationError("events", "must hold at least one event")
-        key = check_idempotency_key(idempotency_key)
-        chunks: List[Tuple[str, List[Dict[str, Any]]]] = []
-        count = (len(bodies) + MAX_BULK_EVENTS - 1) // MAX_BULK_EVENTS
-        for index in range(count):
-            part = bodies[index * MAX_BULK_EVENTS : (index + 1) * MAX_BULK_EVENTS]
-            chunks.append((chunk_idempotency_key(key, index, count), part))
-        encoded = [encode_json({"events": part}) for _, part in chunks]
-
+        chunks, encoded = bulk_chunks(events, idempotency_key)
         results: List[TriggerResult] = []
         responses: List[Response] = []
         for index, ((chunk_key, part), body) in enumerate(zip(chunks, encoded)):
@@ -271,9 +367,9 @@ class EventsMixin:
                 response = self._transport.request(
                     "POST", BULK_PATH, body=body, idempotency_key=chunk_key
                 )
-                chunk_results = _bulk_results(response, part)
+                chunk_results = bulk_results(response, part)
             except TeleflowError as exc:
-                if count == 1:
+                if len(chunks) == 1:
                     raise
                 raise BulkTriggerError(exc, results, chunks[index:]) from exc
             responses.append(response)
@@ -291,21 +387,18 @@ class EventsMixin:
             APIError: the server refused the request.
             APIConnectionError: no answer from the server after retries.
         """
-        check_transaction_id(transaction_id)
-        path = f"{TRIGGER_PATH}/{quote(transaction_id, safe='')}"
         response = self._transport.request(
-            "DELETE", path, idempotency_key=check_idempotency_key(None)
+            "DELETE", cancel_path(transaction_id), idempotency_key=check_idempotency_key(None)
         )
-        if response.body is None:
-            logger.warning("cancel %r: empty answer, taken as not cancelled", transaction_id)
-            return False
-        data = _unwrap(response, "a JSON object with a boolean 'data'")
-        if not isinstance(data, bool):
-            raise_for_body_shape(response, "a boolean 'data'")
-        return bool(data)
+        return cancel_result(response, transaction_id)
 
 
-def _bulk_results(response: Response, part: List[Dict[str, Any]]) -> List[TriggerResult]:
+def bulk_results(response: Response, part: List[Dict[str, Any]]) -> List[TriggerResult]:
+    """One result per event of a bulk chunk, in its order.
+
+    Raises:
+        UnexpectedResponseError: the 2xx body is not one result per event.
+    """
     if response.body is None:
         results = [TriggerResult(False, "", None, [], response) for _ in part]
     else:
