@@ -1,0 +1,145 @@
+"""What only the async client has: coroutines under real concurrency, ``async with``,
+analytics that never block the loop, and an import that stays light without it."""
+
+from __future__ import annotations
+
+import asyncio
+import pickle
+import subprocess
+import sys
+from typing import List
+
+import pytest
+from both_clients import API_KEY
+
+from teleflow_py import AsyncClient, AuthenticationError, TeleflowError
+from teleflow_py.emulator import Emulator
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def test_importing_the_package_does_not_import_httpx() -> None:
+    code = (
+        "import sys, teleflow_py\n"
+        "assert 'httpx' not in sys.modules, 'httpx imported'\n"
+        "assert 'teleflow_py.aio' not in sys.modules\n"
+        "teleflow_py.AsyncClient\n"
+        "assert 'httpx' in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+async def test_a_thousand_concurrent_triggers_from_one_loop_all_arrive_once(
+    emulator: Emulator,
+) -> None:
+    # Defaults, as a new user would call it.
+    async with AsyncClient(api_key=API_KEY, base_url=emulator.url) as client:
+        results = await asyncio.gather(
+            *(
+                client.trigger_event("welcome", f"s-{i}", transaction_id=f"tx-{i}")
+                for i in range(1000)
+            )
+        )
+    assert [r.transaction_id for r in results] == [f"tx-{i}" for i in range(1000)]
+    assert all(r.ok for r in results)
+    keys = {r.response.idempotency_key for r in results if r.response is not None}
+    assert len(keys) == 1000
+    assert sorted(t["transactionId"] for t in emulator.triggers()) == sorted(
+        f"tx-{i}" for i in range(1000)
+    )
+
+
+async def test_concurrent_calls_retry_independently_with_their_own_keys(
+    emulator: Emulator,
+) -> None:
+    emulator.fail_next(5, 503, headers={"Retry-After": "0"})
+    emulator.drop_next(3)
+    async with AsyncClient(api_key=API_KEY, base_url=emulator.url) as client:
+        results = await asyncio.gather(
+            *(
+                client.trigger_event("welcome", f"s-{i}", idempotency_key=f"k-{i}")
+                for i in range(20)
+            )
+        )
+    assert all(r.ok for r in results)
+    assert sorted(t["to"] for t in emulator.triggers()) == sorted(f"s-{i}" for i in range(20))
+    keys = [r["headers"]["idempotency-key"] for r in emulator.requests()]
+    assert set(keys) == {f"k-{i}" for i in range(20)}
+
+
+async def test_async_with_delivers_analytics_and_closes(emulator: Emulator) -> None:
+    async with AsyncClient(api_key=API_KEY, base_url=emulator.url) as client:
+        assert client.track("signed_up", user_id="u-1", properties={"plan": "pro"}) is True
+        assert client.identify(user_id="u-1", traits={"name": "Ada"}) is True
+        assert client.alias(user_id="u-1", anonymous_id="anon-1") is True
+        assert (await client.trigger_event("welcome", "s-1")).ok
+    # close() flushed the queue through the worker thread, with the default timeout.
+    assert [e["event"] for e in emulator.events()] == ["signed_up", "$identify"]
+    assert len(emulator.aliases()) == 1
+    with pytest.raises(TeleflowError, match="closed"):
+        await client.trigger_event("welcome", "s-1")
+    assert client.track("late", user_id="u-1") is False
+    await client.close()  # twice is fine
+
+
+async def test_flush_and_shutdown_wait_in_a_thread_while_the_loop_runs(silent_server: str) -> None:
+    # The analytics server never answers: shutdown waits its whole timeout. The loop must
+    # keep serving other tasks meanwhile.
+    client = AsyncClient(api_key=API_KEY, base_url=silent_server, shutdown_timeout=0.5)
+    assert client.track("e", user_id="u") is True  # returns at once: no I/O here
+    ticks: List[int] = []
+
+    async def ticker() -> None:
+        while True:
+            await asyncio.sleep(0.01)
+            ticks.append(1)
+
+    task = asyncio.ensure_future(ticker())
+    await asyncio.sleep(0)
+    before = len(ticks)
+    result = await client.shutdown()
+    during = len(ticks) - before
+    task.cancel()
+    await client.close()
+    assert result.pending == 1
+    assert during >= 3, "the loop was blocked while analytics shut down"
+
+
+async def test_the_key_is_sent_but_never_shown(emulator: Emulator) -> None:
+    with Emulator(api_keys=[API_KEY]) as strict:
+        async with AsyncClient(api_key=API_KEY, base_url=strict.url) as client:
+            assert (await client.trigger_event("welcome", "s-1")).ok
+            assert API_KEY not in repr(client) and API_KEY not in repr(client.config)
+            with pytest.raises(TypeError):
+                pickle.dumps(client)
+        async with AsyncClient(api_key="sk_wrong_key_000000", base_url=strict.url) as client:
+            with pytest.raises(AuthenticationError) as caught:
+                await client.trigger_event("welcome", "s-1")
+            assert "sk_wrong_key_000000" not in str(caught.value)
+
+
+def test_one_client_works_from_successive_event_loops(emulator: Emulator) -> None:
+    # asyncio.run() twice (scripts, some test runners): connections of a finished loop are
+    # not reused on the next one.
+    client = AsyncClient(api_key=API_KEY, base_url=emulator.url)
+    assert asyncio.run(client.trigger_event("welcome", "s-1")).ok
+    assert asyncio.run(client.trigger_event("welcome", "s-2")).ok
+    asyncio.run(client.close())
+    assert len(emulator.triggers()) == 2
+
+
+async def test_a_cancelled_call_leaves_the_client_usable(emulator: Emulator) -> None:
+    emulator.delay_next(1, 5)
+    async with AsyncClient(api_key=API_KEY, base_url=emulator.url) as client:
+        slow = asyncio.ensure_future(client.trigger_event("welcome", "slow"))
+        await asyncio.sleep(0.2)
+        slow.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await slow
+        emulator.clear_faults()
+        assert (await client.trigger_event("welcome", "s-1")).ok
