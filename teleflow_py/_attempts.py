@@ -18,10 +18,17 @@ from typing import Any, Dict, Mapping, Optional, Union
 
 from requests.structures import CaseInsensitiveDict
 
-from ._retry import RetryPolicy
+from ._deadline import Deadline, SharedPause
+from ._retry import RetryPolicy, server_requested_wait
 from ._version import __version__
 from .config import ClientConfig
-from .errors import APIConnectionError, DailyQuotaIsReachedError, TeleflowError, error_for_status
+from .errors import (
+    APIConnectionError,
+    APITimeoutError,
+    DailyQuotaIsReachedError,
+    TeleflowError,
+    error_for_status,
+)
 from .response import Response
 
 logger = logging.getLogger("teleflow_py")
@@ -97,9 +104,13 @@ def redacted(headers: Mapping[str, str]) -> Dict[str, str]:
 class Attempts:
     """The state of one call: its headers, retries so far, and what each outcome means.
 
-    Per attempt the transport sends :attr:`headers`, then reports what happened with
-    :meth:`answered` or :meth:`failed`; each returns the :class:`Response` (done), or the
-    seconds to wait before the next attempt, or raises the error that ends the call.
+    Per attempt the transport first sleeps :meth:`pause_before_attempt` seconds, sends
+    :attr:`headers` within ``deadline``, then reports what happened with :meth:`answered`
+    or :meth:`failed`; each returns the :class:`Response` (done), or the seconds to wait
+    before the next attempt, or raises the error that ends the call. A wait that
+    ``deadline`` cannot fit ends the call at once with the last error. ``pause``, shared by
+    the requests of one bulk call, makes every one of them wait out a 429's
+    ``Retry-After`` (and a spent rate-limit window).
     """
 
     def __init__(
@@ -109,11 +120,15 @@ class Attempts:
         body: Optional[bytes],
         headers: Dict[str, str],
         policy: RetryPolicy,
+        deadline: Deadline,
+        pause: Optional[SharedPause] = None,
     ) -> None:
         self.method = method
         self.url = url
         self._body_text = body.decode("utf-8") if body is not None else None
         self._policy = policy
+        self._deadline = deadline
+        self._pause = pause
         self.retries = 0
         self._started = time.monotonic()
         self._debug = logger.isEnabledFor(logging.DEBUG)
@@ -130,6 +145,24 @@ class Attempts:
                 self.retries + 1,
                 redacted(self.headers),
             )
+
+    def pause_before_attempt(self) -> float:
+        """Seconds to sleep before the next attempt because of the call's shared pause.
+
+        Raises:
+            APITimeoutError: the pause ends after the deadline (not retryable).
+        """
+        if self._pause is None:
+            return 0.0
+        wait = self._pause.remaining()
+        if wait > 0 and not self._deadline.allows(wait):
+            raise APITimeoutError(
+                f"{self.method} {self.url}: the server asked every request of this call to "
+                f"wait {wait:.1f}s, past {self._deadline.describe()}",
+                url=self.url,
+                retryable=False,
+            )
+        return wait
 
     def answered(
         self, status: int, headers: Mapping[str, str], content: bytes
@@ -152,6 +185,9 @@ class Attempts:
             time_spent_in_ms=(time.monotonic() - self._started) * 1000.0,
         )
         if 200 <= status < 300:
+            if self._pause is not None and _quota_spent(answer_headers):
+                # The window's last request: the others wait for its reset.
+                self._pause.hold(server_requested_wait(answer_headers) or 0.0)
             if self._debug:
                 logger.debug("%s %s -> %d", self.method, self.url, status)
             return response
@@ -193,6 +229,15 @@ class Attempts:
                     policy.max_server_wait,
                 )
             raise error
+        if not self._deadline.allows(decision.wait):
+            logger.warning(
+                "%s %s: the next attempt would start in %.1fs, after %s; not retrying",
+                self.method,
+                self.url,
+                decision.wait,
+                self._deadline.describe(),
+            )
+            raise error
         self.retries += 1
         logger.debug(
             "%s %s failed (%s); retry %d of %d in %.3fs with the same idempotency key",
@@ -204,4 +249,14 @@ class Attempts:
             decision.wait,
         )
         self._next_attempt()
+        if self._pause is not None and status == 429:
+            # Every request of the call waits this out, this one before its next attempt.
+            self._pause.hold(decision.wait)
+            return 0.0
         return decision.wait
+
+
+def _quota_spent(headers: Mapping[str, str]) -> bool:
+    """Whether a 2xx answer says no request is left in the rate-limit window."""
+    remaining = headers.get("RateLimit-Remaining")
+    return remaining is not None and remaining.strip() == "0"

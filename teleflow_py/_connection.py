@@ -22,14 +22,19 @@ import select
 import socket
 import ssl
 import threading
-from typing import Any, List, Mapping, NamedTuple, Optional, Union
+from functools import partial
+from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Tuple, Union
 from urllib.parse import urlsplit
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
 
-from .errors import APIConnectionError, APITimeoutError, TeleflowError
+from ._bounded import BoundedResponse, ReadBudget, read_body, read_session_body
+from ._credential import ApiKeyCredential
+from ._deadline import Deadline
+from .errors import APIConnectionError, APITimeoutError, ResponseTooLargeError, TeleflowError
 
 #: Idle keep-alive connections kept per client (more threads at once open short-lived ones).
 POOL_SIZE = 32
@@ -44,8 +49,13 @@ _PERMANENT_FAILURES = (
     requests.exceptions.SSLError,
     http.client.InvalidURL,
 )
-_TIMEOUTS = (requests.Timeout, socket.timeout)
-_TRANSIENT_FAILURES = (requests.RequestException, http.client.HTTPException, OSError)
+_TIMEOUTS = (requests.Timeout, socket.timeout, urllib3.exceptions.TimeoutError)
+_TRANSIENT_FAILURES = (
+    requests.RequestException,
+    http.client.HTTPException,
+    OSError,
+    urllib3.exceptions.HTTPError,  # reading a streamed body on the requests route
+)
 
 
 class Timeouts(NamedTuple):
@@ -54,6 +64,29 @@ class Timeouts(NamedTuple):
     connect: float
     read: float
     write: float
+
+
+class Limits(NamedTuple):
+    """What one attempt may take: per-operation timeouts, the call's deadline, answer size."""
+
+    timeouts: Timeouts
+    deadline: Deadline
+    max_response_bytes: int
+
+    def budget(self) -> ReadBudget:
+        """A fresh budget for reading one answer."""
+        return ReadBudget(self.deadline, self.max_response_bytes, self.timeouts.read)
+
+    def timeout(self, which: float, doing: str) -> float:
+        """``which`` cut to the deadline.
+
+        Raises:
+            socket.timeout: the deadline has already passed.
+        """
+        bounded = self.deadline.bound(which)
+        if bounded <= 0:
+            raise socket.timeout(f"{self.deadline.describe()} passed before {doing}")
+        return bounded
 
 
 class Answer(NamedTuple):
@@ -71,26 +104,66 @@ class _ApiKeyAuth(requests.auth.AuthBase):
     otherwise apply on top of a plain header. Its repr never shows the key.
     """
 
-    def __init__(self, value: str) -> None:
-        self._value = value
+    def __init__(self, credential: ApiKeyCredential) -> None:
+        self._credential = credential
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        request.headers["Authorization"] = self._value
+        # Bytes, which requests sends as they are (no local variable holds the key).
+        request.headers["Authorization"] = self._credential.encode()  # type: ignore[assignment]
         return request
 
     def __repr__(self) -> str:
         return "_ApiKeyAuth(***)"
 
 
+class _OneWrite:
+    """``http.client``'s ``_send_output`` that sends head and body in one write.
+
+    It also keeps the request head (which carries the ``Authorization`` header) out of
+    every local variable: the stock version holds it in ``msg`` while it writes, where an
+    error reporter that records locals would find it.
+    """
+
+    sock: Optional[socket.socket]
+    _buffer: List[bytes]
+
+    def _send_output(self, message_body: Any = None, encode_chunked: bool = False) -> None:
+        self._buffer.extend((b"", b""))
+        head = _Sealed(b"\r\n".join(self._buffer))
+        del self._buffer[:]
+        if self.sock is None:
+            raise http.client.NotConnected()
+        self.sock.sendall(head.followed_by(message_body or b""))
+
+
+class _Sealed:
+    """Bytes shown as ``<sealed>``: the request head, which carries the key."""
+
+    __slots__ = ("_data",)
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+
+    def followed_by(self, body: bytes) -> bytes:
+        return self._data + body
+
+    def __repr__(self) -> str:
+        return "<sealed>"
+
+
+class _HTTPConnection(_OneWrite, http.client.HTTPConnection):
+    pass
+
+
+class _HTTPSConnection(_OneWrite, http.client.HTTPSConnection):
+    pass
+
+
 class _DirectRoute:
     """Keep-alive ``http.client`` connections to the API host, shared by threads."""
 
     def __init__(
-        self,
-        base_url: str,
-        timeouts: Timeouts,
-        authorization: str,
-        tls: Optional[ssl.SSLContext],
+        self, base_url: str, credential: ApiKeyCredential, tls: Optional[ssl.SSLContext]
     ) -> None:
         parts = urlsplit(base_url)
         self._host = parts.hostname or ""
@@ -98,24 +171,29 @@ class _DirectRoute:
         self._port = parts.port or (443 if tls is not None else 80)
         self._prefix = parts.path.rstrip("/")
         self._tls = tls
-        self._timeouts = timeouts
-        self._authorization = authorization
+        self._credential = credential
         self._idle: List[http.client.HTTPConnection] = []
         self._lock = threading.Lock()
         self._closed = False
 
     def send(
-        self, method: str, path: str, body: Optional[bytes], headers: Mapping[str, str]
+        self,
+        method: str,
+        path: str,
+        body: Optional[bytes],
+        headers: Mapping[str, str],
+        limits: Limits,
     ) -> Answer:
-        sent = dict(headers)
-        sent["Authorization"] = self._authorization
-        connection = self._checkout()
+        sent: Dict[str, Any] = dict(headers)
+        sent["Authorization"] = self._credential
+        connection = self._checkout(limits)
         sock = connection.sock
+        budget = limits.budget()
         try:
-            # A bytes body goes out in the same write as the headers; each socket write is
-            # bounded by the write timeout, each read by the read timeout.
+            # Headers and body go out in one write, bounded by the write timeout (and the
+            # deadline); the answer is read within the budget's deadline and size cap.
             if sock is not None:
-                sock.settimeout(self._timeouts.write)
+                sock.settimeout(limits.timeout(limits.timeouts.write, "sending"))
             unsent: Optional[OSError] = None
             try:
                 connection.request(method, self._prefix + path, body=body, headers=sent)
@@ -123,15 +201,14 @@ class _DirectRoute:
                 # The server may have answered early (a 413 or 401) and closed before
                 # reading the whole body: its answer, if any, is the one to report.
                 unsent = exc
-            if sock is not None:
-                sock.settimeout(self._timeouts.read)
+            connection.response_class = partial(BoundedResponse, budget=budget)  # type: ignore[assignment]
             try:
                 answer = connection.getresponse()
             except (OSError, http.client.HTTPException):
                 if unsent is not None:
                     raise unsent from None
                 raise
-            content = answer.read()
+            content = read_body(answer, budget)
         except BaseException:
             connection.close()
             raise
@@ -148,19 +225,18 @@ class _DirectRoute:
             connection.close()
         return Answer(answer.status, CaseInsensitiveDict(answer.getheaders()), content)
 
-    def _checkout(self) -> http.client.HTTPConnection:
+    def _checkout(self, limits: Limits) -> http.client.HTTPConnection:
         with self._lock:
             while self._idle:
                 idle = self._idle.pop()
                 if not _closed_by_peer(idle):
                     return idle
                 idle.close()
-        connection = (
-            http.client.HTTPSConnection(
-                self._host, self._port, timeout=self._timeouts.connect, context=self._tls
-            )
+        timeout = limits.timeout(limits.timeouts.connect, "connecting")
+        connection: http.client.HTTPConnection = (
+            _HTTPSConnection(self._host, self._port, timeout=timeout, context=self._tls)
             if self._tls is not None
-            else http.client.HTTPConnection(self._host, self._port, timeout=self._timeouts.connect)
+            else _HTTPConnection(self._host, self._port, timeout=timeout)
         )
         connection.connect()
         sock = connection.sock
@@ -211,31 +287,61 @@ def _tls_context(verify: Union[bool, str, None], cert: Any) -> ssl.SSLContext:
     return context
 
 
+def environment_route(base_url: str) -> Tuple[bool, Optional[ssl.SSLContext]]:
+    """How the environment says to reach ``base_url``, by requests' rules.
+
+    Returns whether a proxy applies (``HTTPS_PROXY``, ``NO_PROXY``...) and, for an https
+    URL without one, the TLS context requests would verify with (``None`` for http).
+    Shared by the sync and the async client, so both connect alike.
+    """
+    with requests.Session() as session:
+        settings = session.merge_environment_settings(base_url, {}, None, None, None)
+    if requests.utils.select_proxy(base_url, settings["proxies"]):
+        return True, None
+    if urlsplit(base_url).scheme.lower() != "https":
+        return False, None
+    return False, _tls_context(settings["verify"], settings["cert"])
+
+
 class _SessionRoute:
     """Sends through a ``requests.Session``: the caller's, or ours when a proxy applies."""
 
     def __init__(
-        self, session: requests.Session, base_url: str, timeouts: Timeouts, auth: str
+        self, session: requests.Session, base_url: str, credential: ApiKeyCredential
     ) -> None:
         self.session = session
         self._base_url = base_url
-        # requests takes a connect and a read timeout only (see Client's docstring).
-        self._timeout = (timeouts.connect, timeouts.read)
-        self._auth = _ApiKeyAuth(auth)
+        self._auth = _ApiKeyAuth(credential)
 
     def send(
-        self, method: str, path: str, body: Optional[bytes], headers: Mapping[str, str]
+        self,
+        method: str,
+        path: str,
+        body: Optional[bytes],
+        headers: Mapping[str, str],
+        limits: Limits,
     ) -> Answer:
+        # requests takes a connect and a read timeout only (see Client's docstring).
+        timeouts = limits.timeouts
+        timeout = (
+            limits.timeout(timeouts.connect, "connecting"),
+            limits.timeout(timeouts.read, "sending"),
+        )
         answer = self.session.request(
             method,
             self._base_url + path,
             data=body,
             headers=headers,
             auth=self._auth,
-            timeout=self._timeout,
+            timeout=timeout,
             allow_redirects=False,
+            stream=True,
         )
-        return Answer(answer.status_code, answer.headers, answer.content)
+        try:
+            content = read_session_body(answer, limits.budget())
+        finally:
+            answer.close()
+        return Answer(answer.status_code, answer.headers, content)
 
 
 Route = Union[_DirectRoute, _SessionRoute]
@@ -247,13 +353,11 @@ class Connection:
     def __init__(
         self,
         base_url: str,
-        api_key: str,
-        timeouts: Timeouts,
+        credential: ApiKeyCredential,
         session: Optional[requests.Session] = None,
     ) -> None:
         self._base_url = base_url
-        self._authorization = f"ApiKey {api_key}"
-        self._timeouts = timeouts
+        self._credential = credential
         self._user_session = session
         self._route: Optional[Route] = None
         self._lock = threading.Lock()
@@ -264,13 +368,19 @@ class Connection:
         return f"Connection(base_url={self._base_url!r})"
 
     def send(
-        self, method: str, path: str, body: Optional[bytes], headers: Mapping[str, str]
+        self,
+        method: str,
+        path: str,
+        body: Optional[bytes],
+        headers: Mapping[str, str],
+        limits: Limits,
     ) -> Answer:
-        """One attempt, no retry.
+        """One attempt, no retry, within ``limits`` (timeouts, deadline, answer size).
 
         Raises:
             TeleflowError: the client was closed.
-            APITimeoutError: the connect, write or read timeout expired.
+            APITimeoutError: the connect, write or read timeout or the deadline passed.
+            ResponseTooLargeError: the answer passed ``limits.max_response_bytes``.
             APIConnectionError: no answer; ``retryable`` is false for failures a repeat
                 cannot fix (an invalid URL or header, a TLS certificate that fails to verify).
         """
@@ -287,7 +397,11 @@ class Connection:
                     f"{method} {url} cannot connect: {_reason(exc)}", url=url, retryable=False
                 ) from exc
         try:
-            return route.send(method, path, body, headers)
+            return route.send(method, path, body, headers, limits)
+        except ResponseTooLargeError as exc:
+            exc.url = url
+            exc.args = (f"{method} {url}: {exc}",)
+            raise
         except _TIMEOUTS as exc:
             raise APITimeoutError(f"{method} {url} timed out: {_reason(exc)}", url=url) from exc
         except ssl.SSLError as exc:
@@ -315,20 +429,14 @@ class Connection:
 
     def _new_route(self) -> Route:
         if self._user_session is not None:
-            return _SessionRoute(
-                self._user_session, self._base_url, self._timeouts, self._authorization
-            )
-        with requests.Session() as session:
-            settings = session.merge_environment_settings(self._base_url, {}, None, None, None)
-            if requests.utils.select_proxy(self._base_url, settings["proxies"]):
-                proxied = requests.Session()
-                proxied.mount("http://", HTTPAdapter(pool_maxsize=POOL_SIZE))
-                proxied.mount("https://", HTTPAdapter(pool_maxsize=POOL_SIZE))
-                return _SessionRoute(proxied, self._base_url, self._timeouts, self._authorization)
-        tls = None
-        if urlsplit(self._base_url).scheme.lower() == "https":
-            tls = _tls_context(settings["verify"], settings["cert"])
-        return _DirectRoute(self._base_url, self._timeouts, self._authorization, tls)
+            return _SessionRoute(self._user_session, self._base_url, self._credential)
+        proxied, tls = environment_route(self._base_url)
+        if proxied:
+            session = requests.Session()
+            session.mount("http://", HTTPAdapter(pool_maxsize=POOL_SIZE))
+            session.mount("https://", HTTPAdapter(pool_maxsize=POOL_SIZE))
+            return _SessionRoute(session, self._base_url, self._credential)
+        return _DirectRoute(self._base_url, self._credential, tls)
 
     def after_fork(self) -> None:
         """In a forked child: never use a connection that belongs to the parent.

@@ -14,7 +14,8 @@ from typing import Any, Callable, Dict, Mapping, Optional, Union
 import requests
 
 from ._attempts import Attempts, base_headers, request_headers
-from ._connection import Answer, Connection, Timeouts
+from ._connection import Answer, Connection, Limits, Timeouts
+from ._deadline import Deadline, SharedPause
 from ._retry import RetryPolicy
 from .config import ClientConfig
 from .errors import APIConnectionError, APIError, UnexpectedResponseError
@@ -40,19 +41,38 @@ class Transport:
         config: ClientConfig,
         session: Optional[requests.Session] = None,
         sleep: Callable[[float], None] = time.sleep,
+        *,
+        connection: Optional[Connection] = None,
     ) -> None:
         self._config = config
         self._base_url = config.base_url
-        timeouts = Timeouts(
+        self._timeouts = Timeouts(
             connect=config.open_timeout, read=config.timeout, write=config.write_timeout
         )
-        self._connection = Connection(config.base_url, config.api_key, timeouts, session)
+        self._connection = connection or Connection(config.base_url, config.credential, session)
         self._sleep = sleep
         self.policy = RetryPolicy(
             max_retries=config.max_retries, max_server_wait=config.max_retry_wait
         )
         self._base_headers = base_headers(config)
         _live_transports.add(self)
+
+    def with_config(self, config: ClientConfig) -> Transport:
+        """A transport with other settings on the same connections (``with_options``)."""
+        return Transport(config, sleep=self._sleep, connection=self._connection)
+
+    @property
+    def config(self) -> ClientConfig:
+        """The settings this transport sends with."""
+        return self._config
+
+    def deadline(self) -> Deadline:
+        """A deadline for one call, starting now (``deadline`` of the settings)."""
+        return Deadline(self._config.deadline)
+
+    def limits(self, deadline: Deadline) -> Limits:
+        """The limits of one attempt made before ``deadline``."""
+        return Limits(self._timeouts, deadline, self._config.max_response_bytes)
 
     def __repr__(self) -> str:
         return f"Transport(base_url={self._base_url!r})"
@@ -75,10 +95,19 @@ class Transport:
         return request_headers(self._base_headers, idempotency_key, idempotency_header)
 
     def send_once(
-        self, method: str, path: str, body: Optional[bytes], headers: Mapping[str, str]
+        self,
+        method: str,
+        path: str,
+        body: Optional[bytes],
+        headers: Mapping[str, str],
+        deadline: Optional[Deadline] = None,
     ) -> Answer:
-        """One attempt, no retry (see :meth:`Connection.send` for what it raises)."""
-        return self._connection.send(method, path, body, headers)
+        """One attempt, no retry, before ``deadline`` (default: a fresh one of the settings).
+
+        See :meth:`Connection.send` for what it raises.
+        """
+        limits = self.limits(deadline or self.deadline())
+        return self._connection.send(method, path, body, headers, limits)
 
     def request(
         self,
@@ -88,33 +117,45 @@ class Transport:
         body: Optional[bytes] = None,
         idempotency_key: Optional[str] = None,
         policy: Optional[RetryPolicy] = None,
+        pause: Optional[SharedPause] = None,
     ) -> Response:
-        """Send with retries and return the 2xx :class:`Response`.
+        """Send with retries within the call's deadline and return the 2xx :class:`Response`.
 
-        The same headers, idempotency key included, go out on every attempt.
+        The same headers, idempotency key included, go out on every attempt. A wait
+        (backoff or the server's ``Retry-After``) that the deadline cannot fit ends the call
+        at once with the last error. ``pause``, shared by the requests of one bulk call,
+        makes every one of them wait out a 429's ``Retry-After``.
 
         Raises:
             APIError: the server answered an error status (after retries, where retryable).
-            APIConnectionError: no answer after retries (``APITimeoutError`` for timeouts).
+            APIConnectionError: no answer after retries (``APITimeoutError`` for timeouts
+                and for the deadline).
         """
+        deadline = self.deadline()
         attempts = Attempts(
             method,
             self._base_url + path,
             body,
             self.headers_for(idempotency_key),
             policy or self.policy,
+            deadline,
+            pause,
         )
         while True:
             outcome: Union[Response, float]
             try:
-                raw = self.send_once(method, path, body, attempts.headers)
+                wait = attempts.pause_before_attempt()
+                if wait > 0:
+                    self._sleep(wait)
+                raw = self.send_once(method, path, body, attempts.headers, deadline)
             except APIConnectionError as exc:
                 outcome = attempts.failed(exc)
             else:
                 outcome = attempts.answered(raw.status_code, raw.headers, raw.content)
             if isinstance(outcome, Response):
                 return outcome
-            self._sleep(outcome)
+            if outcome > 0:
+                self._sleep(outcome)
 
 
 def raise_for_body_shape(response: Response, expected: str) -> None:

@@ -230,18 +230,28 @@ def _make_json_encoder() -> Callable[[Any], str]:
 to_json = _make_json_encoder()
 
 
-def encode_json(body: Mapping[str, Any], argument: str = "body") -> bytes:
+def encode_json(body: Mapping[str, Any], argument: str = "body", prefix: str = "") -> bytes:
     """Compact UTF-8 JSON of ``body``; ``datetime``, ``date`` and ``UUID`` become strings.
+
+    ``prefix`` is put before each key in an error, for example ``events[7].``.
 
     Raises:
         ValidationError: a value cannot be encoded; the message gives its path,
-            for example ``payload['user']['avatar']: a bytes cannot be encoded as JSON``.
+            for example ``payload['user']['avatar']: a bytes cannot be encoded as JSON``,
+            or says it is nested too deeply (or refers to itself).
     """
     try:
         return to_json(body).encode("utf-8")
     except (TypeError, ValueError, RecursionError) as exc:  # UnicodeEncodeError is a ValueError
         for key, value in body.items():
-            found = _find_unencodable(value, str(key), set())
+            try:
+                found = _find_unencodable(value, str(key), set())
+            except RecursionError:
+                found = f"{key}: nested too deeply (or refers to itself)"
             if found:
-                raise ValidationError(str(key), f"cannot be sent as JSON: {found}") from None
+                raise ValidationError(
+                    prefix + str(key), f"cannot be sent as JSON: {prefix}{found}"
+                ) from None
+        if isinstance(exc, RecursionError):
+            raise ValidationError(argument, "cannot be sent as JSON: nested too deeply") from None
         raise ValidationError(argument, f"cannot be sent as JSON: {exc}") from None

@@ -3,15 +3,61 @@
 from __future__ import annotations
 
 from types import TracebackType
-from typing import Any, Mapping, Optional, Type
+from typing import Any, Dict, Mapping, Optional, Type
 
 import requests
 
 from ._transport import Transport
 from .analytics.batcher import Batcher
 from .analytics.mixin import AnalyticsMixin
-from .config import ClientConfig, DropCallback, ErrorCallback, mask_key
+from .config import (
+    DEFAULT_DEADLINE,
+    DEFAULT_MAX_RESPONSE_BYTES,
+    ClientConfig,
+    DropCallback,
+    ErrorCallback,
+    mask_key,
+)
 from .events import EventsMixin
+
+#: ``with_options(deadline=...)`` left out (``None`` there means "no deadline").
+_KEEP: Any = object()
+
+
+def config_with_options(
+    config: ClientConfig,
+    *,
+    max_retries: Optional[int] = None,
+    timeout: Optional[float] = None,
+    open_timeout: Optional[float] = None,
+    write_timeout: Optional[float] = None,
+    max_retry_wait: Optional[float] = None,
+    deadline: Any = _KEEP,
+    max_response_bytes: Optional[int] = None,
+    default_headers: Optional[Mapping[str, str]] = None,
+) -> ClientConfig:
+    """``config`` with the settings given to ``with_options`` changed (both clients').
+
+    Raises:
+        ValidationError: a setting is invalid (the message names it).
+    """
+    changes: Dict[str, Any] = {
+        name: value
+        for name, value in (
+            ("max_retries", max_retries),
+            ("timeout", timeout),
+            ("open_timeout", open_timeout),
+            ("write_timeout", write_timeout),
+            ("max_retry_wait", max_retry_wait),
+            ("max_response_bytes", max_response_bytes),
+        )
+        if value is not None
+    }
+    if deadline is not _KEEP:
+        changes["deadline"] = deadline
+    if default_headers is not None:
+        changes["default_headers"] = {**config.default_headers, **default_headers}
+    return config.replace(**changes)
 
 
 class Client(EventsMixin, AnalyticsMixin):
@@ -20,10 +66,14 @@ class Client(EventsMixin, AnalyticsMixin):
     ``api_key`` defaults to ``TELEFLOW_API_KEY`` and ``base_url`` to ``TELEFLOW_BASE_URL``,
     then to :data:`~teleflow_py.config.DEFAULT_BASE_URL` (``EU_BASE_URL`` for the EU).
 
-    Timeouts are in seconds, per socket operation: ``open_timeout`` bounds connecting,
+    ``deadline`` bounds one Events API call as a whole: every attempt, every wait between
+    retries and the reading of the answer. The timeouts are in seconds, per socket
+    operation, and never run past the deadline: ``open_timeout`` bounds connecting,
     ``write_timeout`` each write of the request, ``timeout`` each wait for the answer. On a
     ``session`` of your own (or through a proxy) requests sends the request; it takes no write
-    timeout, and urllib3 bounds each write by ``open_timeout`` instead.
+    timeout, and urllib3 bounds each write by ``open_timeout`` instead. With the defaults one
+    call raises within about 30 s whatever the server does (see :doc:`retries`).
+    :meth:`with_options` changes these for some calls only.
 
     One client is safe to share between threads: its keep-alive connections are shared, one
     in use by one thread at a time. A ``session`` you pass in (proxies, adapters, CA
@@ -41,6 +91,35 @@ class Client(EventsMixin, AnalyticsMixin):
     ``on_drop`` on the thread that dropped the event (yours for a full queue or a call after
     shutdown). Both must be quick and should not raise (exceptions are logged and ignored).
 
+    Args:
+        api_key: the secret API key (default: ``TELEFLOW_API_KEY``).
+        base_url: the API root (default: ``TELEFLOW_BASE_URL``, then the US region).
+        max_retries: retries of one failed request (same idempotency key each time).
+        timeout: seconds to wait for each read of the answer (finite).
+        open_timeout: seconds to connect (finite).
+        write_timeout: seconds for each write of the request (finite).
+        max_retry_wait: the longest server-requested wait (``Retry-After``) slept through;
+            a longer one ends the call with the server's error.
+        deadline: seconds for one whole Events API call, retries and waits included
+            (``None`` or ``math.inf``: no limit). Each request of a bulk trigger gets its
+            own deadline.
+        max_response_bytes: the largest answer read (headers and body); a longer one
+            ends the call with :class:`~teleflow_py.errors.ResponseTooLargeError`.
+        session: a ``requests.Session`` to send through (proxies, adapters); never closed.
+        default_headers: extra headers on every request; not ``Authorization`` or the
+            headers that frame the request (``Content-Length``, ``Transfer-Encoding``,
+            ``Host``, ``Connection``).
+        telemetry: send Python and OS versions in ``User-Agent``.
+        telemetry_hostname: also send the host name in ``User-Agent``.
+        flush_at: analytics messages that trigger a batch.
+        flush_interval: seconds the oldest analytics message may wait.
+        max_queue_size: analytics messages that may wait; more are dropped.
+        batch_max_retries: retries of one analytics batch.
+        shutdown_timeout: seconds :meth:`shutdown` may take.
+        register_atexit: shut down at interpreter exit.
+        on_error: called with ``(error, events)`` for analytics events refused for good.
+        on_drop: called with ``(event, reason)`` for analytics events dropped.
+
     Raises:
         ValidationError: a setting is missing or invalid (the message names it).
     """
@@ -51,10 +130,12 @@ class Client(EventsMixin, AnalyticsMixin):
         *,
         base_url: Optional[str] = None,
         max_retries: int = 5,
-        timeout: float = 30.0,
-        open_timeout: float = 10.0,
-        write_timeout: float = 60.0,
+        timeout: float = 10.0,
+        open_timeout: float = 5.0,
+        write_timeout: float = 30.0,
         max_retry_wait: float = 60.0,
+        deadline: Optional[float] = DEFAULT_DEADLINE,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         session: Optional[requests.Session] = None,
         default_headers: Optional[Mapping[str, str]] = None,
         telemetry: bool = True,
@@ -76,6 +157,8 @@ class Client(EventsMixin, AnalyticsMixin):
             open_timeout=open_timeout,
             write_timeout=write_timeout,
             max_retry_wait=max_retry_wait,
+            deadline=deadline,
+            max_response_bytes=max_response_bytes,
             default_headers=default_headers,
             telemetry=telemetry,
             telemetry_hostname=telemetry_hostname,
@@ -91,6 +174,58 @@ class Client(EventsMixin, AnalyticsMixin):
         self._transport = Transport(self._config, session)
         # Starts no thread until the first track(), identify() or alias().
         self._batcher = Batcher(self._config, self._transport)
+
+    def with_options(
+        self,
+        *,
+        max_retries: Optional[int] = None,
+        timeout: Optional[float] = None,
+        open_timeout: Optional[float] = None,
+        write_timeout: Optional[float] = None,
+        max_retry_wait: Optional[float] = None,
+        deadline: Any = _KEEP,
+        max_response_bytes: Optional[int] = None,
+        default_headers: Optional[Mapping[str, str]] = None,
+    ) -> Client:
+        """A light copy of this client with some Events API settings changed.
+
+        The copy shares this client's connections and analytics queue; only the calls made
+        through it use the new settings, so it is cheap to make one per call::
+
+            client.with_options(deadline=5, max_retries=1).trigger_event("welcome", "s-1")
+
+        Settings left out (or ``None``) keep this client's values. Closing the copy closes
+        the shared connections and queue, as closing this client does.
+
+        Args:
+            max_retries: retries of one failed request.
+            timeout: seconds to wait for each read of the answer.
+            open_timeout: seconds to connect.
+            write_timeout: seconds for each write of the request.
+            max_retry_wait: the longest server-requested wait slept through.
+            deadline: seconds for one whole call; ``None`` or ``math.inf`` for no limit.
+            max_response_bytes: the largest answer read.
+            default_headers: headers added to (or replacing same-named) headers of this
+                client, under the same rules as in :class:`Client`.
+
+        Raises:
+            ValidationError: a setting is invalid (the message names it).
+        """
+        copy = object.__new__(type(self))
+        copy._config = config_with_options(
+            self._config,
+            max_retries=max_retries,
+            timeout=timeout,
+            open_timeout=open_timeout,
+            write_timeout=write_timeout,
+            max_retry_wait=max_retry_wait,
+            deadline=deadline,
+            max_response_bytes=max_response_bytes,
+            default_headers=default_headers,
+        )
+        copy._transport = self._transport.with_config(copy._config)
+        copy._batcher = self._batcher
+        return copy
 
     @property
     def config(self) -> ClientConfig:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Mapping, Optional
+from dataclasses import dataclass, field, fields
+from typing import Any, Callable, Dict, List, Mapping, Optional, Union
 from urllib.parse import urlsplit
 
+from ._credential import ApiKeyCredential
+from ._credential import mask_key as mask_key
+from ._deadline import check_seconds
 from .errors import ValidationError
 
 DEFAULT_BASE_URL = "https://api-teleflow.khulnasoft.com"
@@ -22,11 +25,17 @@ ErrorCallback = Callable[[Exception, List[Dict[str, Any]]], None]
 DropCallback = Callable[[Dict[str, Any], str], None]
 
 
-def mask_key(api_key: str) -> str:
-    """A form of the key safe to print: never more than its last four characters."""
-    if len(api_key) <= 8:
-        return "***"
-    return "***" + api_key[-4:]
+#: The whole of one Events API call, retries and waits included (see docs/retries.rst).
+DEFAULT_DEADLINE = 30.0
+#: The largest answer read from the server (headers and body as sent), in bytes.
+DEFAULT_MAX_RESPONSE_BYTES = 4 * 1024 * 1024
+
+#: Headers that frame the request on the wire; the SDK sets them, a caller may not.
+_FRAMING_HEADERS = frozenset({"content-length", "transfer-encoding", "host", "connection"})
+#: RFC 9110 token characters, the only ones a header name may have.
+_TOKEN_CHARS = frozenset(
+    "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+)
 
 
 def _check_api_key(api_key: Optional[str]) -> str:
@@ -84,11 +93,19 @@ def _check_headers(default_headers: Optional[Mapping[str, str]]) -> Dict[str, st
     for name, value in headers.items():
         if not isinstance(name, str) or not isinstance(value, str):
             raise ValidationError("default_headers", "names and values must be strings")
-        if any(ord(ch) < 0x20 or ord(ch) > 0xFF for ch in name + value):
+        if not name or any(ch not in _TOKEN_CHARS for ch in name):
+            raise ValidationError(
+                "default_headers", f"header name {name!r} is not a valid HTTP header name"
+            )
+        if name.lower() in _FRAMING_HEADERS:
+            raise ValidationError(
+                "default_headers", f"header {name!r} frames the request; the SDK sets it"
+            )
+        if any(ord(ch) < 0x20 or ord(ch) > 0xFF for ch in value):
             raise ValidationError(
                 "default_headers", f"header {name!r} contains CR, LF, NUL or non-Latin-1 text"
             )
-        if value != value.strip() or not name or name != name.strip():
+        if value != value.strip():
             raise ValidationError(
                 "default_headers", f"header {name!r} has leading or trailing whitespace"
             )
@@ -101,14 +118,17 @@ def _check_headers(default_headers: Optional[Mapping[str, str]]) -> Dict[str, st
 class ClientConfig:
     """Frozen settings of one :class:`~teleflow_py.Client`. Build it with :meth:`build`."""
 
-    api_key: str = field(repr=False)
+    #: The key, in an object whose repr is masked and which refuses pickling.
+    credential: ApiKeyCredential = field(repr=False)
     base_url: str = DEFAULT_BASE_URL
     # Events API transport.
     max_retries: int = 5
-    timeout: float = 30.0
-    open_timeout: float = 10.0
-    write_timeout: float = 60.0
+    timeout: float = 10.0
+    open_timeout: float = 5.0
+    write_timeout: float = 30.0
     max_retry_wait: float = 60.0
+    deadline: Optional[float] = DEFAULT_DEADLINE
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
     default_headers: Dict[str, str] = field(default_factory=dict)
     telemetry: bool = True
     telemetry_hostname: bool = False
@@ -122,11 +142,31 @@ class ClientConfig:
     on_error: Optional[ErrorCallback] = field(default=None, repr=False)
     on_drop: Optional[DropCallback] = field(default=None, repr=False)
 
+    @property
+    def api_key(self) -> str:
+        """The API key itself (never printed: ``repr`` masks it)."""
+        return self.credential.reveal()
+
+    def __reduce__(self) -> Any:
+        # Pickled, the settings would carry the key in clear; refuse instead.
+        raise TypeError("a teleflow_py ClientConfig cannot be pickled (it holds the API key)")
+
+    def replace(self, **changes: Any) -> ClientConfig:
+        """A copy with ``changes`` applied, validated as :meth:`build` does.
+
+        Raises:
+            ValidationError: a changed setting is invalid (the message names it).
+        """
+        settings = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "credential"}
+        settings.update(changes)
+        return ClientConfig.build(self.credential, **settings)
+
     def __repr__(self) -> str:
         return (
             f"ClientConfig(api_key={mask_key(self.api_key)!r}, base_url={self.base_url!r}, "
             f"max_retries={self.max_retries}, timeout={self.timeout}, "
             f"open_timeout={self.open_timeout}, write_timeout={self.write_timeout}, "
+            f"deadline={self.deadline}, max_response_bytes={self.max_response_bytes}, "
             f"telemetry={self.telemetry}, flush_at={self.flush_at}, "
             f"flush_interval={self.flush_interval}, max_queue_size={self.max_queue_size})"
         )
@@ -134,13 +174,19 @@ class ClientConfig:
     __str__ = __repr__
 
     @classmethod
-    def build(cls, api_key: Optional[str] = None, **settings: Any) -> ClientConfig:
+    def build(
+        cls, api_key: Union[str, ApiKeyCredential, None] = None, **settings: Any
+    ) -> ClientConfig:
         """Validate every setting and return the frozen config.
 
         Raises:
             ValidationError: a setting is missing or out of range (the message names it).
         """
-        key = _check_api_key(api_key)
+        credential = (
+            api_key
+            if isinstance(api_key, ApiKeyCredential)
+            else ApiKeyCredential(_check_api_key(api_key))
+        )
         settings["base_url"] = _check_base_url(settings.get("base_url"))
         settings["default_headers"] = _check_headers(settings.get("default_headers"))
         for name in ("timeout", "open_timeout", "write_timeout", "flush_interval"):
@@ -149,11 +195,17 @@ class ClientConfig:
         for name in ("shutdown_timeout", "max_retry_wait"):
             if name in settings:
                 _check_number(name, settings[name], minimum=0)
+        if "deadline" in settings:
+            # None or math.inf: no deadline. Kept as given (inf stays inf, for repr).
+            settings["deadline"] = check_seconds(
+                "deadline", settings["deadline"], minimum=0.001, allow_none=True
+            )
         for name, minimum in (
             ("max_retries", 0),
             ("batch_max_retries", 0),
             ("flush_at", 1),
             ("max_queue_size", 1),
+            ("max_response_bytes", 1024),
         ):
             if name in settings:
                 value = settings[name]
@@ -164,4 +216,4 @@ class ClientConfig:
         for name in ("on_error", "on_drop"):
             if settings.get(name) is not None and not callable(settings[name]):
                 raise ValidationError(name, "must be callable or None")
-        return cls(api_key=key, **settings)
+        return cls(credential=credential, **settings)

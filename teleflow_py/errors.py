@@ -5,8 +5,9 @@
     TeleflowError
     ├── ValidationError (also a ValueError): bad input refused before anything is sent
     │   └── InvalidIdempotencyKeyError
-    ├── APIConnectionError: the request never got an HTTP answer
-    │   └── APITimeoutError
+    ├── APIConnectionError: the request never got a (whole) HTTP answer
+    │   ├── APITimeoutError: a timeout, or the call's deadline, passed first
+    │   └── ResponseTooLargeError: the answer passed ``max_response_bytes`` (not retried)
     ├── APIError: the server answered with an error status
     │   ├── BadRequestError            400
     │   ├── AuthenticationError        401
@@ -93,7 +94,21 @@ class APIConnectionError(TeleflowError):
 
 
 class APITimeoutError(APIConnectionError):
-    """The connect or read timeout expired before the server answered."""
+    """A connect, write or read timeout, or the call's ``deadline``, passed first."""
+
+
+class ResponseTooLargeError(APIConnectionError):
+    """The answer was longer than ``max_response_bytes``; reading stopped there.
+
+    Not retried: the same request would most likely get the same answer. The server may
+    have processed the request (retrying later with the same idempotency key is safe).
+    """
+
+    def __init__(self, limit: int, *, url: str = "") -> None:
+        self.limit = limit
+        super().__init__(
+            f"the answer is longer than max_response_bytes={limit}", url=url, retryable=False
+        )
 
 
 def _extract_message(body: Any) -> str:
@@ -249,18 +264,21 @@ class GatewayTimeoutError(ServerError):
 
 
 class BulkTriggerError(TeleflowError):
-    """A chunk of a bulk trigger split over several requests failed for good.
+    """A request of a bulk trigger split over several requests failed for good.
 
-    ``results`` holds the results of the chunks that succeeded, in input order;
-    ``unsent`` the events not yet accepted (the failed chunk and every later one);
-    ``unsent_chunks`` the same events as ``(idempotency_key, events)`` pairs with the keys the
-    failed call used, so resuming chunk by chunk never repeats or loses an event::
+    ``accepted`` holds ``(input index, result)`` for every event of the requests the server
+    accepted, in input order, and ``results`` the same results alone; ``unsent`` the events
+    not accepted (the failed requests and every one not started), in input order, with
+    their input indexes in ``unsent_indices``; ``unsent_chunks`` the same events as
+    ``(idempotency_key, events)`` pairs with the keys the failed call used, so resuming
+    chunk by chunk never repeats or loses an event (a failed request the server did
+    process is answered from its idempotency record)::
 
         except BulkTriggerError as exc:
             for key, chunk in exc.unsent_chunks:
                 client.trigger_bulk_event(chunk, idempotency_key=key)
 
-    ``error`` is the error of the failed chunk (also ``__cause__``).
+    ``error`` is the error of the first failed request (also ``__cause__``).
     """
 
     def __init__(
@@ -268,14 +286,19 @@ class BulkTriggerError(TeleflowError):
         error: TeleflowError,
         results: Sequence[TriggerResult],
         unsent_chunks: Sequence[Tuple[str, List[Dict[str, Any]]]],
+        *,
+        accepted: Optional[Sequence[Tuple[int, TriggerResult]]] = None,
+        unsent_indices: Optional[Sequence[int]] = None,
     ) -> None:
         self.error = error
         self.results = list(results)
+        self.accepted = list(accepted) if accepted is not None else list(enumerate(results))
         self.unsent_chunks = [(key, list(events)) for key, events in unsent_chunks]
         self.unsent = [event for _, events in self.unsent_chunks for event in events]
+        self.unsent_indices = list(unsent_indices) if unsent_indices is not None else []
         super().__init__(
-            f"bulk trigger stopped after {len(self.results)} events were sent; "
-            f"{len(self.unsent)} events were not sent: {error}"
+            f"bulk trigger stopped: {len(self.results)} events were accepted, "
+            f"{len(self.unsent)} were not sent: {error}"
         )
 
 

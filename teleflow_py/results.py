@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
-from typing import Any, Iterator, List, Optional, Sequence, Tuple, overload
+from typing import TYPE_CHECKING, Any, Iterator, List, Optional, Sequence, Tuple, overload
 
 from .response import Response
 
+if TYPE_CHECKING:
+    from ._bodies import Chunk
+
+logger = logging.getLogger("teleflow_py")
+
 PROCESSED = "processed"
+#: The status of a trigger accepted (2xx) by an answer that did not describe it.
+UNCONFIRMED = "unconfirmed"
 
 
 @dataclass(frozen=True)
@@ -17,6 +25,14 @@ class TriggerResult:
     ``ok`` is true only for ``status == "processed"``: ``trigger_not_active``,
     ``subscriber_id_missing``, ``no_tenant_found`` or ``error`` are not success, even though
     the request itself was answered 2xx.
+
+    ``confirmed`` is false when the server accepted the request (a 2xx) but its answer did
+    not say what became of this trigger (an empty body, no ``data``, fewer results than
+    events): the trigger was sent and must not be sent again as if it had not been, but
+    nothing confirms it was processed. Such a result has ``acknowledged`` true, ``status``
+    ``"unconfirmed"`` and ``ok`` false; a warning is logged.
+
+    ``response`` is the raw HTTP answer (status, headers, body, request id).
     """
 
     acknowledged: bool
@@ -24,11 +40,17 @@ class TriggerResult:
     transaction_id: Optional[str]
     error: List[str] = field(default_factory=list)
     response: Optional[Response] = field(default=None, repr=False, compare=False)
+    confirmed: bool = True
 
     @property
     def ok(self) -> bool:
         """Whether the server processed the trigger."""
         return self.acknowledged and self.status == PROCESSED
+
+    @classmethod
+    def unconfirmed(cls, response: Optional[Response], reason: str) -> TriggerResult:
+        """A trigger the server accepted (2xx) without saying what became of it."""
+        return cls(True, UNCONFIRMED, None, [reason], response, confirmed=False)
 
     @classmethod
     def from_data(cls, data: Any, response: Optional[Response]) -> TriggerResult:
@@ -51,10 +73,12 @@ class TriggerResult:
 
 
 class BulkTriggerResult(Sequence[TriggerResult]):
-    """One :class:`TriggerResult` per event, in input order; ``failed`` lists the others.
+    """One :class:`TriggerResult` per event, in input order.
 
-    ``responses`` holds one :class:`Response` per request sent (a list over 100 events is
-    split into several requests).
+    ``failed`` lists the events the server answered for and did not process;
+    ``unconfirmed`` those sent in an accepted request whose answer did not describe them
+    (do not send these again as if lost). ``responses`` holds one :class:`Response` per
+    request, in input order (a list over 100 events is split into several requests).
     """
 
     def __init__(self, results: Sequence[TriggerResult], responses: Sequence[Response]) -> None:
@@ -78,8 +102,17 @@ class BulkTriggerResult(Sequence[TriggerResult]):
 
     @property
     def failed(self) -> List[Tuple[int, TriggerResult]]:
-        """``(input index, result)`` of every event the server did not process."""
-        return [(index, result) for index, result in enumerate(self._results) if not result.ok]
+        """``(input index, result)`` of every event the server said it did not process."""
+        return [
+            (index, result)
+            for index, result in enumerate(self._results)
+            if result.confirmed and not result.ok
+        ]
+
+    @property
+    def unconfirmed(self) -> List[Tuple[int, TriggerResult]]:
+        """``(input index, result)`` of every event accepted without a result of its own."""
+        return [(i, result) for i, result in enumerate(self._results) if not result.confirmed]
 
     @property
     def ok(self) -> bool:
@@ -89,5 +122,79 @@ class BulkTriggerResult(Sequence[TriggerResult]):
     def __repr__(self) -> str:
         return (
             f"BulkTriggerResult(events={len(self._results)}, failed={len(self.failed)}, "
-            f"requests={len(self.responses)})"
+            f"unconfirmed={len(self.unconfirmed)}, requests={len(self.responses)})"
         )
+
+
+def trigger_result(response: Response, what: str) -> TriggerResult:
+    """The result of an accepted (2xx) trigger or broadcast; never raises.
+
+    An answer that does not describe the trigger still means it was accepted: the result
+    is marked unconfirmed (see :class:`TriggerResult`) rather than raised as a failure.
+    A result other than ``processed`` is logged at warning level.
+    """
+    body = response.body
+    data = body.get("data", body) if isinstance(body, dict) else None
+    if not isinstance(data, dict):
+        problem = "an empty answer" if body is None else "an answer without a trigger result"
+        logger.warning(
+            "%s was accepted (HTTP %d) with %s: reported unconfirmed",
+            what,
+            response.status,
+            problem,
+        )
+        return TriggerResult.unconfirmed(response, problem)
+    result = TriggerResult.from_data(data, response)
+    if not result.ok:
+        logger.warning(
+            "%s was not processed: status=%r acknowledged=%s transactionId=%s error=%s",
+            what,
+            result.status,
+            result.acknowledged,
+            result.transaction_id,
+            "; ".join(result.error) or "-",
+        )
+    return result
+
+
+def chunk_results(response: Response, chunk: Chunk) -> List[TriggerResult]:
+    """One result per event of an accepted (2xx) chunk, in order; never raises.
+
+    The API answers ``{"data": [result, ...]}``, one per event, in order
+    (novu ``apps/api/src/app/events/events.controller.ts``, ``trigger/bulk``). Anything
+    else still means the server took the request: every event gets an unconfirmed result
+    and one warning is logged.
+    """
+    body = response.body
+    data = body.get("data", body) if isinstance(body, dict) else body
+    size = len(chunk.events)
+    problem = ""
+    if body is None:
+        problem = "an empty answer"
+    elif not isinstance(data, list) or not all(isinstance(item, dict) for item in data):
+        problem = "an answer without a 'data' list of results"
+    elif len(data) < size:
+        problem = f"{len(data)} results for {size} events"
+    if problem:
+        logger.warning(
+            "bulk request %d (events %d-%d) was accepted (HTTP %d) with %s: its %d events "
+            "are reported unconfirmed (sent; do not send them again as if lost)",
+            chunk.number + 1,
+            chunk.first,
+            chunk.first + size - 1,
+            response.status,
+            problem,
+            size,
+        )
+        return [TriggerResult.unconfirmed(response, problem) for _ in chunk.events]
+    results = [TriggerResult.from_data(item, response) for item in data[:size]]
+    for offset, result in enumerate(results):
+        if not result.ok:
+            logger.warning(
+                "bulk event %d (%r) was not processed: status=%r error=%s",
+                chunk.first + offset,
+                chunk.events[offset]["name"],
+                result.status,
+                "; ".join(result.error) or "-",
+            )
+    return results

@@ -10,7 +10,15 @@ from .._transport import Transport
 from ..analytics.batcher import Batcher
 from ..analytics.mixin import AnalyticsQueueMixin
 from ..analytics.stats import FlushResult
-from ..config import ClientConfig, DropCallback, ErrorCallback, mask_key
+from ..client import _KEEP, config_with_options
+from ..config import (
+    DEFAULT_DEADLINE,
+    DEFAULT_MAX_RESPONSE_BYTES,
+    ClientConfig,
+    DropCallback,
+    ErrorCallback,
+    mask_key,
+)
 from ._transport import AsyncTransport
 from .events import AsyncEventsMixin
 
@@ -39,7 +47,12 @@ class AsyncClient(AsyncEventsMixin, AnalyticsQueueMixin):
         open_timeout: seconds to connect.
         write_timeout: seconds for each write of the request.
         max_retry_wait: the longest server-requested wait slept through before a retry.
-        default_headers: extra headers on every Events API request.
+        deadline: seconds for one whole Events API call, retries and waits included
+            (``None`` or ``math.inf``: no limit).
+        max_response_bytes: the largest answer read; a longer one ends the call with
+            :class:`~teleflow_py.errors.ResponseTooLargeError`.
+        default_headers: extra headers on every Events API request (the same rules as
+            :class:`~teleflow_py.Client`'s).
         telemetry: send the Python and OS versions in ``User-Agent``.
         telemetry_hostname: add the host name to ``User-Agent``.
         flush_at: analytics messages that make a batch.
@@ -61,10 +74,12 @@ class AsyncClient(AsyncEventsMixin, AnalyticsQueueMixin):
         *,
         base_url: Optional[str] = None,
         max_retries: int = 5,
-        timeout: float = 30.0,
-        open_timeout: float = 10.0,
-        write_timeout: float = 60.0,
+        timeout: float = 10.0,
+        open_timeout: float = 5.0,
+        write_timeout: float = 30.0,
         max_retry_wait: float = 60.0,
+        deadline: Optional[float] = DEFAULT_DEADLINE,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         default_headers: Optional[Mapping[str, str]] = None,
         telemetry: bool = True,
         telemetry_hostname: bool = False,
@@ -85,6 +100,8 @@ class AsyncClient(AsyncEventsMixin, AnalyticsQueueMixin):
             open_timeout=open_timeout,
             write_timeout=write_timeout,
             max_retry_wait=max_retry_wait,
+            deadline=deadline,
+            max_response_bytes=max_response_bytes,
             default_headers=default_headers,
             telemetry=telemetry,
             telemetry_hostname=telemetry_hostname,
@@ -102,6 +119,57 @@ class AsyncClient(AsyncEventsMixin, AnalyticsQueueMixin):
         # starts its thread) only on the first track(), identify() or alias().
         self._transport = Transport(self._config)
         self._batcher = Batcher(self._config, self._transport)
+
+    def with_options(
+        self,
+        *,
+        max_retries: Optional[int] = None,
+        timeout: Optional[float] = None,
+        open_timeout: Optional[float] = None,
+        write_timeout: Optional[float] = None,
+        max_retry_wait: Optional[float] = None,
+        deadline: Any = _KEEP,
+        max_response_bytes: Optional[int] = None,
+        default_headers: Optional[Mapping[str, str]] = None,
+    ) -> AsyncClient:
+        """A light copy of this client with some Events API settings changed.
+
+        As :meth:`teleflow_py.Client.with_options`: the copy shares this client's
+        connections and analytics queue, and only calls made through it use the new
+        settings::
+
+            await client.with_options(deadline=5, max_retries=1).trigger_event("welcome", "s-1")
+
+        Args:
+            max_retries: retries of one failed request.
+            timeout: seconds to wait for each read of the answer.
+            open_timeout: seconds to connect.
+            write_timeout: seconds for each write of the request.
+            max_retry_wait: the longest server-requested wait slept through.
+            deadline: seconds for one whole call; ``None`` or ``math.inf`` for no limit.
+            max_response_bytes: the largest answer read.
+            default_headers: headers added to (or replacing same-named) headers of this
+                client.
+
+        Raises:
+            ValidationError: a setting is invalid (the message names it).
+        """
+        copy = object.__new__(type(self))
+        copy._config = config_with_options(
+            self._config,
+            max_retries=max_retries,
+            timeout=timeout,
+            open_timeout=open_timeout,
+            write_timeout=write_timeout,
+            max_retry_wait=max_retry_wait,
+            deadline=deadline,
+            max_response_bytes=max_response_bytes,
+            default_headers=default_headers,
+        )
+        copy._aio = self._aio.with_config(copy._config)
+        copy._transport = self._transport
+        copy._batcher = self._batcher
+        return copy
 
     @property
     def config(self) -> ClientConfig:

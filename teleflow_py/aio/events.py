@@ -6,25 +6,23 @@ is the function :mod:`teleflow_py.events` uses; only the sending is awaited here
 
 from __future__ import annotations
 
-from typing import Any, Dict, Iterable, List, Mapping, Optional
+import asyncio
+from typing import Any, Iterable, Mapping, Optional
 
-from .._validation import check_idempotency_key, encode_json
-from ..errors import BulkTriggerError, TeleflowError
+from .._bodies import Chunk, broadcast_body, check_concurrency, plan_chunks, trigger_body
+from .._deadline import SharedPause
+from .._validation import check_idempotency_key
 from ..events import (
     BROADCAST_PATH,
     BULK_PATH,
     TRIGGER_PATH,
     BulkEventInput,
-    broadcast_body,
-    bulk_chunks,
-    bulk_results,
+    BulkOutcomes,
     cancel_path,
     cancel_result,
-    trigger_body,
-    trigger_result,
 )
 from ..response import Response
-from ..results import BulkTriggerResult, TriggerResult
+from ..results import BulkTriggerResult, TriggerResult, chunk_results, trigger_result
 from ..types import Actor, Recipients, Tenant
 from ._transport import AsyncTransport
 
@@ -115,12 +113,10 @@ class AsyncEventsMixin:
         return await self._send_one(BROADCAST_PATH, body, idempotency_key, f"broadcast {name!r}")
 
     async def _send_one(
-        self, path: str, body: Dict[str, Any], idempotency_key: Optional[str], what: str
+        self, path: str, body: bytes, idempotency_key: Optional[str], what: str
     ) -> TriggerResult:
         key = check_idempotency_key(idempotency_key)
-        response = await self._aio.request(
-            "POST", path, body=encode_json(body), idempotency_key=key
-        )
+        response = await self._aio.request("POST", path, body=body, idempotency_key=key)
         return trigger_result(response, what)
 
     async def trigger_bulk_event(
@@ -128,40 +124,56 @@ class AsyncEventsMixin:
         events: Iterable[BulkEventInput],
         *,
         idempotency_key: Optional[str] = None,
+        concurrency: int = 1,
     ) -> BulkTriggerResult:
         """Trigger many events; more than 100 are split into requests of at most 100.
 
-        Every event is checked before the first request goes out; each request carries
-        its own key derived from ``idempotency_key`` (as in the sync client).
+        As the sync client's: every event is checked and encoded first, each request
+        carries a key derived from ``idempotency_key``, results come back in input order,
+        and a 429's wait pauses every request of the call.
 
         Args:
-            events: trigger dicts (``name``, ``to``, optional ``payload``, ``overrides``,
-                ``transactionId``, ``actor``, ``tenant``) or ``TriggerEvent`` objects.
-            idempotency_key: the key of the whole call; chunks get derived keys.
+            events: the triggers, each a :class:`~teleflow_py.types.TriggerEventBody` dict
+                or a :class:`~teleflow_py.types.TriggerEvent`.
+            idempotency_key: the call's key (default: a new one); chunks get derived keys.
+            concurrency: how many requests (of up to 100 events) may be in flight at once,
+                1 to 32, as tasks of the running loop. The default, 1, sends them in order.
 
         Raises:
-            ValidationError: bad input (an empty list, a bad event), before anything is sent.
+            ValidationError: bad input (an empty list, a bad event, a bad ``concurrency``),
+                before anything is sent; the message names ``events[<index>]``.
             BulkTriggerError: the events were split over several requests and one failed
-                for good; it carries the results of the earlier requests and the unsent
-                events with their keys (the failed request's error is ``.error``).
+                for good. No request starts after that; those in flight finish. It carries
+                the accepted results and the unsent events with their keys.
             APIError, APIConnectionError: the single request (100 events or fewer) failed.
         """
-        chunks, encoded = bulk_chunks(events, idempotency_key)
-        results: List[TriggerResult] = []
-        responses: List[Response] = []
-        for index, ((chunk_key, part), body) in enumerate(zip(chunks, encoded)):
-            try:
-                response = await self._aio.request(
-                    "POST", BULK_PATH, body=body, idempotency_key=chunk_key
-                )
-                chunk_results = bulk_results(response, part)
-            except TeleflowError as exc:
-                if len(chunks) == 1:
-                    raise
-                raise BulkTriggerError(exc, results, chunks[index:]) from exc
-            responses.append(response)
-            results.extend(chunk_results)
-        return BulkTriggerResult(results, responses)
+        workers = check_concurrency(concurrency)
+        chunks = plan_chunks(events, idempotency_key)
+        pause = SharedPause()
+        if len(chunks) == 1:
+            response = await self._send_chunk(chunks[0], pause)
+            return BulkTriggerResult(chunk_results(response, chunks[0]), [response])
+        outcomes = BulkOutcomes(len(chunks))
+        pending = iter(chunks)
+
+        async def work() -> None:
+            for chunk in pending:
+                if outcomes.failed:
+                    return
+                try:
+                    response = await self._send_chunk(chunk, pause)
+                except Exception as exc:  # raised by outcomes.result() below
+                    outcomes.record_error(chunk, exc)
+                    return
+                outcomes.record(chunk, response)
+
+        await asyncio.gather(*(work() for _ in range(min(workers, len(chunks)))))
+        return outcomes.result(chunks)
+
+    async def _send_chunk(self, chunk: Chunk, pause: SharedPause) -> Response:
+        return await self._aio.request(
+            "POST", BULK_PATH, body=chunk.body, idempotency_key=chunk.key, pause=pause
+        )
 
     async def cancel_triggered_event(self, transaction_id: str) -> bool:
         """Cancel the pending steps (delays, digests) of a triggered transaction.

@@ -16,6 +16,7 @@ import threading
 import time
 from typing import Any, Dict, Optional
 
+from .._deadline import clamp_wait
 from .._retry import backoff_delay
 from .._transport import Transport
 from ..config import ClientConfig
@@ -43,7 +44,8 @@ def _check_timeout(timeout: Any) -> Optional[float]:
         raise ValidationError("timeout", f"must be a number of seconds or None, not {timeout!r}")
     if math.isnan(timeout) or timeout < 0:
         raise ValidationError("timeout", f"must be >= 0, got {timeout!r}")
-    return float(timeout)
+    # math.inf means "no limit", in a form the standard library's waits accept.
+    return clamp_wait(float(timeout))
 
 
 class Batcher:

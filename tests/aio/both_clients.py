@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import sys
+from pathlib import Path
 from typing import Any, Callable
 
 from teleflow_py import AsyncClient, Client
+
+# The misbehaving raw-socket server of the sync client's deadline tests, reused as is.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "events"))
 
 API_KEY = "sk_test_0123456789abcdef"
 
@@ -19,10 +24,17 @@ class Calls:
         factory = AsyncClient if kind == "async" else Client
         self.client: Any = factory(api_key=API_KEY, **options)
 
+    def with_options(self, **options: Any) -> Calls:
+        """The client's ``with_options`` copy, called the same way (on the same loop)."""
+        copy = object.__new__(Calls)
+        copy.kind, copy.loop = self.kind, self.loop
+        copy.client = self.client.with_options(**options)
+        return copy
+
     def __getattr__(self, name: str) -> Callable[..., Any]:
         method = getattr(self.client, name)
         loop = self.loop
-        if loop is None:
+        if loop is None or not asyncio.iscoroutinefunction(method):
             return method  # type: ignore[no-any-return]
 
         def run(*args: Any, **kwargs: Any) -> Any:

@@ -4,10 +4,14 @@ analytics that never block the loop, and an import that stays light without it."
 from __future__ import annotations
 
 import asyncio
+import os
 import pickle
+import socket
 import subprocess
 import sys
-from typing import List
+import threading
+from typing import Iterator, List
+from urllib.parse import urlsplit
 
 import pytest
 from both_clients import API_KEY
@@ -143,3 +147,64 @@ async def test_a_cancelled_call_leaves_the_client_usable(emulator: Emulator) -> 
             await slow
         emulator.clear_faults()
         assert (await client.trigger_event("welcome", "s-1")).ok
+
+
+@pytest.fixture
+def forward_proxy(emulator: Emulator) -> Iterator[List[bytes]]:
+    """A plain-HTTP forward proxy to the emulator, one request per connection.
+
+    Yields the request lines it received (absolute-form targets, as proxies get them).
+    """
+    seen: List[bytes] = []
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve(conn: socket.socket) -> None:
+        with conn, conn.makefile("rb") as stream:
+            line = stream.readline()
+            seen.append(line.strip())
+            method, target, version = line.strip().split(b" ", 2)
+            head = [b"%s %s %s" % (method, urlsplit(target.decode()).path.encode(), version)]
+            length = 0
+            while True:
+                header = stream.readline()
+                if header in (b"\r\n", b""):
+                    break
+                if header.lower().startswith(b"content-length:"):
+                    length = int(header.split(b":")[1])
+                if not header.lower().startswith((b"connection:", b"proxy-connection:")):
+                    head.append(header.rstrip(b"\r\n"))
+            body = stream.read(length)
+            with socket.create_connection(("127.0.0.1", emulator.port)) as upstream:
+                upstream.sendall(b"\r\n".join([*head, b"Connection: close", b"", b""]) + body)
+                while chunk := upstream.recv(65536):
+                    conn.sendall(chunk)
+
+    def accept() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=serve, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    os.environ["HTTP_PROXY"] = f"http://127.0.0.1:{listener.getsockname()[1]}"
+    try:
+        yield seen
+    finally:
+        del os.environ["HTTP_PROXY"]
+        listener.close()
+
+
+async def test_a_proxy_named_by_the_environment_is_used(
+    emulator: Emulator, forward_proxy: List[bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The API host does not resolve: the call succeeds only through the proxy. Which
+    # proxy applies follows requests' reading of HTTP(S)_PROXY / NO_PROXY, as in Client.
+    for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy", "http_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    async with AsyncClient(api_key=API_KEY, base_url="http://api.teleflow.invalid") as client:
+        result = await client.trigger_event("welcome", "s-1", transaction_id="via-proxy")
+    assert result.ok
+    assert forward_proxy == [b"POST http://api.teleflow.invalid/v1/events/trigger HTTP/1.1"]
+    assert [t["transactionId"] for t in emulator.triggers()] == ["via-proxy"]

@@ -14,6 +14,7 @@ from typing import Any, Callable, Dict, Type
 
 import pytest
 from both_clients import API_KEY, Calls
+from rawserver import RawServer
 
 from teleflow_py import (
     APIConnectionError,
@@ -25,6 +26,7 @@ from teleflow_py import (
     DailyQuotaIsReachedError,
     NotFoundError,
     RateLimitError,
+    ResponseTooLargeError,
     ServerError,
     ServiceUnavailableError,
     TriggerResult,
@@ -274,6 +276,54 @@ def test_a_server_that_never_answers_ends_in_a_timeout(
     with pytest.raises(APITimeoutError) as caught:
         api.trigger_event("welcome", "s-1")
     assert caught.value.retry_count == 1
+
+
+# -- deadlines, bounded answers, per-call options ---------------------------------------------
+
+
+@pytest.mark.parametrize("behaviour", ["silent", "trickle_headers", "trickle_body"])
+def test_the_deadline_ends_a_call_to_a_server_that_never_finishes(
+    make_api: Callable[..., Calls], behaviour: str
+) -> None:
+    # Each read alone would be within `timeout`: only the whole-call deadline ends these.
+    with RawServer(behaviour) as server:
+        api = make_api(base_url=server.url, deadline=0.5, timeout=5, max_retries=5)
+        with pytest.raises(APITimeoutError):
+            api.trigger_event("welcome", "s-1")
+
+
+def test_a_retry_after_longer_than_the_time_left_ends_the_call_at_once(
+    make_api: Callable[..., Calls], emulator: Emulator
+) -> None:
+    emulator.fail_next(1, 429, headers={"Retry-After": "5"})
+    api = make_api(base_url=emulator.url, deadline=2)
+    with pytest.raises(RateLimitError) as caught:
+        api.trigger_event("welcome", "s-1")
+    assert caught.value.retry_after == 5
+    assert len(emulator.requests()) == 1
+
+
+@pytest.mark.parametrize("behaviour", ["endless", "huge_length"])
+def test_an_endless_answer_ends_at_the_size_cap(
+    make_api: Callable[..., Calls], behaviour: str
+) -> None:
+    with RawServer(behaviour) as server:
+        api = make_api(base_url=server.url, max_response_bytes=100_000)
+        with pytest.raises(ResponseTooLargeError):
+            api.trigger_event("welcome", "s-1")
+        assert server.requests == 1  # not retried
+
+
+def test_options_change_the_calls_through_the_copy_only(api: Calls, emulator: Emulator) -> None:
+    emulator.fail_next(1, 503, headers=NOW)
+    with pytest.raises(ServiceUnavailableError):
+        api.with_options(max_retries=0, default_headers={"X-Tenant": "a"}).trigger_event(
+            "welcome", "s-1"
+        )
+    emulator.fail_next(1, 503, headers=NOW)
+    assert api.trigger_event("welcome", "s-1").ok  # the original still retries
+    tenants = [r["headers"].get("x-tenant") for r in emulator.requests()]
+    assert tenants == ["a", None, None]
 
 
 # -- bad input ----------------------------------------------------------------------------

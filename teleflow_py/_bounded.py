@@ -1,0 +1,147 @@
+"""Reading an answer within a size cap and a deadline, whatever the server sends.
+
+A socket timeout bounds each read, not the whole answer: a server that trickles one byte a
+second, or streams an endless chunked body, would otherwise hold the call (and grow its
+memory) for as long as it likes. Both routes to the API read through here:
+
+- the SDK's own ``http.client`` connections read the status line, headers and body through
+  :class:`BoundedReader`, which sets each read's socket timeout to what the deadline leaves
+  and counts every byte;
+- a ``requests`` session (the caller's, or ours behind a proxy) is read with
+  ``stream=True`` and :func:`read_session_body`, in pieces, with the same two limits.
+"""
+
+from __future__ import annotations
+
+import http.client
+import io
+import socket
+from typing import Any, List, Optional
+
+from ._deadline import Deadline
+from .errors import ResponseTooLargeError
+
+
+class ReadBudget:
+    """What one answer may still take: bytes (``max_bytes``) and time (``deadline``)."""
+
+    __slots__ = ("deadline", "max_bytes", "read_timeout", "used")
+
+    def __init__(self, deadline: Deadline, max_bytes: int, read_timeout: float) -> None:
+        self.deadline = deadline
+        self.max_bytes = max_bytes
+        self.read_timeout = read_timeout
+        self.used = 0
+
+    def next_timeout(self) -> float:
+        """The timeout of the next read.
+
+        Raises:
+            socket.timeout: the deadline has passed.
+        """
+        timeout = self.deadline.bound(self.read_timeout)
+        if timeout <= 0:
+            raise socket.timeout(f"{self.deadline.describe()} passed while reading the answer")
+        return timeout
+
+    def count(self, size: int) -> None:
+        """Add ``size`` bytes read.
+
+        Raises:
+            ResponseTooLargeError: the answer passed ``max_bytes``.
+        """
+        self.used += size
+        if self.used > self.max_bytes:
+            raise ResponseTooLargeError(self.max_bytes)
+
+
+class BoundedReader(io.RawIOBase):
+    """The raw byte stream of one answer on a socket, within a :class:`ReadBudget`.
+
+    Closing it leaves the socket open (the connection may be kept alive).
+    """
+
+    def __init__(self, sock: socket.socket, budget: ReadBudget) -> None:
+        super().__init__()
+        self._sock = sock
+        self._budget = budget
+        self._timeout: Optional[float] = None
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        timeout = self._budget.next_timeout()
+        if timeout != self._timeout:
+            self._sock.settimeout(timeout)
+            self._timeout = timeout
+        size = self._sock.recv_into(buffer)
+        self._budget.count(size)
+        return size
+
+
+class BoundedResponse(http.client.HTTPResponse):
+    """An ``http.client`` answer read through a :class:`BoundedReader`."""
+
+    def __init__(
+        self,
+        sock: socket.socket,
+        debuglevel: int = 0,
+        method: Optional[str] = None,
+        url: Optional[str] = None,
+        *,
+        budget: ReadBudget,
+    ) -> None:
+        super().__init__(sock, debuglevel, method, url)
+        self.fp.close()  # the plain makefile() reader the base class opened
+        self.fp = io.BufferedReader(BoundedReader(sock, budget))
+
+
+def read_body(answer: http.client.HTTPResponse, budget: ReadBudget) -> bytes:
+    """The body of an answer read through a :class:`BoundedResponse`, in pieces.
+
+    Pieces, because ``http.client`` allocates the whole of a declared length (or chunk
+    size) at once when asked for everything: a server declaring 10 GB would get it.
+
+    Raises:
+        ResponseTooLargeError: the body declared, or reached, more than the cap.
+        socket.timeout: the deadline passed while reading.
+    """
+    if answer.length is not None and answer.length > budget.max_bytes:
+        raise ResponseTooLargeError(budget.max_bytes)
+    pieces: List[bytes] = []
+    while True:
+        piece = answer.read(65536)
+        if not piece:
+            return b"".join(pieces)
+        pieces.append(piece)
+
+
+def read_session_body(answer: Any, budget: ReadBudget) -> bytes:
+    """The body of a streamed ``requests`` answer, read in pieces within ``budget``.
+
+    Each piece is one socket read at most (``read1``), so a trickled answer is checked
+    against the deadline between reads; where urllib3 exposes the socket, each read's
+    timeout is also cut to the time left. Decoded (gunzipped) bytes are counted, so a small
+    compressed answer cannot unpack past the cap.
+
+    Raises:
+        ResponseTooLargeError: the body passed the cap (or declared a longer length).
+        socket.timeout: the deadline passed while reading.
+    """
+    declared = answer.headers.get("Content-Length")
+    if declared is not None and declared.strip().isdigit() and int(declared) > budget.max_bytes:
+        raise ResponseTooLargeError(budget.max_bytes)
+    raw = answer.raw
+    sock = getattr(getattr(raw, "connection", None), "sock", None)
+    pieces: List[bytes] = []
+    while True:
+        timeout = budget.next_timeout()
+        if sock is not None:
+            sock.settimeout(timeout)
+        piece = raw.read1(65536, decode_content=True)
+        if not piece:  # only at the end of the body
+            break
+        budget.count(len(piece))
+        pieces.append(piece)
+    return b"".join(pieces)

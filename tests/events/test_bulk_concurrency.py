@@ -1,0 +1,139 @@
+"""Bulk with concurrency: order, keys and exactly-once under faults; honest results (issue 8).
+
+The emulator stores every processed trigger and answers a repeated idempotency key from
+its record (as novu's ``idempotency.interceptor.ts`` does), so "exactly once at the
+server" is counted there.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Dict, List
+
+import pytest
+
+from teleflow_py import BulkTriggerError, Client, ValidationError
+from teleflow_py._deadline import SharedPause
+from teleflow_py._transport import Transport
+from teleflow_py.config import ClientConfig
+from teleflow_py.emulator import Emulator
+
+BULK = "/v1/events/trigger/bulk"
+NOW = {"Retry-After": "0"}
+pytestmark = pytest.mark.timeout(120)
+
+
+def events(count: int) -> List[Dict[str, Any]]:
+    return [{"name": "digest", "to": f"s-{i}", "payload": {"i": i}} for i in range(count)]
+
+
+def _assert_each_event_once_and_in_order(emulator: Emulator, results: Any, count: int) -> None:
+    stored = emulator.triggers()
+    assert sorted(t["payload"]["i"] for t in stored) == list(range(count))  # exactly once
+    by_transaction = {t["transactionId"]: t["payload"]["i"] for t in stored}
+    # Result i describes input event i.
+    assert [by_transaction[r.transaction_id] for r in results] == list(range(count))
+
+
+def test_concurrency_8_under_503s_and_dropped_connections_keeps_order_keys_and_once(
+    emulator: Emulator, api_key: str
+) -> None:
+    count = 2_000  # 20 requests
+    emulator.fail_next(6, 503, headers=NOW, path=BULK)
+    emulator.drop_next(4, path=BULK)  # processed and stored, answer lost: retried
+    emulator.fail_next(3, 502, headers=NOW, path=BULK)
+    with Client(api_key=api_key, base_url=emulator.url) as client:  # default retries
+        results = client.trigger_bulk_event(
+            events(count), idempotency_key="campaign-7", concurrency=8
+        )
+    assert len(results) == count and results.ok
+    _assert_each_event_once_and_in_order(emulator, results, count)
+    keys = {r["headers"]["idempotency-key"] for r in emulator.requests(path=BULK)}
+    assert keys == {f"campaign-7.{n}" for n in range(1, 21)}
+    assert len(emulator.replays()) == 4  # the dropped ones, answered from the record
+    assert [r.idempotency_key for r in results.responses] == [
+        f"campaign-7.{n}" for n in range(1, 21)
+    ]
+
+
+def test_a_request_that_fails_for_good_stops_the_call_and_resumes_exactly_once(
+    emulator: Emulator, api_key: str
+) -> None:
+    original = events(1_000)
+    with Client(api_key=api_key, base_url=emulator.url, max_retries=0) as client:
+        emulator.fail_next(1, 503, headers=NOW, path=BULK)  # whichever request comes first
+        with pytest.raises(BulkTriggerError) as caught:
+            client.trigger_bulk_event(original, idempotency_key="k", concurrency=4)
+        error = caught.value
+        accepted = [index for index, _ in error.accepted]
+        assert sorted(accepted + error.unsent_indices) == list(range(1_000))
+        assert error.unsent == [original[i] for i in error.unsent_indices]
+        assert len(emulator.triggers()) == len(accepted)
+        for key, chunk in error.unsent_chunks:
+            client.trigger_bulk_event(chunk, idempotency_key=key)
+    assert sorted(t["payload"]["i"] for t in emulator.triggers()) == list(range(1_000))
+
+
+def test_a_429_pauses_every_request_of_the_call(emulator: Emulator, api_key: str) -> None:
+    waits: List[float] = []
+    config = ClientConfig.build(api_key, base_url=emulator.url)
+    transport = Transport(config, sleep=waits.append)
+    pause = SharedPause()
+    emulator.fail_next(1, 429, headers={"Retry-After": "7"}, path=BULK)
+    body = b'{"events":[{"name":"w","to":"s"}]}'
+    transport.request("POST", BULK, body=body, idempotency_key="a", pause=pause)
+    assert waits == [pytest.approx(7.0, abs=0.5)]  # the request that met the 429 waited...
+    transport.request("POST", BULK, body=body, idempotency_key="b", pause=pause)
+    # ...and so did the next one, before sending (no real sleep here, so the pause is
+    # still almost whole).
+    assert len(waits) == 2 and 6.0 < waits[1] <= 7.0
+
+
+def test_a_spent_rate_limit_window_pauses_the_others(emulator: Emulator, api_key: str) -> None:
+    waits: List[float] = []
+    transport = Transport(ClientConfig.build(api_key, base_url=emulator.url), sleep=waits.append)
+    pause = SharedPause()
+    emulator.fail_next(
+        1,
+        201,
+        body={"data": [{"acknowledged": True, "status": "processed"}]},
+        headers={"RateLimit-Remaining": "0", "RateLimit-Reset": "3"},
+        path=BULK,
+    )
+    body = b'{"events":[{"name":"w","to":"s"}]}'
+    transport.request("POST", BULK, body=body, idempotency_key="a", pause=pause)
+    assert waits == []
+    transport.request("POST", BULK, body=body, idempotency_key="b", pause=pause)
+    assert len(waits) == 1 and 2.0 < waits[0] <= 3.0
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"data": [{"acknowledged": True, "status": "processed"}]},  # shorter than 3
+        {"ok": True},  # no data
+        None,  # empty
+    ],
+)
+def test_an_accepted_chunk_with_an_unexpected_answer_is_unconfirmed_never_unsent(
+    emulator: Emulator, api_key: str, answer: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    emulator.fail_next(1, 201, body="" if answer is None else answer, path=BULK)
+    with (
+        caplog.at_level(logging.WARNING, logger="teleflow_py"),
+        Client(api_key=api_key, base_url=emulator.url) as client,
+    ):
+        results = client.trigger_bulk_event(events(103), concurrency=2)
+    assert len(results) == 103
+    unconfirmed = [index for index, _ in results.unconfirmed]
+    assert len(unconfirmed) in (3, 100)  # whichever request met the odd answer
+    assert results.failed == []  # nothing says "not sent"
+    assert all(r.acknowledged for r in results)
+    assert "unconfirmed" in caplog.text
+
+
+@pytest.mark.parametrize("value", [0, 33, 1.5, True, "8"])
+def test_a_bad_concurrency_is_refused(client: Client, emulator: Emulator, value: Any) -> None:
+    with pytest.raises(ValidationError, match=r"^concurrency: "):
+        client.trigger_bulk_event(events(3), concurrency=value)
+    assert emulator.requests() == []
