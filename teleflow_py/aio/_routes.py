@@ -29,9 +29,14 @@ from requests.structures import CaseInsensitiveDict
 from .._bounded import ReadBudget
 from .._connection import POOL_SIZE, Answer, Limits
 from .._credential import ApiKeyCredential
+from .._deadline import LONGEST_WAIT
 from ..errors import ResponseTooLargeError
 
 T = TypeVar("T")
+
+#: Connections one client opens at most per event loop; more concurrent calls wait for
+#: one (within their deadline). Far below the usual 1,024 open files of a process.
+MAX_CONNECTIONS = 100
 
 #: Longest status line or header line, and most header lines, read from an answer.
 _MAX_LINE = 65536
@@ -85,6 +90,7 @@ class DirectRoute:
         self._credential = credential
         self._idle: List[_Stream] = []
         self._loop: Optional[asyncio.AbstractEventLoop] = None
+        self._slots: Optional[asyncio.Semaphore] = None
         self.closed = False
 
     async def send(
@@ -98,16 +104,23 @@ class DirectRoute:
         """One exchange. Raises ``TimeoutError``/``socket.timeout`` for timeouts,
         :class:`ProtocolError`, ``OSError``/``ssl.SSLError`` for the connection, and
         :class:`~teleflow_py.errors.ResponseTooLargeError`."""
-        stream = await self._checkout(limits)
+        slots = self._slots_of_this_loop()
+        await within(limits.timeout(LONGEST_WAIT, "waiting for a connection"), slots.acquire())
         try:
-            stream.writer.write(self._head(method, path, body, headers) + (body or b""))
-            await within(limits.timeout(limits.timeouts.write, "sending"), stream.writer.drain())
-            status, answer_headers, content, keep = await _read_answer(
-                stream.reader, method, limits.budget()
-            )
-        except BaseException:
-            stream.close()
-            raise
+            stream = await self._checkout(limits)
+            try:
+                stream.writer.write(self._head(method, path, body, headers) + (body or b""))
+                await within(
+                    limits.timeout(limits.timeouts.write, "sending"), stream.writer.drain()
+                )
+                status, answer_headers, content, keep = await _read_answer(
+                    stream.reader, method, limits.budget()
+                )
+            except BaseException:
+                stream.close()
+                raise
+        finally:
+            slots.release()
         if keep and not self.closed and len(self._idle) < POOL_SIZE:
             self._idle.append(stream)
         else:
@@ -127,11 +140,16 @@ class DirectRoute:
         lines.append(b"Content-Length: %d\r\n\r\n" % len(body or b""))
         return b"".join(lines)
 
-    async def _checkout(self, limits: Limits) -> _Stream:
+    def _slots_of_this_loop(self) -> asyncio.Semaphore:
+        """The connection slots of the running loop (a new loop forgets the old one's)."""
         loop = asyncio.get_running_loop()
-        if self._loop is not loop:
+        if self._loop is not loop or self._slots is None:
             self._forget()
             self._loop = loop
+            self._slots = asyncio.Semaphore(MAX_CONNECTIONS)
+        return self._slots
+
+    async def _checkout(self, limits: Limits) -> _Stream:
         while self._idle:
             stream = self._idle.pop()
             if stream.usable():
@@ -290,7 +308,9 @@ class ProxyRoute:
             # A client of a finished loop cannot be closed from this one; it is dropped.
             self._http = httpx.AsyncClient(
                 base_url=self._base_url,
-                limits=httpx.Limits(max_keepalive_connections=POOL_SIZE),
+                limits=httpx.Limits(
+                    max_connections=MAX_CONNECTIONS, max_keepalive_connections=POOL_SIZE
+                ),
                 follow_redirects=False,
             )
             self._loop = loop
