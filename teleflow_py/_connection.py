@@ -108,8 +108,9 @@ class _ApiKeyAuth(requests.auth.AuthBase):
         self._credential = credential
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        # Bytes, which requests sends as they are (no local variable holds the key).
-        request.headers["Authorization"] = self._credential.encode()  # type: ignore[assignment]
+        # The credential itself: http.client calls its encode() as it writes the header,
+        # so requests' and urllib3's frames (and their locals) hold only its masked repr.
+        request.headers["Authorization"] = self._credential  # type: ignore[assignment]
         return request
 
     def __repr__(self) -> str:

@@ -163,6 +163,23 @@ def _has_lone_surrogate(text: str) -> bool:
     return False
 
 
+def lone_surrogate_error(arguments: Mapping[str, Any]) -> ValidationError:
+    """The error naming the first of ``arguments`` holding a lone surrogate (text that
+    cannot be UTF-8); called only after encoding failed, to explain it."""
+    for argument, value in arguments.items():
+        if isinstance(value, str):
+            if _has_lone_surrogate(value):
+                return ValidationError(argument, "is not valid Unicode (a lone surrogate)")
+            continue
+        try:
+            found = _find_unencodable(value, argument, set())
+        except RecursionError:
+            found = None
+        if found:
+            return ValidationError(argument, f"cannot be sent as JSON: {found}")
+    return ValidationError(next(iter(arguments), "body"), "is not valid Unicode")
+
+
 def _find_unencodable(value: Any, path: str, seen: Set[int]) -> Optional[str]:
     """The path and reason of the first value JSON cannot encode, searched depth first."""
     if isinstance(value, Mapping):

@@ -11,7 +11,7 @@ import datetime as _dt
 import json
 from typing import Any, Dict, List, Mapping, Optional
 
-from .._validation import encode_json, to_json
+from .._validation import encode_json, lone_surrogate_error, to_json
 from ..errors import ValidationError
 from .batch import ALIAS_PATH, MAX_EVENT_BYTES, Batch
 from .ids import iso_utc, new_message_id, utc_now_iso
@@ -53,21 +53,30 @@ def occurred_at(timestamp: Any) -> str:
     if timestamp is None:
         return utc_now_iso()
     if isinstance(timestamp, _dt.datetime):
-        return iso_utc(timestamp)
+        return _in_utc(timestamp)
     if isinstance(timestamp, str):
         text = timestamp.strip()
         # fromisoformat only learned to read a trailing "Z" in Python 3.11.
         if text[-1:] in ("Z", "z"):
             text = text[:-1] + "+00:00"
         try:
-            return iso_utc(_dt.datetime.fromisoformat(text))
+            moment = _dt.datetime.fromisoformat(text)
         except ValueError:
             raise ValidationError(
                 "timestamp", f"{timestamp!r} is not an ISO-8601 date and time"
             ) from None
+        return _in_utc(moment)
     raise ValidationError(
         "timestamp", f"must be a datetime or an ISO-8601 string, not {type(timestamp).__name__}"
     )
+
+
+def _in_utc(moment: _dt.datetime) -> str:
+    try:
+        return iso_utc(moment)
+    except OverflowError:
+        # For example datetime.max with a negative offset: past year 9999 in UTC.
+        raise ValidationError("timestamp", f"{moment!r} is out of range in UTC") from None
 
 
 def _json(value: Any, argument: str) -> str:
@@ -106,6 +115,8 @@ def _envelope(
 
 
 def _finish(parts: List[str], argument: str) -> bytes:
+    """The encoded event. Raises UnicodeEncodeError for a lone surrogate: callers name
+    the argument that holds it (only then, so the common path pays nothing)."""
     parts.append("}")
     raw = "".join(parts).encode("utf-8")
     if len(raw) > MAX_EVENT_BYTES:
@@ -141,7 +152,19 @@ def encode_track(
         parts += (',"properties":', _json(properties, "properties"))
     if context is not None:
         parts += (',"context":', _json(context, "context"))
-    return _finish(parts, "properties")
+    try:
+        return _finish(parts, "properties")
+    except UnicodeEncodeError:
+        raise lone_surrogate_error(
+            {
+                "event": event,
+                "user_id": user_id,
+                "anonymous_id": anonymous_id,
+                "external_id": external_id,
+                "properties": properties,
+                "context": context,
+            }
+        ) from None
 
 
 def encode_identify(user_id: Any, anonymous_id: Any, external_id: Any, traits: Any) -> bytes:
@@ -155,7 +178,17 @@ def encode_identify(user_id: Any, anonymous_id: Any, external_id: Any, traits: A
     parts = _envelope(IDENTIFY_EVENT, user_id, anonymous_id, external_id, utc_now_iso())
     if traits is not None:
         parts += (',"traits":', _json(traits, "traits"))
-    return _finish(parts, "traits")
+    try:
+        return _finish(parts, "traits")
+    except UnicodeEncodeError:
+        raise lone_surrogate_error(
+            {
+                "user_id": user_id,
+                "anonymous_id": anonymous_id,
+                "external_id": external_id,
+                "traits": traits,
+            }
+        ) from None
 
 
 def alias_batch(user_id: Any, anonymous_id: Optional[Any], previous_id: Optional[Any]) -> Batch:
@@ -177,4 +210,10 @@ def alias_batch(user_id: Any, anonymous_id: Optional[Any], previous_id: Optional
     if previous_id is not None:
         _check_id(previous_id, "previous_id")
         body["previous_id"] = previous_id
-    return Batch(new_message_id(), [to_json(body).encode("utf-8")], ALIAS_PATH)
+    try:
+        encoded = to_json(body).encode("utf-8")
+    except UnicodeEncodeError:
+        raise lone_surrogate_error(
+            {"user_id": user_id, "anonymous_id": anonymous_id, "previous_id": previous_id}
+        ) from None
+    return Batch(new_message_id(), [encoded], ALIAS_PATH)
