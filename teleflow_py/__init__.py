@@ -46,11 +46,12 @@ from .types import (
 )
 
 if TYPE_CHECKING:
-    from .aio import AsyncClient
+    from .aio import AsyncClient as AsyncClient
 
 
 def __getattr__(name: str) -> Any:
-    # AsyncClient is imported on first use, so that `import teleflow_py` never imports httpx.
+    # AsyncClient is imported on first use, so that `import teleflow_py` never imports httpx
+    # (nor does `from teleflow_py import *`: it is left out of __all__ for that reason).
     if name == "AsyncClient":
         from .aio import AsyncClient
 
@@ -65,7 +66,6 @@ __all__ = [
     "APIError",
     "APITimeoutError",
     "AnalyticsStats",
-    "AsyncClient",
     "AuthenticationError",
     "BadGatewayError",
     "BadRequestError",

@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import threading
+from pathlib import Path
 from typing import Iterator, List
 from urllib.parse import urlsplit
 
@@ -208,3 +209,22 @@ async def test_a_proxy_named_by_the_environment_is_used(
     assert result.ok
     assert forward_proxy == [b"POST http://api.teleflow.invalid/v1/events/trigger HTTP/1.1"]
     assert [t["transactionId"] for t in emulator.triggers()] == ["via-proxy"]
+
+
+def test_the_sync_client_works_without_httpx_installed(tmp_path: Path) -> None:
+    # A shadowing module that fails to import stands in for an environment without the
+    # `async` extra: the sync client and `import *` work; AsyncClient explains what to do.
+    (tmp_path / "httpx.py").write_text("raise ImportError('no httpx here')\n")
+    code = (
+        "from teleflow_py import *\n"
+        "import teleflow_py\n"
+        "Client(api_key='sk_test_0123456789abcdef').close()\n"
+        "try:\n"
+        "    teleflow_py.AsyncClient\n"
+        "except ImportError as exc:\n"
+        "    assert 'teleflow-py[async]' in str(exc), exc\n"
+        "else:\n"
+        "    raise SystemExit('AsyncClient imported without httpx')\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(tmp_path))
+    subprocess.run([sys.executable, "-c", code], check=True, env=env)
