@@ -60,6 +60,22 @@ class ProtocolError(Exception):
     """The server's answer is not HTTP/1.1 we can read (retryable, like a dropped one)."""
 
 
+class _AnswerReader(asyncio.StreamReader):
+    """A stream reader that keeps what arrived before a reset.
+
+    asyncio's reader raises a connection error before returning data it already holds.
+    A server may answer early (a 413 or 401) and close without reading the whole body,
+    which resets the connection: its answer, already received, is the one to report. So
+    a connection error ends the stream like a close, after the data received before it.
+    """
+
+    def set_exception(self, exc: Exception) -> None:
+        if isinstance(exc, OSError):
+            self.feed_eof()
+        else:
+            super().set_exception(exc)
+
+
 class _Stream:
     __slots__ = ("reader", "writer")
 
@@ -108,14 +124,24 @@ class DirectRoute:
         await within(limits.timeout(LONGEST_WAIT, "waiting for a connection"), slots.acquire())
         try:
             stream = await self._checkout(limits)
+            unsent: Optional[OSError] = None
             try:
                 stream.writer.write(self._head(method, path, body, headers) + (body or b""))
-                await within(
-                    limits.timeout(limits.timeouts.write, "sending"), stream.writer.drain()
-                )
-                status, answer_headers, content, keep = await _read_answer(
-                    stream.reader, method, limits.budget()
-                )
+                try:
+                    await within(
+                        limits.timeout(limits.timeouts.write, "sending"), stream.writer.drain()
+                    )
+                except (BrokenPipeError, ConnectionResetError) as exc:
+                    unsent = exc  # the server may have answered early: read that answer
+                try:
+                    status, answer_headers, content, keep = await _read_answer(
+                        stream.reader, method, limits.budget()
+                    )
+                except (OSError, ProtocolError):
+                    if unsent is not None:
+                        raise unsent from None
+                    raise
+                keep = keep and unsent is None
             except BaseException:
                 stream.close()
                 raise
@@ -155,17 +181,20 @@ class DirectRoute:
             if stream.usable():
                 return stream
             stream.close()
-        reader, writer = await within(
+        loop = asyncio.get_running_loop()
+        reader = _AnswerReader(limit=_MAX_LINE, loop=loop)
+        protocol = asyncio.StreamReaderProtocol(reader, loop=loop)
+        transport, _ = await within(
             limits.timeout(limits.timeouts.connect, "connecting"),
-            asyncio.open_connection(
+            loop.create_connection(
+                lambda: protocol,
                 self._host,
                 self._port,
                 ssl=self._tls,
                 server_hostname=self._host if self._tls is not None else None,
-                limit=_MAX_LINE,
             ),
         )
-        return _Stream(reader, writer)
+        return _Stream(reader, asyncio.StreamWriter(transport, protocol, reader, loop))
 
     def _forget(self) -> None:
         idle, self._idle = self._idle, []

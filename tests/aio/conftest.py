@@ -14,6 +14,7 @@ from typing import Any, Callable, Iterator, List
 
 import pytest
 from both_clients import Calls
+from test_review_edges import early_413_server  # noqa: F401 - the sync tests' fixture, shared
 
 from teleflow_py.emulator import Emulator
 

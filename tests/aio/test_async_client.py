@@ -16,6 +16,8 @@ from urllib.parse import urlsplit
 
 import pytest
 from both_clients import API_KEY
+from rawserver import RawServer
+from test_key_secrecy import _assert_key_not_recorded
 
 from teleflow_py import AsyncClient, AuthenticationError, TeleflowError
 from teleflow_py.emulator import Emulator
@@ -228,3 +230,25 @@ def test_the_sync_client_works_without_httpx_installed(tmp_path: Path) -> None:
     )
     env = dict(os.environ, PYTHONPATH=str(tmp_path))
     subprocess.run([sys.executable, "-c", code], check=True, env=env)
+
+
+@pytest.mark.parametrize("behaviour", ["hang_up", "refused", "silent"])
+async def test_a_failing_send_records_no_key_in_any_frame(
+    emulator: Emulator, behaviour: str
+) -> None:
+    # What Sentry's capture_locals would record of every frame of the failure, asyncio's
+    # included (the sync client's test, test_key_secrecy.py, for the async route).
+    server = RawServer("silent") if behaviour == "silent" else None
+    if behaviour == "refused":
+        emulator.go_down()
+    elif behaviour == "hang_up":
+        emulator.drop_next(5)
+    url = server.url if server is not None else emulator.url
+    try:
+        async with AsyncClient(api_key=API_KEY, base_url=url, max_retries=0, deadline=1.0) as c:
+            with pytest.raises(TeleflowError) as caught:
+                await c.trigger_event("welcome", "s-1", payload={"k": "v"})
+    finally:
+        if server is not None:
+            server.close()
+    assert _assert_key_not_recorded(caught.value, API_KEY, ours_only=False) > 10

@@ -25,6 +25,7 @@ from teleflow_py import (
     BulkTriggerError,
     DailyQuotaIsReachedError,
     NotFoundError,
+    PayloadTooLargeError,
     RateLimitError,
     ResponseTooLargeError,
     ServerError,
@@ -113,6 +114,41 @@ def test_bulk_failure_after_a_chunk_reports_what_was_sent_and_how_to_resume(
     for key, chunk in error.unsent_chunks:
         api.trigger_bulk_event(chunk, idempotency_key=key)
     assert sorted(t["payload"]["i"] for t in emulator.triggers()) == list(range(250))
+
+
+def test_bulk_with_concurrency_keeps_order_keys_and_sends_each_event_once_under_faults(
+    make_api: Callable[..., Calls], emulator: Emulator
+) -> None:
+    emulator.fail_next(4, 503, headers=NOW, path=BULK)
+    emulator.drop_next(3, path=BULK)  # processed and stored, answer lost: retried
+    emulator.fail_next(2, 502, headers=NOW, path=BULK)
+    api = make_api(base_url=emulator.url)  # default retries and deadline
+    events = [{"name": "digest", "to": f"s-{i}", "payload": {"i": i}} for i in range(1000)]
+    results = api.trigger_bulk_event(events, idempotency_key="c", concurrency=8)
+    assert len(results) == 1000 and results.ok
+    stored = emulator.triggers()
+    assert sorted(t["payload"]["i"] for t in stored) == list(range(1000))  # exactly once
+    by_transaction = {t["transactionId"]: t["payload"]["i"] for t in stored}
+    assert [by_transaction[r.transaction_id] for r in results] == list(range(1000))
+    assert [r.idempotency_key for r in results.responses] == [f"c.{n}" for n in range(1, 11)]
+    assert len(emulator.replays()) == 3
+
+
+def test_bulk_with_concurrency_stops_after_a_failure_and_resumes_exactly_once(
+    make_api: Callable[..., Calls], emulator: Emulator
+) -> None:
+    api = make_api(base_url=emulator.url, max_retries=0)
+    emulator.fail_next(1, 503, headers=NOW, path=BULK)  # whichever request comes first
+    events = [{"name": "digest", "to": f"s-{i}", "payload": {"i": i}} for i in range(1000)]
+    with pytest.raises(BulkTriggerError) as caught:
+        api.trigger_bulk_event(events, idempotency_key="k", concurrency=4)
+    error = caught.value
+    accepted = [index for index, _ in error.accepted]
+    assert sorted(accepted + error.unsent_indices) == list(range(1000))
+    assert len(emulator.triggers()) == len(accepted)
+    for key, chunk in error.unsent_chunks:
+        api.trigger_bulk_event(chunk, idempotency_key=key)
+    assert sorted(t["payload"]["i"] for t in emulator.triggers()) == list(range(1000))
 
 
 def test_cancel_returns_true_once_then_false(api: Calls, emulator: Emulator) -> None:
@@ -359,3 +395,12 @@ def test_bad_input_is_refused_naming_the_argument_and_nothing_is_sent(
         getattr(api, method)(*args, **kwargs)
     assert caught.value.argument == argument
     assert emulator.requests() == []
+
+
+def test_an_early_answer_to_a_large_body_is_reported_as_it_is(
+    make_api: Callable[..., Calls], early_413_server: str
+) -> None:
+    # The server answers 413 after the head and closes without reading the 8 MB body.
+    api = make_api(base_url=early_413_server, max_retries=0)
+    with pytest.raises(PayloadTooLargeError):
+        api.trigger_event("w", "s", payload={"blob": "x" * (8 * 1024 * 1024)})
