@@ -54,7 +54,10 @@ def connection_error(method: str, url: str, exc: BaseException) -> APIConnection
             url=url,
             retryable=isinstance(tls, (ssl.SSLEOFError, ssl.SSLZeroReturnError)),
         )
-    if isinstance(exc, (httpx.UnsupportedProtocol, httpx.LocalProtocolError, httpx.InvalidURL)):
+    if isinstance(
+        exc, (httpx.UnsupportedProtocol, httpx.LocalProtocolError, httpx.InvalidURL, ValueError)
+    ):
+        # A request that cannot be sent as it is (a header value that will not encode).
         return APIConnectionError(
             f"{method} {url} cannot succeed: {_reason(exc)}", url=url, retryable=False
         )

@@ -328,6 +328,27 @@ def test_the_deadline_ends_a_call_to_a_server_that_never_finishes(
             api.trigger_event("welcome", "s-1")
 
 
+def test_by_default_a_silent_server_ends_the_call_at_the_deadline(
+    make_api: Callable[..., Calls],
+) -> None:
+    # Defaults as a new user has them (the 30 s deadline), shortened for this call only.
+    with RawServer("silent") as server:
+        api = make_api(base_url=server.url)
+        assert api.client.config.deadline == 30.0
+        with pytest.raises(APITimeoutError):
+            api.with_options(deadline=1.0).trigger_event("welcome", "s-1")
+    assert server.requests == 1
+
+
+@pytest.mark.parametrize(
+    ("option", "value"), [("deadline", -1), ("max_retries", "3"), ("timeout", float("nan"))]
+)
+def test_bad_options_are_refused_naming_them(api: Calls, option: str, value: Any) -> None:
+    with pytest.raises(ValidationError) as caught:
+        api.with_options(**{option: value})
+    assert caught.value.argument == option
+
+
 def test_a_retry_after_longer_than_the_time_left_ends_the_call_at_once(
     make_api: Callable[..., Calls], emulator: Emulator
 ) -> None:
