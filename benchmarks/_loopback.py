@@ -21,6 +21,11 @@ TRIGGER_ANSWER = json.dumps(
 ).encode()
 
 
+BULK_RESULT = json.dumps(
+    {"acknowledged": True, "status": "processed", "transactionId": "tx-bench"}
+).encode()
+
+
 def _count_events(raw: bytes) -> int:
     try:
         body = json.loads(raw)
@@ -73,6 +78,9 @@ def _serve_connection(conn: socket.socket, kind: str, delay: float, events: Any)
             count = _count_events(gzip.decompress(body) if gzipped else body)
             with events.get_lock():
                 events.value += count
+            if kind == "bulk":  # one result per event, as the API answers a bulk trigger
+                conn.sendall(_answer(201, b'{"data":[' + b",".join([BULK_RESULT] * count) + b"]}"))
+                continue
             payload = json.dumps({"accepted": count, "rejected": 0, "errors": []}).encode()
             conn.sendall(_answer(200, payload))
 
@@ -91,7 +99,9 @@ def _serve(kind: str, delay: float, events: Any, ready: Any) -> None:
 
 
 class LoopbackServer:
-    """``kind="batch"`` counts analytics events; ``kind="trigger"`` answers a trigger."""
+    """``kind="batch"`` counts analytics events; ``kind="trigger"`` answers a trigger;
+    ``kind="bulk"`` answers a bulk trigger (one result per event). ``delay`` seconds are
+    added to every request."""
 
     def __init__(self, kind: str = "batch", delay: float = 0.0) -> None:
         context = multiprocessing.get_context("spawn")

@@ -9,7 +9,8 @@ requests). Pure: no I/O, shared by the sync and async clients.
 from __future__ import annotations
 
 import hashlib
-from typing import Any, Dict, Iterable, List, Mapping, NamedTuple, Optional
+from collections.abc import Iterable, Mapping
+from typing import Any, Dict, List, NamedTuple, Optional
 
 from ._validation import (
     MAX_IDEMPOTENCY_KEY_LENGTH,
@@ -21,6 +22,7 @@ from ._validation import (
     check_tenant,
     check_transaction_id,
     encode_json,
+    to_json,
 )
 from .errors import ValidationError
 from .types import TriggerEvent
@@ -147,31 +149,39 @@ def bulk_event_body(event: Any, index: int) -> Dict[str, Any]:
     Raises:
         ValidationError: the event is invalid; the argument is ``events[<index>]...``.
     """
-    prefix = f"events[{index}]."
-    if isinstance(event, TriggerEvent):
-        event = event.to_dict()
-    if not isinstance(event, Mapping):
-        raise ValidationError(
-            f"events[{index}]", f"must be a dict or TriggerEvent, not {type(event).__name__}"
-        )
-    unknown = sorted(set(event) - _KNOWN_FIELDS)
-    if unknown:
+    if type(event) is not dict:  # the common case skips the slower checks
+        if isinstance(event, TriggerEvent):
+            event = event.to_dict()
+        elif not isinstance(event, Mapping):
+            raise ValidationError(
+                f"events[{index}]", f"must be a dict or TriggerEvent, not {type(event).__name__}"
+            )
+    if not _KNOWN_FIELDS.issuperset(event):
+        unknown = sorted(str(name) for name in set(event) - _KNOWN_FIELDS)
         raise ValidationError(
             f"events[{index}]", f"unknown fields {unknown}; allowed {sorted(_KNOWN_FIELDS)}"
         )
-    body: Dict[str, Any] = {"name": check_name(event.get("name"), prefix + "name")}
-    check_recipients(event.get("to"), prefix + "to")
-    body["to"] = event["to"]
-    body.update(
-        optional_fields(
-            prefix,
-            payload=event.get("payload"),
-            overrides=event.get("overrides"),
-            transaction_id=event.get("transactionId"),
-            actor=event.get("actor"),
-            tenant=event.get("tenant"),
+    name = event.get("name")
+    to = event.get("to")
+    if type(name) is not str or not name.strip():
+        check_name(name, f"events[{index}].name")
+    if type(to) is not str or not to.strip():
+        check_recipients(to, f"events[{index}].to")
+    body: Dict[str, Any] = {"name": name, "to": to}
+    payload = event.get("payload")
+    if len(event) == 3 and type(payload) is dict:  # the common shape, checked inline
+        body["payload"] = payload
+    elif len(event) > 2:
+        body.update(
+            optional_fields(
+                f"events[{index}].",
+                payload=event.get("payload"),
+                overrides=event.get("overrides"),
+                transaction_id=event.get("transactionId"),
+                actor=event.get("actor"),
+                tenant=event.get("tenant"),
+            )
         )
-    )
     return body
 
 
@@ -199,7 +209,6 @@ def plan_chunks(events: Any, idempotency_key: Optional[str]) -> List[Chunk]:
     bodies = [bulk_event_body(event, index) for index, event in enumerate(events)]
     if not bodies:
         raise ValidationError("events", "must hold at least one event")
-    encoded = [encode_json(body, prefix=f"events[{index}].") for index, body in enumerate(bodies)]
     key = check_idempotency_key(idempotency_key)
     count = (len(bodies) + MAX_BULK_EVENTS - 1) // MAX_BULK_EVENTS
     chunks = []
@@ -212,10 +221,26 @@ def plan_chunks(events: Any, idempotency_key: Optional[str]) -> List[Chunk]:
                 first,
                 chunk_idempotency_key(key, number, count),
                 bodies[first:last],
-                b'{"events":[' + b",".join(encoded[first:last]) + b"]}",
+                _encode_chunk(bodies, first, last),
             )
         )
     return chunks
+
+
+def _encode_chunk(bodies: List[Dict[str, Any]], first: int, last: int) -> bytes:
+    """The wire body of ``bodies[first:last]``, encoded in one pass.
+
+    Raises:
+        ValidationError: an event cannot be encoded, naming ``events[<index>]``.
+    """
+    part = bodies[first:last]
+    try:
+        return to_json({"events": part}).encode("utf-8")
+    except (TypeError, ValueError, RecursionError):
+        # Only to name the culprit by its index in the caller's list: this raises.
+        for index, body in enumerate(part, start=first):
+            encode_json(body, prefix=f"events[{index}].")
+        raise ValidationError("events", "cannot be sent as JSON") from None
 
 
 def check_concurrency(value: Any) -> int:

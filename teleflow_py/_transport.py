@@ -126,6 +126,14 @@ class Transport:
         at once with the last error. ``pause``, shared by the requests of one bulk call,
         makes every one of them wait out a 429's ``Retry-After``.
 
+        Args:
+            method: the HTTP method.
+            path: the path under the base URL.
+            body: the encoded JSON body, if any.
+            idempotency_key: sent as ``Idempotency-Key`` on every attempt.
+            policy: the retry policy (default: the client's).
+            pause: a pause shared by the requests of one bulk call.
+
         Raises:
             APIError: the server answered an error status (after retries, where retryable).
             APIConnectionError: no answer after retries (``APITimeoutError`` for timeouts

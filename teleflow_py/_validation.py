@@ -6,7 +6,8 @@ import datetime as _dt
 import json
 import math
 import uuid
-from typing import Any, Callable, Mapping, Optional, Set
+from collections.abc import Mapping
+from typing import Any, Callable, Optional, Set
 
 from .errors import InvalidIdempotencyKeyError, ValidationError
 

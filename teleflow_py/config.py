@@ -154,6 +154,9 @@ class ClientConfig:
     def replace(self, **changes: Any) -> ClientConfig:
         """A copy with ``changes`` applied, validated as :meth:`build` does.
 
+        Args:
+            changes: settings to change, by field name (the key cannot be changed).
+
         Raises:
             ValidationError: a changed setting is invalid (the message names it).
         """
@@ -178,6 +181,10 @@ class ClientConfig:
         cls, api_key: Union[str, ApiKeyCredential, None] = None, **settings: Any
     ) -> ClientConfig:
         """Validate every setting and return the frozen config.
+
+        Args:
+            api_key: the key (default ``TELEFLOW_API_KEY``), or an existing credential.
+            settings: the other fields of :class:`ClientConfig`, by name.
 
         Raises:
             ValidationError: a setting is missing or out of range (the message names it).

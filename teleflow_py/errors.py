@@ -102,6 +102,10 @@ class ResponseTooLargeError(APIConnectionError):
 
     Not retried: the same request would most likely get the same answer. The server may
     have processed the request (retrying later with the same idempotency key is safe).
+
+    Args:
+        limit: the ``max_response_bytes`` that was passed.
+        url: the URL of the request.
     """
 
     def __init__(self, limit: int, *, url: str = "") -> None:
@@ -279,6 +283,14 @@ class BulkTriggerError(TeleflowError):
                 client.trigger_bulk_event(chunk, idempotency_key=key)
 
     ``error`` is the error of the first failed request (also ``__cause__``).
+
+    Args:
+        error: the error of the first failed request.
+        results: the results of the accepted events, in input order.
+        unsent_chunks: ``(idempotency_key, events)`` of every request not accepted.
+        accepted: ``(input index, result)`` of the accepted events (default: ``results``
+            numbered from 0).
+        unsent_indices: the input indexes of the unsent events.
     """
 
     def __init__(

@@ -141,7 +141,7 @@ class EventsMixin:
 
         Every event is checked and encoded before the first request goes out. Each request
         carries its own idempotency key derived from ``idempotency_key`` (see
-        :func:`~teleflow_py._bulk.chunk_idempotency_key`), so repeating the call with the
+        :func:`~teleflow_py.events.chunk_idempotency_key`), so repeating the call with the
         same key repeats exactly the same requests. Each request has its own ``deadline``
         and retries; a 429's wait (or a spent rate-limit window) pauses every request of
         the call, which slows down rather than fails.
@@ -235,6 +235,7 @@ class BulkOutcomes:
     def __init__(self, count: int) -> None:
         self._lock = threading.Lock()
         self._responses: List[Optional[Response]] = [None] * count
+        self._results: List[List[TriggerResult]] = [[] for _ in range(count)]
         self._errors: Dict[int, Exception] = {}
 
     @property
@@ -255,9 +256,15 @@ class BulkOutcomes:
         return True
 
     def record(self, chunk: Chunk, response: Response) -> None:
-        """``chunk`` was accepted with ``response`` (the async client calls this directly)."""
+        """``chunk`` was accepted with ``response`` (the async client calls this directly).
+
+        Its results are read here, on the worker, while the other requests wait on the
+        network.
+        """
+        results = chunk_results(response, chunk)
         with self._lock:
             self._responses[chunk.number] = response
+            self._results[chunk.number] = results
 
     def record_error(self, chunk: Chunk, error: Exception) -> None:
         """``chunk`` failed for good with ``error``; no new request should start."""
@@ -278,7 +285,7 @@ class BulkOutcomes:
             if response is None:
                 unsent.append(chunk)
                 continue
-            chunk_result = chunk_results(response, chunk)
+            chunk_result = self._results[chunk.number]
             responses.append(response)
             results.extend(chunk_result)
             accepted.extend(enumerate(chunk_result, start=chunk.first))
