@@ -27,8 +27,9 @@ class AsyncClient(AsyncEventsMixin, AnalyticsQueueMixin):
     """Asynchronous client of the Teleflow API (needs ``pip install teleflow-py[async]``).
 
     The Events API methods are coroutines with the sync :class:`~teleflow_py.Client`'s
-    arguments, idempotency keys, retries, errors and results; requests go through
-    ``httpx``. ``track``, ``identify`` and ``alias`` are plain methods that queue and
+    arguments, idempotency keys, retries, deadline, errors and results; requests go over
+    the client's own asyncio connections (through ``httpx`` when the environment names a
+    proxy). ``track``, ``identify`` and ``alias`` are plain methods that queue and
     return at once, never doing I/O on the event loop: the same background thread as the
     sync client's sends them, over its own (synchronous) connection. ``flush`` and
     ``shutdown`` are coroutines that wait for that thread in a worker thread, so the loop
