@@ -363,7 +363,11 @@ class ProxyRoute:
         )
         client = self._client()
         request = client.build_request(method, path, content=body, headers=headers, timeout=timeout)
-        answer = await client.send(request, auth=self._auth, stream=True)
+        # httpx bounds each read, not the head: a head trickled byte by byte would not end.
+        answer = await within(
+            limits.timeout(LONGEST_WAIT, "waiting for the answer"),
+            client.send(request, auth=self._auth, stream=True),
+        )
         try:
             budget = limits.budget()
             declared = answer.headers.get("Content-Length", "")

@@ -4,6 +4,7 @@ analytics that never block the loop, and an import that stays light without it."
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import pickle
 import socket
@@ -19,7 +20,13 @@ from both_clients import API_KEY
 from rawserver import RawServer
 from test_key_secrecy import _assert_key_not_recorded
 
-from teleflow_py import AsyncClient, AuthenticationError, TeleflowError
+from teleflow_py import (
+    APITimeoutError,
+    AsyncClient,
+    AuthenticationError,
+    ResponseTooLargeError,
+    TeleflowError,
+)
 from teleflow_py.emulator import Emulator
 
 pytestmark = pytest.mark.anyio
@@ -152,19 +159,26 @@ async def test_a_cancelled_call_leaves_the_client_usable(emulator: Emulator) -> 
         assert (await client.trigger_event("welcome", "s-1")).ok
 
 
-@pytest.fixture
-def forward_proxy(emulator: Emulator) -> Iterator[List[bytes]]:
-    """A plain-HTTP forward proxy to the emulator, one request per connection.
+class Proxy:
+    def __init__(self, upstream: int) -> None:
+        self.upstream = upstream
+        self.seen: List[bytes] = []
 
-    Yields the request lines it received (absolute-form targets, as proxies get them).
+
+@pytest.fixture
+def forward_proxy(emulator: Emulator) -> Iterator[Proxy]:
+    """A plain-HTTP forward proxy, set in ``HTTP_PROXY``, one request per connection.
+
+    It forwards to ``proxy.upstream`` (the emulator's port unless a test changes it) and
+    records the request lines it received (absolute-form targets, as proxies get them).
     """
-    seen: List[bytes] = []
+    proxy = Proxy(emulator.port)
     listener = socket.create_server(("127.0.0.1", 0))
 
     def serve(conn: socket.socket) -> None:
         with conn, conn.makefile("rb") as stream:
             line = stream.readline()
-            seen.append(line.strip())
+            proxy.seen.append(line.strip())
             method, target, version = line.strip().split(b" ", 2)
             head = [b"%s %s %s" % (method, urlsplit(target.decode()).path.encode(), version)]
             length = 0
@@ -177,10 +191,11 @@ def forward_proxy(emulator: Emulator) -> Iterator[List[bytes]]:
                 if not header.lower().startswith((b"connection:", b"proxy-connection:")):
                     head.append(header.rstrip(b"\r\n"))
             body = stream.read(length)
-            with socket.create_connection(("127.0.0.1", emulator.port)) as upstream:
+            with socket.create_connection(("127.0.0.1", proxy.upstream)) as upstream:
                 upstream.sendall(b"\r\n".join([*head, b"Connection: close", b"", b""]) + body)
-                while chunk := upstream.recv(65536):
-                    conn.sendall(chunk)
+                with contextlib.suppress(OSError):  # the client gave up on the answer
+                    while chunk := upstream.recv(65536):
+                        conn.sendall(chunk)
 
     def accept() -> None:
         while True:
@@ -193,23 +208,28 @@ def forward_proxy(emulator: Emulator) -> Iterator[List[bytes]]:
     threading.Thread(target=accept, daemon=True).start()
     os.environ["HTTP_PROXY"] = f"http://127.0.0.1:{listener.getsockname()[1]}"
     try:
-        yield seen
+        yield proxy
     finally:
         del os.environ["HTTP_PROXY"]
         listener.close()
 
 
+@pytest.fixture
+def only_the_test_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy", "http_proxy"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.mark.usefixtures("only_the_test_proxy")
 async def test_a_proxy_named_by_the_environment_is_used(
-    emulator: Emulator, forward_proxy: List[bytes], monkeypatch: pytest.MonkeyPatch
+    emulator: Emulator, forward_proxy: Proxy
 ) -> None:
     # The API host does not resolve: the call succeeds only through the proxy. Which
     # proxy applies follows requests' reading of HTTP(S)_PROXY / NO_PROXY, as in Client.
-    for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy", "http_proxy"):
-        monkeypatch.delenv(name, raising=False)
     async with AsyncClient(api_key=API_KEY, base_url="http://api.teleflow.invalid") as client:
         result = await client.trigger_event("welcome", "s-1", transaction_id="via-proxy")
     assert result.ok
-    assert forward_proxy == [b"POST http://api.teleflow.invalid/v1/events/trigger HTTP/1.1"]
+    assert forward_proxy.seen == [b"POST http://api.teleflow.invalid/v1/events/trigger HTTP/1.1"]
     assert [t["transactionId"] for t in emulator.triggers()] == ["via-proxy"]
 
 
@@ -230,6 +250,24 @@ def test_the_sync_client_works_without_httpx_installed(tmp_path: Path) -> None:
     )
     env = dict(os.environ, PYTHONPATH=str(tmp_path))
     subprocess.run([sys.executable, "-c", code], check=True, env=env)
+
+
+@pytest.mark.usefixtures("only_the_test_proxy")
+@pytest.mark.parametrize("behaviour", ["silent", "trickle_headers", "endless"])
+async def test_through_a_proxy_the_deadline_and_the_size_cap_hold(
+    forward_proxy: Proxy, behaviour: str
+) -> None:
+    with RawServer(behaviour) as server:
+        forward_proxy.upstream = server.port
+        async with AsyncClient(
+            api_key=API_KEY,
+            base_url="http://api.teleflow.invalid",
+            deadline=1.0,
+            max_response_bytes=100_000,
+        ) as client:
+            expected = ResponseTooLargeError if behaviour == "endless" else APITimeoutError
+            with pytest.raises(expected):
+                await client.trigger_event("welcome", "s-1")
 
 
 @pytest.mark.parametrize("behaviour", ["hang_up", "refused", "silent"])
