@@ -237,6 +237,8 @@ class Attempts:
                 decision.wait,
                 self._deadline.describe(),
             )
+            if isinstance(error, APITimeoutError):
+                error.args = (f"{error} ({self._deadline.describe()} leaves no time to retry)",)
             raise error
         self.retries += 1
         logger.debug(

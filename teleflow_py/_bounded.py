@@ -93,8 +93,19 @@ class BoundedResponse(http.client.HTTPResponse):
         budget: ReadBudget,
     ) -> None:
         super().__init__(sock, debuglevel, method, url)
-        self.fp.close()  # the plain makefile() reader the base class opened
+        # The base class's makefile() reader is kept open (unused), not for reading: while
+        # it is, a socket closed by http.client (an answer with "Connection: close") stays
+        # open underneath until the body is read, as with the stock response.
+        self._socket_ref = self.fp
         self.fp = io.BufferedReader(BoundedReader(sock, budget))
+
+    def _close_conn(self) -> None:  # called when the body is read to its end
+        super()._close_conn()  # type: ignore[misc]
+        self._socket_ref.close()
+
+    def close(self) -> None:
+        super().close()
+        self._socket_ref.close()
 
 
 def read_body(answer: http.client.HTTPResponse, budget: ReadBudget) -> bytes:

@@ -7,6 +7,7 @@ import sys
 from typing import List, Optional
 
 from ._version import __version__
+from .emulator.command import configure_parser as configure_emulator
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -21,22 +22,7 @@ def _parser() -> argparse.ArgumentParser:
     emulator = commands.add_parser(
         "emulator", help="run the local Teleflow API emulator and its dashboard"
     )
-    emulator.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
-    emulator.add_argument("--port", type=int, default=4010, help="port to bind (4010; 0: any)")
-    emulator.add_argument("--db", metavar="PATH", help="keep everything in this SQLite file")
-    emulator.add_argument(
-        "--workflow",
-        action="append",
-        dest="workflows",
-        metavar="NAME",
-        help="a known workflow name (repeat); others get 422. Default: all names accepted",
-    )
-    emulator.add_argument(
-        "--rate-limit",
-        type=int,
-        metavar="N",
-        help="allow N requests per second, then answer 429 (off by default)",
-    )
+    configure_emulator(emulator)
 
     demo = commands.add_parser(
         "demo", help="start an emulator in-process and walk through the whole SDK"
@@ -55,16 +41,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     """Entry point of the ``teleflow`` console script; returns the exit status."""
     args = _parser().parse_args(argv)
     if args.command == "emulator":
-        from .emulator import serve
+        from .emulator.command import run as run_emulator
 
-        serve(
-            host=args.host,
-            port=args.port,
-            db_path=args.db,
-            known_workflows=args.workflows,
-            rate_limit=args.rate_limit,
-        )
-        return 0
+        return run_emulator(args)
     from .demo import run_demo
 
     return run_demo(events=args.events, serve=args.serve, port=args.port, out=sys.stdout)

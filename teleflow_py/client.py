@@ -212,6 +212,7 @@ class Client(EventsMixin, AnalyticsMixin):
             ValidationError: a setting is invalid (the message names it).
         """
         copy = object.__new__(type(self))
+        copy.__dict__.update(self.__dict__)  # whatever else a client holds is shared too
         copy._config = config_with_options(
             self._config,
             max_retries=max_retries,

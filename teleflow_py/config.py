@@ -151,6 +151,13 @@ class ClientConfig:
         # Pickled, the settings would carry the key in clear; refuse instead.
         raise TypeError("a teleflow_py ClientConfig cannot be pickled (it holds the API key)")
 
+    # Frozen, so a copy may be the object itself (and copying must not go through pickling).
+    def __copy__(self) -> ClientConfig:
+        return self
+
+    def __deepcopy__(self, memo: Dict[int, Any]) -> ClientConfig:
+        return self
+
     def replace(self, **changes: Any) -> ClientConfig:
         """A copy with ``changes`` applied, validated as :meth:`build` does.
 

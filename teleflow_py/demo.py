@@ -52,7 +52,8 @@ def run_demo(*, events: int = 10_000, serve: bool = False, port: int = 0, out: T
     """Run the demo; returns 0 when every check held, 1 otherwise."""
     say = _Narrator(out)
     checks: List[tuple[str, bool]] = []
-    with Emulator(port=port) as emu:
+    # "reminder" has a delay step, so cancelling it finds something pending (as on the server).
+    with Emulator(port=port, workflows={"reminder": {"delayed": True}}) as emu:
         say.say(f"Teleflow emulator running at {emu.url} (dashboard: {emu.url}/)")
         client = Client(
             api_key=DEMO_KEY,

@@ -156,6 +156,7 @@ class AsyncClient(AsyncEventsMixin, AnalyticsQueueMixin):
             ValidationError: a setting is invalid (the message names it).
         """
         copy = object.__new__(type(self))
+        copy.__dict__.update(self.__dict__)  # whatever else a client holds is shared too
         copy._config = config_with_options(
             self._config,
             max_retries=max_retries,
@@ -168,8 +169,6 @@ class AsyncClient(AsyncEventsMixin, AnalyticsQueueMixin):
             default_headers=default_headers,
         )
         copy._aio = self._aio.with_config(copy._config)
-        copy._transport = self._transport
-        copy._batcher = self._batcher
         return copy
 
     @property

@@ -12,6 +12,7 @@ in for the real service::
 
 from __future__ import annotations
 
-from .emulator import Emulator, serve
+from .emulator import Emulator
+from .settings import Workflow
 
-__all__ = ["Emulator", "serve"]
+__all__ = ["Emulator", "Workflow"]

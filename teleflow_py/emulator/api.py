@@ -1,33 +1,28 @@
 """The emulated Teleflow endpoints: routing and what each one stores and answers.
 
-Events API: trigger, bulk trigger, broadcast, cancel. Analytics: event batches and aliases.
+Events API: trigger, bulk trigger, broadcast, cancel, following novuhq/novu
+``apps/api/src/app/events/`` (``events.controller.ts`` and the use cases
+``parse-event-request``, ``process-bulk-trigger``, ``trigger-event-to-all``,
+``cancel-delayed``). Analytics: event batches and aliases (Teleflow's own routes).
 Auth, faults, rate limits and idempotency are applied around these by ``app.py``; a handler
 here sees a parsed, authorised body and only decides the answer.
 """
 
 from __future__ import annotations
 
-import time
 import uuid
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 from urllib.parse import unquote
 
 from . import validation
+from .settings import Settings, Workflow
 from .store import Store
 from .wire import Reply, error_reply, json_reply
 
 EVENTS_KEY_HEADER = "idempotency-key"
 ANALYTICS_KEY_HEADER = "x-idempotency-key"
 _CANCEL_PREFIX = "/v1/events/trigger/"
-
-
-@dataclass
-class Settings:
-    """Behaviour switches of the emulated service (changed at runtime by the Emulator)."""
-
-    known_workflows: Optional[frozenset[str]] = None
-    batch_event_limit: Optional[int] = None
 
 
 @dataclass
@@ -42,25 +37,36 @@ class Call:
 
 @dataclass
 class Route:
-    """A matched endpoint: its handler, which header carries its idempotency key, its param."""
+    """A matched endpoint: its handler, which header carries its idempotency key, its param,
+    and its rate-limit category and cost (events.controller.ts ``@ThrottlerCategory``,
+    ``@ThrottlerCost``)."""
 
     handler: Callable[[Call], Reply]
     key_header: Optional[str]
     param: str = ""
+    category: str = "trigger"
+    cost: str = "single"
 
 
-def _workflow_not_found(path: str, name: str) -> Reply:
-    # The service's second error shape (validation pipe of the workflow lookup), not NestJS's.
-    return json_reply(
-        422,
-        {
-            "statusCode": 422,
-            "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
-            "path": path,
-            "message": "workflow_not_found",
-            "errors": {"name": {"messages": ["workflow not found"], "value": name}},
-        },
-    )
+class _Refused(Exception):
+    """A trigger the server refuses with an exception (422 workflow_not_found, 400 ...)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def _tenant_problem(workflow: Workflow, tenant: Any) -> Optional[str]:
+    # parse-event-request.usecase.ts validateTriggerContext: the tenant's reserved variable is
+    # its identifier, read off the value (so a bare string has none).
+    if not workflow.tenant_required:
+        return None
+    if not tenant:
+        return "Trigger is missing: tenant object"
+    if not (isinstance(tenant, dict) and tenant.get("identifier")):
+        return "Trigger is missing: identifier property of tenant"
+    return None
 
 
 class EventsApi:
@@ -71,10 +77,10 @@ class EventsApi:
         self._settings = settings
         self._posts: dict[str, Route] = {
             "/v1/events/trigger": Route(self.trigger, EVENTS_KEY_HEADER),
-            "/v1/events/trigger/bulk": Route(self.bulk, EVENTS_KEY_HEADER),
-            "/v1/events/trigger/broadcast": Route(self.broadcast, EVENTS_KEY_HEADER),
-            "/v1/events/batch": Route(self.batch, ANALYTICS_KEY_HEADER),
-            "/v1/identify/alias": Route(self.alias, ANALYTICS_KEY_HEADER),
+            "/v1/events/trigger/bulk": Route(self.bulk, EVENTS_KEY_HEADER, cost="bulk"),
+            "/v1/events/trigger/broadcast": Route(self.broadcast, EVENTS_KEY_HEADER, cost="bulk"),
+            "/v1/events/batch": Route(self.batch, ANALYTICS_KEY_HEADER, category="global"),
+            "/v1/identify/alias": Route(self.alias, ANALYTICS_KEY_HEADER, category="global"),
         }
 
     def match(self, method: str, path: str) -> Optional[Route]:
@@ -88,12 +94,37 @@ class EventsApi:
                 return Route(self.cancel, None, unquote(segment))
         return None
 
-    def _unknown(self, name: str) -> bool:
-        known = self._settings.known_workflows
-        return known is not None and name not in known
+    def _outcome(self, body: dict[str, Any]) -> tuple[str, Workflow]:
+        """The status the server answers for this trigger (parse-event-request.usecase.ts).
+
+        Raises _Refused for an unknown workflow (422) or a missing tenant variable (400).
+        """
+        name = body["name"]
+        workflow = self._settings.workflow(name)
+        if workflow is None:
+            raise _Refused(422, "workflow_not_found")
+        problem = _tenant_problem(workflow, body.get("tenant"))
+        if problem is not None:
+            raise _Refused(400, problem)
+        tenant = body.get("tenant")
+        known_tenants = self._settings.tenants
+        if tenant and known_tenants is not None:
+            identifier = tenant.get("identifier") if isinstance(tenant, dict) else tenant
+            if identifier not in known_tenants:
+                return "no_tenant_found", workflow
+        if not workflow.active:
+            return "trigger_not_active", workflow
+        if workflow.steps == 0:
+            return "no_workflow_steps_defined", workflow
+        if workflow.active_steps == 0:
+            return "no_workflow_active_steps_defined", workflow
+        return "processed", workflow
 
     @staticmethod
-    def _notification(body: dict[str, Any], source: str, key: Optional[str]) -> dict[str, Any]:
+    def _notification(
+        body: dict[str, Any], source: str, key: Optional[str], status: str, workflow: Workflow
+    ) -> dict[str, Any]:
+        processed = status == "processed"
         row = {
             "name": body["name"],
             "to": body.get("to"),
@@ -101,9 +132,13 @@ class EventsApi:
             "overrides": body.get("overrides") or {},
             "actor": body.get("actor"),
             "tenant": body.get("tenant"),
-            "transactionId": body.get("transactionId") or str(uuid.uuid4()),
-            "status": "processed",
+            # The server makes one up for a missing or empty id ("transactionId || uuidv4()").
+            "transactionId": (body.get("transactionId") or str(uuid.uuid4()))
+            if processed or source == "broadcast"
+            else None,
+            "status": status,
             "cancelled": False,
+            "pending": processed and workflow.delayed,
             "source": source,
             "idempotency_key": key,
         }
@@ -112,19 +147,24 @@ class EventsApi:
         return row
 
     @staticmethod
-    def _processed(row: dict[str, Any]) -> dict[str, Any]:
-        return {"acknowledged": True, "status": "processed", "transactionId": row["transactionId"]}
+    def _answer(row: dict[str, Any]) -> dict[str, Any]:
+        answer: dict[str, Any] = {"acknowledged": True, "status": row["status"]}
+        if row["transactionId"] is not None:
+            answer["transactionId"] = row["transactionId"]
+        return answer
 
     def trigger(self, call: Call) -> Reply:
-        """POST /v1/events/trigger: 201 with the transaction id, 400/422 when refused."""
+        """POST /v1/events/trigger: 201 with a status (and a transaction id when processed)."""
         errors = validation.trigger_errors(call.body)
         if errors:
             return error_reply(400, errors)
-        if self._unknown(call.body["name"]):
-            return _workflow_not_found(call.path, call.body["name"])
-        row = self._notification(call.body, "trigger", call.idempotency_key)
+        try:
+            status, workflow = self._outcome(call.body)
+        except _Refused as refused:
+            return error_reply(refused.status, refused.message)
+        row = self._notification(call.body, "trigger", call.idempotency_key, status, workflow)
         self._store.add_notifications([row])
-        return json_reply(201, {"data": self._processed(row)})
+        return json_reply(201, {"data": self._answer(row)})
 
     def bulk(self, call: Call) -> Reply:
         """POST /v1/events/trigger/bulk: one result per event; a bad event fails only its slot."""
@@ -134,15 +174,18 @@ class EventsApi:
         results: list[dict[str, Any]] = []
         rows = []
         for event in call.body["events"]:
-            event_errors = validation.trigger_errors(event)
-            if not event_errors and self._unknown(event["name"]):
-                event_errors = [f"workflow not found: {event['name']}"]
+            event_errors = validation.bulk_event_errors(event)
+            if not event_errors:
+                try:
+                    status, workflow = self._outcome(event)
+                except _Refused as refused:
+                    event_errors = [refused.message]
             if event_errors:
                 results.append({"acknowledged": True, "status": "error", "error": event_errors})
                 continue
-            row = self._notification(event, "bulk", call.idempotency_key)
+            row = self._notification(event, "bulk", call.idempotency_key, status, workflow)
             rows.append(row)
-            results.append(self._processed(row))
+            results.append(self._answer(row))
         self._store.add_notifications(rows)
         self._store.add_record(
             "bulk_call",
@@ -150,24 +193,39 @@ class EventsApi:
                 "idempotency_key": call.idempotency_key,
                 "count": len(results),
                 "errors": len(results) - len(rows),
-                "transactionIds": [row["transactionId"] for row in rows],
+                "transactionIds": [row["transactionId"] for row in rows if row["transactionId"]],
             },
         )
         return json_reply(201, {"data": results})
 
     def broadcast(self, call: Call) -> Reply:
-        """POST /v1/events/trigger/broadcast: 201 with the transaction id."""
+        """POST /v1/events/trigger/broadcast: 201 ``processed`` with the transaction id.
+
+        trigger-event-to-all.usecase.ts answers ``processed`` whatever the workflow's state;
+        only an unknown workflow (422) or a missing tenant variable (400) is refused.
+        """
         errors = validation.broadcast_errors(call.body)
         if errors:
             return error_reply(400, errors)
-        if self._unknown(call.body["name"]):
-            return _workflow_not_found(call.path, call.body["name"])
-        row = self._notification(call.body, "broadcast", call.idempotency_key)
+        try:
+            status, workflow = self._outcome(call.body)
+        except _Refused as refused:
+            return error_reply(refused.status, refused.message)
+        row = self._notification(call.body, "broadcast", call.idempotency_key, status, workflow)
         self._store.add_notifications([row])
-        return json_reply(201, {"data": self._processed(row)})
+        return json_reply(
+            201,
+            {
+                "data": {
+                    "acknowledged": True,
+                    "status": "processed",
+                    "transactionId": row["transactionId"],
+                }
+            },
+        )
 
     def cancel(self, call: Call) -> Reply:
-        """DELETE /v1/events/trigger/{id}: ``{"data": true}`` once for a live transaction."""
+        """DELETE /v1/events/trigger/{id}: ``{"data": true}`` once, while a delay is pending."""
         return json_reply(200, {"data": self._store.cancel(call.param)})
 
     def batch(self, call: Call) -> Reply:

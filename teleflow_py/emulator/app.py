@@ -1,38 +1,60 @@
 """The request pipeline: what happens to a framed request, in which order.
 
-For an API request (anything not under ``/emulator`` and not a dashboard asset):
+Control routes (``/``, ``/static/*``, ``/emulator/*``) pass the ``Guard`` (Host, cross-site)
+and go to ``ControlApi``. An API request goes through the order of the real server
+(novuhq/novu ``apps/api/src/bootstrap.ts`` and ``app.module.ts``: body-parser middleware,
+routing, the auth guard, then the interceptors in order: rate limit, idempotency, then the
+validation pipe and the handler):
 
 1. log it (every request, including faulted and dropped ones) and, if it carries an
-   idempotency key already used on that route, count a retry;
-2. rate limit (``/v1`` only, when enabled): over the limit is a 429, no fault consumed;
-3. take the first matching injected fault: ``fail`` answers now, nothing processed;
-4. route (404), authenticate (401), decode the JSON body (415/400);
-5. idempotency: replay, 422 on a different body, 409 while the first is in flight;
-6. a ``delay`` fault sleeps here, with the key already in flight;
-7. the endpoint handles it; a 2xx is kept for replay;
-8. a ``drop`` fault closes the socket instead of answering.
+   idempotency key already used by that API key, count a retry;
+2. take the first matching injected fault: ``fail`` answers now, like a gateway in front of
+   the server: nothing processed, nothing kept for the key;
+3. decode the body (400 for broken JSON; a non-JSON content type leaves it ``{}``);
+4. route (404), authenticate (401);
+5. rate limit (when enabled): a 429, nothing processed;
+6. idempotency: 409 while in progress, 422 on a different body, else replay the kept answer;
+7. a ``delay`` fault sleeps here, with the key already in progress;
+8. the endpoint validates and handles it; its answer, error or not, is kept for the key;
+9. a ``drop`` fault closes the socket instead of answering.
 """
 
 from __future__ import annotations
 
-import re
 import sys
 import threading
 import time
 import traceback
 from dataclasses import dataclass
-from typing import Any, Iterable, Optional
+from typing import Any, Callable, Optional
 
-from .api import Call, EventsApi, Settings
+from .api import Call, EventsApi, Route
 from .control import ControlApi, is_control_path
 from .faults import Fault, FaultQueue
-from .idempotency import CONFLICT, IN_FLIGHT, MAX_KEY_LENGTH, REPLAY, IdempotencyRegistry
-from .idempotency import fingerprint as body_fingerprint
+from .guard import Guard
+from .idempotency import (
+    CONFLICT,
+    DOCS_LINK,
+    IN_FLIGHT,
+    MAX_KEY_LENGTH,
+    REPLAY,
+    IdempotencyRegistry,
+    conflict_message,
+    fingerprint,
+    in_flight_message,
+    scope_of,
+    too_long_message,
+)
 from .ratelimit import RateLimiter
-from .store import Store
-from .wire import Incoming, Reply, error_reply, parse_json_body
+from .settings import LATEST, Settings
+from .store import Store, StoreLimits
+from .wire import Incoming, Reply, error_reply, json_reply, parse_json_body, with_request_context
 
-_API_KEY = re.compile(r"^\s*apikey\s+(\S+)\s*$", re.IGNORECASE)
+API_KEY_PREFIX = "ApiKey "  # passport-headerapikey prefix: matched exactly, case-sensitive
+# How much of a request body the log keeps (the whole body reached the endpoint).
+MAX_LOGGED_BODY = 64 * 1024
+_SECRET_HEADERS = ("authorization", "proxy-authorization", "x-api-key", "cookie")
+_SCHEMES = {"apikey", "bearer", "basic", "token"}
 
 
 @dataclass
@@ -42,43 +64,55 @@ class _Note:
     fault: Optional[str] = None
     delay: Optional[Fault] = None
     replayed: bool = False
+    key: Optional[str] = None
 
 
-def _masked_headers(headers: dict[str, str]) -> dict[str, str]:
+def masked_headers(headers: dict[str, str]) -> dict[str, str]:
+    """``headers`` with every credential hidden, whatever its scheme (the scheme is kept)."""
     shown = dict(headers)
-    if "authorization" in shown:
-        # Keep the scheme (a client sending "Bearer" is a bug worth seeing), never the secret.
-        scheme = shown["authorization"].strip().split(" ")[0]
-        shown["authorization"] = f"{scheme} ***"
+    for name in _SECRET_HEADERS:
+        if name in shown:
+            words = shown[name].strip().split(None, 1)
+            keep = words[0] if words and words[0].lower() in _SCHEMES and len(words) > 1 else ""
+            shown[name] = f"{keep} ***".strip()
     return shown
 
 
+def _api_key(incoming: Incoming) -> Optional[str]:
+    value = incoming.headers.get("authorization", "")
+    return value[len(API_KEY_PREFIX) :] if value.startswith(API_KEY_PREFIX) else None
+
+
 class Service:
-    """The emulated service: its storage, faults, limits, and the pipeline above."""
+    """The emulated service: its storage, faults, limits, and the pipeline above.
+
+    Args:
+        settings: what the emulated server is (version, workflows, tenants, keys).
+        db_path: a SQLite file to keep everything in (None: memory).
+        limiter: the rate limiter, or None for no rate limiting.
+        guard: the checks of control routes.
+        store_limits: how much each table keeps.
+        log_line: called with one line per API request (None: silent).
+    """
 
     def __init__(
         self,
+        settings: Settings,
         db_path: Optional[str] = None,
-        known_workflows: Optional[Iterable[str]] = None,
-        rate_limit: Optional[int] = None,
-        rate_limit_window: float = 1.0,
-        batch_event_limit: Optional[int] = None,
-        api_keys: Optional[Iterable[str]] = None,
+        limiter: Optional[RateLimiter] = None,
+        guard: Optional[Guard] = None,
+        store_limits: Optional[StoreLimits] = None,
+        log_line: Optional[Callable[[str], None]] = None,
     ) -> None:
-        self.store = Store(db_path)
-        # None: any key is accepted; otherwise only these (so tests can prove which key came).
-        self._api_keys = frozenset(api_keys) if api_keys is not None else None
-        self.settings = Settings(
-            frozenset(known_workflows) if known_workflows is not None else None,
-            batch_event_limit,
-        )
+        self.settings = settings
+        self.store = Store(db_path, store_limits or StoreLimits())
         self.faults = FaultQueue()
-        self.limiter = (
-            RateLimiter(rate_limit, rate_limit_window) if rate_limit is not None else None
-        )
+        self.limiter = limiter
+        self._guard = guard or Guard("127.0.0.1")
+        self._log_line = log_line
         self._idempotency = IdempotencyRegistry(self.store)
-        self._api = EventsApi(self.store, self.settings)
-        self._control = ControlApi(self)
+        self._api = EventsApi(self.store, settings)
+        self._control = ControlApi(self.store, self.faults, settings, self.reset, self.stats)
         self._connections_lock = threading.Lock()
         self._connections = 0
 
@@ -103,7 +137,7 @@ class Service:
         return counters
 
     def reset(self) -> None:
-        """Forget every request, record, counter and pending fault."""
+        """Forget every request, record, counter and pending fault; free their memory."""
         self.store.reset()
         self.faults.clear()
         if self.limiter is not None:
@@ -116,18 +150,25 @@ class Service:
     def handle(self, incoming: Incoming) -> Reply:
         """Answer one framed request (``Reply.drop`` means: close without answering)."""
         if is_control_path(incoming.path):
-            return self._control.handle(incoming)
-        seq = self._log(incoming)
+            reply = self._guard.check(incoming) or self._control.handle(incoming)
+            if incoming.method != "GET":
+                self._say(incoming, reply, 0.0, _Note())
+            return reply
+        started = time.monotonic()
+        route = self._api.match(incoming.method, incoming.path)
+        seq = self._log(incoming, route)
         note = _Note()
         try:
-            reply = self._guarded(incoming, note)
+            reply = self._guarded(incoming, route, note)
         except Exception:
             # An emulator bug must show up in the test output, not kill the connection thread.
             traceback.print_exc(file=sys.stderr)
             reply = error_reply(500, "Internal server error")
+        self._dress(reply, incoming)
         self.store.finish_request(
             seq, None if reply.drop else reply.status, note.fault, note.replayed
         )
+        self._say(incoming, reply, time.monotonic() - started, note)
         return reply
 
     def reject(self, incoming: Incoming, status: int, message: str) -> Reply:
@@ -135,49 +176,84 @@ class Service:
         reply = error_reply(status, message)
         reply.close = True
         if not is_control_path(incoming.path):
-            seq = self._log(incoming)
+            seq = self._log(incoming, self._api.match(incoming.method, incoming.path))
             self.store.finish_request(seq, status, None, False)
+        self._dress(reply, incoming)
+        self._say(incoming, reply, 0.0, _Note())
         return reply
 
-    def _log(self, incoming: Incoming) -> int:
+    def _dress(self, reply: Reply, incoming: Incoming) -> None:
+        if self.settings.server_version == LATEST and reply.error is not None:
+            shown = f"{incoming.path}?{incoming.query}" if incoming.query else incoming.path
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
+            with_request_context(reply, shown, stamp)
+        reply.error = None
+
+    def _say(self, incoming: Incoming, reply: Reply, seconds: float, note: _Note) -> None:
+        if self._log_line is None:
+            return
+        status = "dropped" if reply.drop else str(reply.status)
+        extras = [f"key={note.key}"] if note.key else []
+        extras += ["replay"] if note.replayed else []
+        extras += [f"fault={note.fault}"] if note.fault else []
+        line = f"{incoming.method} {incoming.path} {status} {seconds * 1000:.1f}ms"
+        self._log_line(" ".join([line, *extras]))
+
+    def _log(self, incoming: Incoming, route: Optional[Route]) -> int:
+        raw = incoming.raw_body
+        # An unknown route's body is never shown whole; a known one's up to a limit.
+        shown = raw[:MAX_LOGGED_BODY] if route is not None else b""
         entry = {
             "method": incoming.method,
             "path": incoming.path,
-            "headers": _masked_headers(incoming.headers),
-            "raw_body": incoming.raw_body.decode("utf-8", "replace"),
+            "query": incoming.query,
+            "headers": masked_headers(incoming.headers),
+            "raw_body": shown.decode("utf-8", "replace"),
+            "body_size": len(raw),
+            "truncated": len(shown) < len(raw),
+            "idempotency_key": self._key(incoming, route),
             "at": time.time(),
         }
         return self.store.log_request(incoming.method, incoming.path, entry)
 
-    def _guarded(self, incoming: Incoming, note: _Note) -> Reply:
-        self._note_key(incoming)
-        rate_headers: dict[str, str] = {}
-        if self.limiter is not None and incoming.path.startswith("/v1/"):
-            allowed, rate_headers = self.limiter.hit()
-            if not allowed:
-                return error_reply(429, "API rate limit exceeded", rate_headers)
+    @staticmethod
+    def _key(incoming: Incoming, route: Optional[Route]) -> Optional[str]:
+        if route is None or route.key_header is None or incoming.method != "POST":
+            return None
+        # An empty key is no key (the server tests it for truthiness).
+        return incoming.headers.get(route.key_header) or None
+
+    @staticmethod
+    def _scope(incoming: Incoming, route: Route) -> str:
+        api_key = _api_key(incoming)
+        scope = scope_of(api_key if api_key is not None else incoming.headers["authorization"])
+        # Analytics keys (Teleflow's own header) live beside the Events keys, not among them.
+        return scope if route.key_header == "idempotency-key" else f"{scope}:{route.key_header}"
+
+    def _guarded(self, incoming: Incoming, route: Optional[Route], note: _Note) -> Reply:
+        note.key = self._key(incoming, route)
+        key = note.key
+        countable = key is not None and len(key) <= MAX_KEY_LENGTH
+        if (
+            route is not None
+            and key is not None
+            and countable
+            and "authorization" in incoming.headers
+        ):
+            self._idempotency.note(self._scope(incoming, route), key)
         fault = self.faults.take(incoming.path)
         if fault is not None:
             note.fault = fault.kind
         if fault is not None and fault.kind == "fail":
             self._record_fault(fault, incoming.path, fault.status)
-            reply = fault.reply()
-        else:
-            note.delay = fault if fault is not None and fault.kind == "delay" else None
-            reply = self._process(incoming, note)
-            self._sleep_once(incoming.path, note)  # a delayed request refused early is late too
-            if fault is not None and fault.kind == "drop":
-                self._record_fault(fault, incoming.path, None)
-                reply.drop = True
-        for name, value in rate_headers.items():
-            reply.headers.setdefault(name, value)
+            return fault.reply()
+        note.delay = fault if fault is not None and fault.kind == "delay" else None
+        reply = self._process(incoming, route, note)
+        self._sleep_once(incoming.path, note)  # a delayed request refused early is late too
+        if fault is not None and fault.kind == "drop":
+            self._record_fault(fault, incoming.path, None)
+            reply.drop = True
         return reply
-
-    def _note_key(self, incoming: Incoming) -> None:
-        route = self._api.match(incoming.method, incoming.path)
-        key = incoming.headers.get(route.key_header) if route and route.key_header else None
-        if key is not None and len(key) <= MAX_KEY_LENGTH:
-            self._idempotency.note(incoming.path, key)
 
     def _record_fault(self, fault: Fault, path: str, status: Optional[int]) -> None:
         self.store.add_record("fault", {"fault": fault.kind, "path": path, "status": status})
@@ -189,50 +265,77 @@ class Service:
             self._record_fault(delay, path, None)
             self.faults.sleep(delay.seconds)
 
-    def _process(self, incoming: Incoming, note: _Note) -> Reply:
-        method, path = incoming.method, incoming.path
-        route = self._api.match(method, path)
-        if route is None:
-            shown = f"{path}?{incoming.query}" if incoming.query else path
-            return error_reply(404, f"Cannot {method} {shown}")
-        given = _API_KEY.match(incoming.headers.get("authorization", ""))
-        if given is None:
+    def _authenticate(self, incoming: Incoming) -> Optional[Reply]:
+        if "authorization" not in incoming.headers:
+            return error_reply(401, "Missing authorization header")
+        api_key = _api_key(incoming)
+        if not api_key:
+            return error_reply(401, "Unauthorized")
+        accepted = self.settings.api_keys
+        if accepted is not None and api_key not in accepted:
             return error_reply(401, "API Key not found")
-        if self._api_keys is not None and given.group(1) not in self._api_keys:
-            return error_reply(401, "API Key is not valid")
+        return None
+
+    def _process(self, incoming: Incoming, route: Optional[Route], note: _Note) -> Reply:
         body: Any = None
-        if method == "POST":
+        if incoming.method in ("POST", "PUT", "PATCH"):
             body, problem = parse_json_body(incoming)
             if problem is not None:
                 return problem
-        key = incoming.headers.get(route.key_header) if route.key_header else None
-        call = Call(body, path, key, route.param)
-        if key is None:
-            self._sleep_once(path, note)
+        if route is None:
+            shown = f"{incoming.path}?{incoming.query}" if incoming.query else incoming.path
+            return error_reply(404, f"Cannot {incoming.method} {shown}")
+        refused = self._authenticate(incoming)
+        if refused is not None:
+            return refused
+        if self.limiter is None:
+            return self._keyed(incoming, route, body, note)
+        decision = self.limiter.hit(self._scope(incoming, route), route.category, route.cost)
+        if not decision.allowed:
+            # ThrottlerException carries a bare message: no "error" field in its body.
+            reply = json_reply(429, {"statusCode": 429, "message": "API rate limit exceeded"})
+            reply.error = {"statusCode": 429, "message": "API rate limit exceeded"}
+        else:
+            reply = self._keyed(incoming, route, body, note)
+        for name, value in decision.headers.items():
+            reply.headers.setdefault(name, value)
+        return reply
+
+    def _call(self, route: Route, call: Call) -> Reply:
+        try:
             return route.handler(call)
+        except Exception:
+            traceback.print_exc(file=sys.stderr)
+            return error_reply(500, "Internal server error")
+
+    def _keyed(self, incoming: Incoming, route: Route, body: Any, note: _Note) -> Reply:
+        key = note.key
+        call = Call(body, incoming.path, key, route.param)
+        if key is None:
+            self._sleep_once(incoming.path, note)
+            return self._call(route, call)
         if len(key) > MAX_KEY_LENGTH:
-            return error_reply(400, f"Idempotency key must be at most {MAX_KEY_LENGTH} characters")
-        digest = body_fingerprint(body)
-        outcome = self._idempotency.begin(path, key, digest)
+            return error_reply(400, too_long_message(key))
+        scope, digest = self._scope(incoming, route), fingerprint(body)
+        outcome = self._idempotency.begin(scope, key, digest)
+        if outcome.kind == IN_FLIGHT:
+            headers = {"Idempotency-Key": key, "Retry-After": "1", "Link": DOCS_LINK}
+            return error_reply(409, in_flight_message(key), headers)
+        if outcome.kind == CONFLICT:
+            headers = {"Idempotency-Key": key, "Link": DOCS_LINK}
+            return error_reply(422, conflict_message(key), headers)
         if outcome.kind == REPLAY and outcome.stored is not None:
             note.replayed = True
-            self.store.add_record("replay", {"path": path, "idempotency_key": key})
+            self.store.add_record("replay", {"path": incoming.path, "idempotency_key": key})
             headers = dict(outcome.stored.headers)
             headers.update({"Idempotency-Key": key, "Idempotency-Replay": "true"})
             return Reply(outcome.stored.status, outcome.stored.body, headers)
-        if outcome.kind == CONFLICT:
-            return error_reply(422, "Request with the same idempotency key but different body")
-        if outcome.kind == IN_FLIGHT:
-            return error_reply(
-                409,
-                "Request with the same idempotency key is being processed",
-                {"Retry-After": "1"},
-            )
-        reply: Optional[Reply] = None
+        reply = error_reply(500, "Internal server error")
         try:
-            self._sleep_once(path, note)
-            reply = route.handler(call)
+            self._sleep_once(incoming.path, note)
+            reply = self._call(route, call)
+            self._dress(reply, incoming)
         finally:
-            self._idempotency.finish(path, key, digest, reply)
+            self._idempotency.finish(scope, key, digest, reply)
         reply.headers["Idempotency-Key"] = key
         return reply

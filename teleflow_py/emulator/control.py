@@ -1,20 +1,30 @@
 """The emulator's own HTTP surface: inspection, fault control, reset, and the dashboard files.
 
 No auth, no faults, not logged as API requests: these routes observe and steer the emulated
-service and must keep working while it is being made to misbehave.
+service and must keep working while it is being made to misbehave. (``guard.py`` decides who
+may reach them.) This module depends on the store, the faults and the settings only, never on
+the pipeline that uses it.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from typing import Any, Callable, Optional
 from urllib.parse import parse_qs
 
-from .faults import Fault
+from .faults import Fault, FaultQueue
+from .settings import Settings, Workflow
+from .store import Store
 from .wire import Incoming, Reply, error_reply, json_reply, parse_decimal, parse_json_body
 
-if TYPE_CHECKING:
-    from .app import Service
+MAX_LIMIT = 100_000
+_FILTERS = {
+    "notifications": ("name", "status", "subscriber", "key"),
+    "triggers": ("name", "status", "subscriber", "key"),
+    "broadcasts": ("name", "status", "key"),
+    "events": ("event", "user_id"),
+    "requests": ("path", "method", "status", "key"),
+}
 
 STATIC_DIR = Path(__file__).parent / "static"
 _CONTENT_TYPES = {
@@ -52,21 +62,77 @@ def _static(name: str) -> Optional[Reply]:
     return Reply(200, entry.read_bytes(), headers)
 
 
-class ControlApi:
-    """Routes under ``/emulator/`` plus ``/`` and ``/static/*``."""
+def _matches(row: dict[str, Any], query: dict[str, str]) -> bool:
+    """Dashboard filters over a notification: status, subscriber id, idempotency key."""
+    if "status" in query and query["status"] != (
+        "cancelled" if row["cancelled"] else row["status"]
+    ):
+        return False
+    if "key" in query and query["key"] != row.get("idempotency_key"):
+        return False
+    if "subscriber" in query:
+        to = row.get("to")
+        recipients = to if isinstance(to, list) else [to]
+        ids = {r if isinstance(r, str) else (r or {}).get("subscriberId") for r in recipients}
+        if query["subscriber"] not in ids:
+            return False
+    return True
 
-    def __init__(self, service: Service) -> None:
-        self._service = service
+
+def _filtered(rows: list[dict[str, Any]], query: dict[str, str]) -> list[dict[str, Any]]:
+    return [row for row in rows if _matches(row, query)]
+
+
+def _workflow_from(spec: Any) -> tuple[str, Workflow]:
+    if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
+        raise ValueError('body must be a JSON object with a string "name"')
+    fields = {key: value for key, value in spec.items() if key != "name"}
+    unknown = sorted(
+        set(fields) - {"active", "steps", "active_steps", "tenant_required", "delayed"}
+    )
+    if unknown:
+        raise ValueError(f"unknown workflow fields: {', '.join(unknown)}")
+    return spec["name"], Workflow(**fields)
+
+
+class ControlApi:
+    """Routes under ``/emulator/`` plus ``/`` and ``/static/*``.
+
+    Args:
+        store: what was received.
+        faults: the pending faults.
+        settings: the emulated server's settings (workflows can be set here).
+        reset: forgets everything.
+        stats: returns the counters.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        faults: FaultQueue,
+        settings: Settings,
+        reset: Callable[[], None],
+        stats: Callable[[], dict[str, int]],
+    ) -> None:
+        self._store = store
+        self._faults = faults
+        self._settings = settings
+        self._reset = reset
+        self._stats = stats
 
     def _listings(self) -> dict[str, Callable[[dict[str, str], Optional[int]], Any]]:
-        store = self._service.store
+        store = self._store
         return {
-            "triggers": lambda q, n: store.notifications(("trigger", "bulk"), q.get("name"), n),
-            "broadcasts": lambda q, n: store.notifications(("broadcast",), q.get("name"), n),
+            "triggers": lambda q, n: _filtered(
+                store.notifications(("trigger", "bulk"), q.get("name"), None), q
+            )[-n if n else 0 :],
+            "broadcasts": lambda q, n: _filtered(
+                store.notifications(("broadcast",), q.get("name"), None), q
+            )[-n if n else 0 :],
             # Both kinds in arrival order, for the dashboard's one table.
-            "notifications": lambda q, n: store.notifications(
-                ("trigger", "bulk", "broadcast"), q.get("name"), n
-            ),
+            "notifications": lambda q, n: _filtered(
+                store.notifications(("trigger", "bulk", "broadcast"), q.get("name"), None), q
+            )[-n if n else 0 :],
             "bulk": lambda q, n: store.records("bulk_call", n),
             "cancellations": lambda q, n: store.records("cancellation", n),
             "events": lambda q, n: store.events(q.get("event"), q.get("user_id"), n),
@@ -74,11 +140,14 @@ class ControlApi:
             "batches": lambda q, n: store.records("batch", n),
             "replays": lambda q, n: store.records("replay", n),
             "faults": lambda q, n: {
-                "pending": self._service.faults.pending(),
+                "pending": self._faults.pending(),
                 "served": store.records("fault", n),
             },
-            "requests": lambda q, n: store.requests(q.get("path"), q.get("method"), n),
-            "stats": lambda q, n: self._service.stats(),
+            "requests": lambda q, n: store.requests(
+                q.get("path"), q.get("method"), n, q.get("status"), q.get("key")
+            ),
+            "stats": lambda q, n: self._stats(),
+            "settings": lambda q, n: self._settings.describe(),
         }
 
     def handle(self, incoming: Incoming) -> Reply:
@@ -89,10 +158,12 @@ class ControlApi:
         elif method == "POST" and path == "/emulator/faults":
             reply = self._add_fault(incoming)
         elif method == "DELETE" and path == "/emulator/faults":
-            reply = json_reply(200, {"cleared": self._service.faults.clear()})
+            reply = json_reply(200, {"cleared": self._faults.clear()})
         elif method == "POST" and path == "/emulator/reset":
-            self._service.reset()
+            self._reset()
             reply = json_reply(200, {"reset": True})
+        elif method == "POST" and path == "/emulator/workflows":
+            reply = self._set_workflow(incoming)
         else:
             reply = None
         return reply or error_reply(404, f"Cannot {method} {path}")
@@ -107,12 +178,29 @@ class ControlApi:
         listing = self._listings().get(path[len("/emulator/") :])
         if listing is None:
             return None
-        params = {name: values[-1] for name, values in parse_qs(query).items()}
+        name = path[len("/emulator/") :]
+        params = {key: values[-1] for key, values in parse_qs(query).items()}
         limit_text = params.pop("limit", None)
         limit = None if limit_text is None else parse_decimal(limit_text)
-        if limit_text is not None and not limit:
-            return error_reply(400, "limit must be a positive integer")
+        if limit_text is not None and not (limit and limit <= MAX_LIMIT):
+            return error_reply(400, f"limit must be an integer from 1 to {MAX_LIMIT}")
+        unknown = sorted(set(params) - set(_FILTERS.get(name, ())))
+        if unknown:
+            return error_reply(400, f"unknown query parameters for {name}: {', '.join(unknown)}")
+        if "status" in params and name == "requests" and parse_decimal(params["status"]) is None:
+            return error_reply(400, "status must be an HTTP status code")
         return json_reply(200, listing(params, limit))
+
+    def _set_workflow(self, incoming: Incoming) -> Reply:
+        spec, problem = parse_json_body(incoming)
+        if problem is not None:
+            return problem
+        try:
+            name, workflow = _workflow_from(spec)
+        except (TypeError, ValueError) as exc:
+            return error_reply(400, str(exc))
+        self._settings.set_workflow(name, workflow)
+        return json_reply(201, {"workflow": {"name": name, **workflow.describe()}})
 
     def _add_fault(self, incoming: Incoming) -> Reply:
         spec, problem = parse_json_body(incoming)
@@ -135,5 +223,5 @@ class ControlApi:
             )
         except ValueError as exc:
             return error_reply(400, str(exc))
-        self._service.faults.add(fault)
+        self._faults.add(fault)
         return json_reply(201, {"fault": fault.describe()})

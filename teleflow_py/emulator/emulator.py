@@ -1,17 +1,23 @@
-"""``Emulator``: start, stop, break and inspect a local Teleflow service; ``serve`` for a terminal."""
+"""``Emulator``: start, stop, break and inspect a local Teleflow service (``command.py`` runs
+one in a terminal)."""
 
 from __future__ import annotations
 
 import threading
-import time
+import warnings
 from types import TracebackType
-from typing import Any, Iterable, Optional
+from typing import Any, Callable, Iterable, Mapping, Optional
 
 from .app import Service
 from .faults import Fault
-from .server import EmulatorHTTPServer
+from .guard import Guard, is_loopback
+from .ratelimit import WINDOW_SECONDS, RateLimiter
+from .server import BODY_READ_TIMEOUT, EmulatorHTTPServer
+from .settings import FORK, LATEST, Workflow, build_settings
+from .store import StoreLimits
 
-DEFAULT_MAX_BODY_BYTES = 5 * 1024 * 1024
+# The server's body-parser limit on /v1/events (apps/api/src/bootstrap.ts: '20mb').
+DEFAULT_MAX_BODY_BYTES = 20 * 1024 * 1024
 
 
 class Emulator:
@@ -22,10 +28,36 @@ class Emulator:
     the order they were injected. Inspection methods return copies (plain lists of dicts) and
     keep working after ``stop()``.
 
-    ``port=0`` picks a free port; ``db_path`` keeps everything in SQLite across restarts;
-    ``known_workflows`` makes other workflow names a 422; ``rate_limit`` allows that many
-    ``/v1`` requests per ``rate_limit_window`` seconds; ``batch_event_limit`` makes larger
-    analytics batches a 413; ``api_keys`` accepts only those keys (any key when ``None``).
+    Args:
+        host: the address to listen on (a non-loopback address warns: anyone who can reach
+            it can read what it stored).
+        port: the TCP port; 0 picks a free one.
+        db_path: keep everything in this SQLite file, across restarts (None: memory).
+        known_workflows: the workflow names that exist; others are ``workflow_not_found``
+            (None: every name exists).
+        rate_limit: tokens per ``rate_limit_window`` in each API key's buckets (events routes
+            and the rest apart; a trigger costs 1, a bulk or a broadcast 100). None: no
+            limit on the 2023-11 server, the server's free tier on 2024-10.
+        max_body_bytes: larger bodies are a 413 (20 MB, as on the server).
+        batch_event_limit: analytics batches with more events are a 413 (None: no limit).
+        rate_limit_window: the bucket's window in seconds (5, as on the server).
+        api_keys: accept only these keys (None: any key).
+        server_version: ``"fork"``/``"2023-11"`` (default, what Teleflow forked) or
+            ``"latest"``/``"2024-10"`` (adds rate limiting and ``timestamp``/``path`` in
+            error bodies).
+        workflows: per-workflow set-up, name to :class:`Workflow` or a dict of its fields
+            (``active``, ``steps``, ``active_steps``, ``tenant_required``, ``delayed``).
+        tenants: the tenant identifiers that exist; a trigger naming another is
+            ``no_tenant_found`` (None: every tenant exists).
+        allowed_hosts: more ``Host`` names the dashboard and control routes answer to.
+        max_stored_rows: rows each stored table keeps before dropping its oldest.
+        max_stored_bytes: bytes each stored table keeps before dropping its oldest.
+        request_log: called with one line per API request (None: silent).
+        body_read_timeout: seconds a client has to send a whole body, however slowly it
+            trickles in; then the request is refused (400) and the connection closed.
+
+    Raises:
+        ValueError: for a bad limit, server version or workflow set-up.
     """
 
     def __init__(
@@ -37,21 +69,40 @@ class Emulator:
         rate_limit: Optional[int] = None,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         batch_event_limit: Optional[int] = None,
-        rate_limit_window: float = 1.0,
+        rate_limit_window: float = WINDOW_SECONDS,
         api_keys: Optional[Iterable[str]] = None,
+        server_version: str = FORK,
+        workflows: Optional[Mapping[str, Any]] = None,
+        tenants: Optional[Iterable[str]] = None,
+        allowed_hosts: Iterable[str] = (),
+        max_stored_rows: int = StoreLimits.max_rows,
+        max_stored_bytes: int = StoreLimits.max_bytes,
+        request_log: Optional[Callable[[str], None]] = None,
+        body_read_timeout: float = BODY_READ_TIMEOUT,
     ) -> None:
         _check_limit("batch_event_limit", batch_event_limit)
         _check_limit("max_body_bytes", max_body_bytes)
+        _check_limit("max_stored_rows", max_stored_rows)
+        _check_limit("max_stored_bytes", max_stored_bytes)
         self._host = host
         self._port = port
         self._max_body_bytes = max_body_bytes
+        if not 0 < body_read_timeout <= 3600:
+            raise ValueError(f"body_read_timeout must be in (0, 3600] s, got {body_read_timeout!r}")
+        self._body_read_timeout = body_read_timeout
+        settings = build_settings(
+            server_version, known_workflows, workflows, tenants, api_keys, batch_event_limit
+        )
+        limiter = None
+        if rate_limit is not None or settings.server_version == LATEST:
+            limiter = RateLimiter(rate_limit, rate_limit_window)
         self._service = Service(
+            settings,
             db_path=db_path,
-            known_workflows=known_workflows,
-            rate_limit=rate_limit,
-            rate_limit_window=rate_limit_window,
-            batch_event_limit=batch_event_limit,
-            api_keys=api_keys,
+            limiter=limiter,
+            guard=Guard(host, allowed_hosts),
+            store_limits=StoreLimits(max_stored_rows, max_stored_bytes),
+            log_line=request_log,
         )
         self._lock = threading.Lock()
         self._started = False
@@ -70,6 +121,13 @@ class Emulator:
                 raise RuntimeError("emulator already started")
             self._listen()
             self._started = True
+        if not is_loopback(self._host):
+            warnings.warn(
+                f"the emulator listens on {self._host}, beyond this machine: anyone who can "
+                "reach it can read every stored payload. Bind 127.0.0.1 unless you mean it.",
+                RuntimeWarning,
+                stacklevel=2,
+            )
         return self
 
     def stop(self) -> None:
@@ -110,7 +168,9 @@ class Emulator:
             raise RuntimeError("emulator not started")
 
     def _listen(self) -> None:
-        server = EmulatorHTTPServer((self._host, self._port), self._service, self._max_body_bytes)
+        server = EmulatorHTTPServer(
+            (self._host, self._port), self._service, self._max_body_bytes, self._body_read_timeout
+        )
         # Remember the port chosen for 0: come_back() and a restart use the same one.
         self._port = int(server.server_address[1])
         thread = threading.Thread(
@@ -155,31 +215,90 @@ class Emulator:
         body: Any = None,
         path: Optional[str] = None,
     ) -> None:
-        """Answer the next ``count`` requests (whose path starts with ``path``) with ``status``.
+        """Answer the next ``count`` matching requests with ``status``, unprocessed.
 
-        ``body`` is JSON-encoded unless str/bytes (default: the NestJS error shape). The
-        request is not processed. Raises ValueError for a bad count, status or headers.
+        Like a gateway in front of the server: nothing is kept for an idempotency key.
+
+        Args:
+            count: how many requests (1 to 1,000,000).
+            status: the HTTP status to answer.
+            headers: response headers to add (e.g. ``Retry-After``).
+            body: JSON-encoded unless str/bytes (default: the NestJS error shape).
+            path: apply only to paths starting with this (None: any API path).
+
+        Raises:
+            ValueError: for a bad count, status or headers.
         """
         self._service.faults.add(Fault("fail", count, status, dict(headers or {}), body, 0.0, path))
 
     def delay_next(self, count: int, seconds: float, path: Optional[str] = None) -> None:
         """Answer the next ``count`` matching requests ``seconds`` late (they are processed).
 
-        ``clear_faults()`` and ``stop()`` end delays in progress. Raises ValueError.
+        ``clear_faults()`` and ``stop()`` end delays in progress.
+
+        Args:
+            count: how many requests.
+            seconds: how late (0 to 3600).
+            path: apply only to paths starting with this (None: any API path).
+
+        Raises:
+            ValueError: for a bad count or delay.
         """
         self._service.faults.add(Fault("delay", count, seconds=seconds, path=path))
 
     def drop_next(self, count: int, path: Optional[str] = None) -> None:
         """Process and store the next ``count`` matching requests, then close without answering.
 
-        Raises ValueError for a bad count.
+        Args:
+            count: how many requests.
+            path: apply only to paths starting with this (None: any API path).
+
+        Raises:
+            ValueError: for a bad count.
         """
         self._service.faults.add(Fault("drop", count, path=path))
 
     def set_batch_event_limit(self, limit: Optional[int]) -> None:
-        """Make analytics batches of more than ``limit`` events a 413 (None: no limit)."""
+        """Make analytics batches of more than ``limit`` events a 413 (None: no limit).
+
+        Args:
+            limit: the largest batch accepted.
+
+        Raises:
+            ValueError: for a limit below 1.
+        """
         _check_limit("limit", limit)
         self._service.settings.batch_event_limit = limit
+
+    def set_workflow(
+        self,
+        name: str,
+        *,
+        active: bool = True,
+        steps: int = 1,
+        active_steps: Optional[int] = None,
+        tenant_required: bool = False,
+        delayed: bool = False,
+    ) -> None:
+        """Set up workflow ``name`` so triggers get the answer the server would give.
+
+        Args:
+            name: the workflow (trigger identifier); it exists from now on.
+            active: False: triggers answer ``trigger_not_active``.
+            steps: 0: ``no_workflow_steps_defined``.
+            active_steps: 0: ``no_workflow_active_steps_defined`` (default: all active).
+            tenant_required: a trigger without a tenant identifier is a 400.
+            delayed: it has a delay or digest step: cancel returns true while it is pending.
+
+        Raises:
+            ValueError: for a value of the wrong type or out of range.
+        """
+        workflow = Workflow(active, steps, active_steps, tenant_required, delayed)
+        self._service.settings.set_workflow(name, workflow)
+
+    def settings(self) -> dict[str, Any]:
+        """The emulated server's settings: server_version, workflows, tenants, limits."""
+        return self._service.settings.describe()
 
     def clear_faults(self) -> None:
         """Drop pending faults and end delays in progress."""
@@ -200,13 +319,26 @@ class Emulator:
     ) -> list[dict[str, Any]]:
         """Every API request received, in order (exact ``path`` / ``method`` filters).
 
-        Each: method, path, headers (lower-case; Authorization masked), body (parsed JSON or
-        None), raw_body, status (None when dropped), fault, replayed, at.
+        Args:
+            path: only requests for this exact path (None: all).
+            method: only requests with this method (None: all).
+
+        Each: seq, method, path, query, headers (lower-case; credentials masked), body (parsed
+        JSON, or None when not JSON or truncated), raw_body (at most 64 KB; empty for an
+        unknown route), body_size, truncated, idempotency_key, status (None when dropped),
+        fault, replayed, at.
         """
         return self._service.store.requests(path, method)
 
     def triggers(self, name: Optional[str] = None) -> list[dict[str, Any]]:
-        """Triggered notifications (single and each processed bulk event), in order."""
+        """Triggers (single and each valid bulk event), in order, with their ``status``.
+
+        Args:
+            name: only triggers of this workflow (None: all).
+
+        Each: seq, name, to, payload, overrides, actor, tenant, transactionId (None for a
+        status other than ``processed``), status, cancelled, pending, source, idempotency_key.
+        """
         return self._service.store.notifications(("trigger", "bulk"), name)
 
     def bulk_calls(self) -> list[dict[str, Any]]:
@@ -257,31 +389,3 @@ class Emulator:
 def _check_limit(name: str, value: Optional[int]) -> None:
     if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
         raise ValueError(f"{name} must be an integer >= 1 or None, got {value!r}")
-
-
-def serve(
-    host: str = "127.0.0.1",
-    port: int = 4010,
-    db_path: Optional[str] = None,
-    known_workflows: Optional[Iterable[str]] = None,
-    rate_limit: Optional[int] = None,
-) -> None:
-    """Run an emulator in the foreground, print its URL, block until Ctrl-C.
-
-    Raises OSError if the port cannot be bound.
-    """
-    emulator = Emulator(
-        host, port, db_path=db_path, known_workflows=known_workflows, rate_limit=rate_limit
-    )
-    emulator.start()
-    print(
-        f"Teleflow emulator on {emulator.url} (dashboard: {emulator.url}/), Ctrl-C to stop",
-        flush=True,
-    )
-    try:
-        while True:
-            time.sleep(3600)  # a plain sleep, unlike Event.wait, is interruptible everywhere
-    except KeyboardInterrupt:
-        pass
-    finally:
-        emulator.stop()

@@ -14,6 +14,8 @@ from typing import Any, Optional
 from .wire import Reply, encode_json, error_body
 
 KINDS = ("fail", "delay", "drop")
+MAX_COUNT = 1_000_000
+MAX_DELAY_SECONDS = 3600.0
 
 
 def _header_safe(value: Any) -> bool:
@@ -37,8 +39,12 @@ class Fault:
         # Validated here so the Python API and the HTTP control API reject the same things.
         if self.kind not in KINDS:
             raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {self.kind!r}")
-        if isinstance(self.count, bool) or not isinstance(self.count, int) or self.count < 1:
-            raise ValueError(f"count must be an integer >= 1, got {self.count!r}")
+        if (
+            isinstance(self.count, bool)
+            or not isinstance(self.count, int)
+            or not 1 <= self.count <= MAX_COUNT
+        ):
+            raise ValueError(f"count must be an integer from 1 to {MAX_COUNT}, got {self.count!r}")
         if self.kind == "fail" and not (
             isinstance(self.status, int)
             and not isinstance(self.status, bool)
@@ -48,9 +54,11 @@ class Fault:
         if self.kind == "delay" and not (
             isinstance(self.seconds, (int, float))
             and not isinstance(self.seconds, bool)
-            and self.seconds >= 0
+            and 0 <= self.seconds <= MAX_DELAY_SECONDS  # False for NaN and infinity
         ):
-            raise ValueError(f"seconds must be a number >= 0, got {self.seconds!r}")
+            raise ValueError(
+                f"seconds must be a number from 0 to {MAX_DELAY_SECONDS:g}, got {self.seconds!r}"
+            )
         if self.path is not None and not isinstance(self.path, str):
             raise ValueError(f"path must be a string prefix or None, got {self.path!r}")
         if not isinstance(self.headers, dict) or not all(

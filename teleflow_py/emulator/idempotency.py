@@ -1,9 +1,17 @@
-"""Idempotency keys as the real service handles them.
+"""Idempotency keys as the real server handles them.
 
-Per route, the first successful (2xx) response to a key is kept and replayed verbatim for a
-repeat. A repeat with a different body is refused (422), a repeat while the first is still
-being processed is told to come back (409). An error answer does not consume the key, so a
-client may retry after a 5xx with the same key and get the request processed.
+Follows novuhq/novu ``apps/api/src/app/shared/framework/idempotency.interceptor.ts`` (the same
+in the 2023-11 fork and in 2024-10):
+
+- a key is scoped to the organisation (here: the API key) across every route, not per route;
+- an empty key is ignored; a key over 255 characters is a 400 (nothing stored);
+- the first request marks the key in progress for 5 minutes; a repeat meanwhile is a 409 with
+  ``Retry-After: 1``, ``Idempotency-Key`` and ``Link``, before any body comparison;
+- the handler's answer is kept for 24 hours, **errors included** (400, 422, 500), and replayed
+  to a repeat with the same body, with ``Idempotency-Replay: true``;
+- a repeat with a different body is a 422 with ``Idempotency-Key`` and ``Link``;
+- the body hash is over ``JSON.stringify`` of the parsed body: whitespace does not matter, the
+  order of keys does.
 """
 
 from __future__ import annotations
@@ -11,13 +19,17 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+import time
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from .store import Store, StoredResponse
 from .wire import Reply
 
 MAX_KEY_LENGTH = 255
+IN_PROGRESS_TTL = 5 * 60.0
+RESPONSE_TTL = 24 * 60 * 60.0
+DOCS_LINK = "https://docs.novu.co/additional-resources/idempotency"
 
 PROCEED = "proceed"
 REPLAY = "replay"
@@ -25,10 +37,30 @@ CONFLICT = "conflict"  # same key, different body
 IN_FLIGHT = "in_flight"
 
 
+def scope_of(api_key: str) -> str:
+    """The organisation a key belongs to: a digest of the API key (never the key itself)."""
+    return hashlib.sha256(api_key.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
 def fingerprint(body: Any) -> str:
-    """A digest of the parsed body that ignores key order and whitespace."""
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    """A digest of the parsed body as ``JSON.stringify`` writes it (key order kept)."""
+    text = json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.blake2s(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def too_long_message(key: str) -> str:
+    """The server's 400 message for an over-long key."""
+    return f'idempotencyKey "{key}" has exceeded the maximum allowed length of 255 characters'
+
+
+def in_flight_message(key: str) -> str:
+    """The server's 409 message while the first request with ``key`` is processed."""
+    return f'Request with key "{key}" is currently being processed. Please retry after 1 second'
+
+
+def conflict_message(key: str) -> str:
+    """The server's 422 message for a key reused with a different body."""
+    return f'Request with key "{key}" is being reused for a different body'
 
 
 @dataclass
@@ -40,43 +72,45 @@ class Outcome:
 
 
 class IdempotencyRegistry:
-    """Keys in flight (memory) and first responses (the store, so they survive a restart)."""
+    """Keys in progress (memory, expiring) and kept answers (the store, expiring)."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, clock: Callable[[], float] = time.time) -> None:
         self._store = store
+        self._clock = clock
         self._lock = threading.Lock()
-        self._in_flight: dict[tuple[str, str], str] = {}
+        self._in_flight: dict[tuple[str, str], float] = {}
 
-    def note(self, route: str, key: str) -> None:
+    def note(self, scope: str, key: str) -> None:
         """Count a request carrying ``key`` on arrival, whatever then happens to it.
 
-        A retry after an injected fault, a 429 or a 5xx is a retry: it must be counted even
-        though the earlier attempt never reached ``begin``.
+        A retry after an injected fault, a 429 or a 5xx is a retry: it is counted even though
+        the earlier attempt never reached ``begin``.
         """
-        self._store.idempotency_seen(route, key)
+        self._store.idempotency_seen(scope, key)
 
-    def begin(self, route: str, key: str, digest: str) -> Outcome:
-        """Classify a request carrying ``key``; on ``PROCEED`` the key is marked in flight.
+    def begin(self, scope: str, key: str, digest: str) -> Outcome:
+        """Classify a request carrying ``key``; on ``PROCEED`` the key is marked in progress.
 
-        A ``PROCEED`` must be followed by ``finish`` with the same route and key.
+        A ``PROCEED`` must be followed by ``finish`` with the same scope and key.
         """
+        now = self._clock()
         with self._lock:
-            stored = self._store.idempotency_lookup(route, key)
+            started = self._in_flight.get((scope, key))
+            if started is not None and now - started < IN_PROGRESS_TTL:
+                return Outcome(IN_FLIGHT)
+            stored = self._store.idempotency_lookup(scope, key, now - RESPONSE_TTL)
             if stored is not None:
                 return Outcome(REPLAY if stored.fingerprint == digest else CONFLICT, stored)
-            in_flight = self._in_flight.get((route, key))
-            if in_flight is not None:
-                return Outcome(IN_FLIGHT if in_flight == digest else CONFLICT)
-            self._in_flight[(route, key)] = digest
+            self._in_flight[(scope, key)] = now
             return Outcome(PROCEED)
 
-    def finish(self, route: str, key: str, digest: str, reply: Optional[Reply]) -> None:
-        """Release the key; keep ``reply`` for replay when it is a success."""
+    def finish(self, scope: str, key: str, digest: str, reply: Reply) -> None:
+        """Keep the handler's answer (success or error) for replay, and release the key."""
         with self._lock:
-            if reply is not None and 200 <= reply.status < 300:
-                self._store.idempotency_keep(
-                    route,
-                    key,
-                    StoredResponse(digest, reply.status, dict(reply.headers), reply.body),
-                )
-            self._in_flight.pop((route, key), None)
+            self._store.idempotency_keep(
+                scope,
+                key,
+                StoredResponse(digest, reply.status, dict(reply.headers), reply.body),
+                self._clock(),
+            )
+            self._in_flight.pop((scope, key), None)

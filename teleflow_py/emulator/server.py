@@ -18,7 +18,8 @@ from typing import Any, Optional
 from .app import Service
 from .wire import Incoming, Reply, error_reply, parse_decimal, reason
 
-# How long a client may take to send the body it announced (a stalled upload frees its thread).
+# How long a client may take to send the whole body it announced, however it trickles it in
+# (a stalled or trickled upload frees its thread).
 BODY_READ_TIMEOUT = 10.0
 # How long an idle keep-alive connection is kept; SDK pools reuse connections between calls.
 IDLE_TIMEOUT = 120.0
@@ -84,17 +85,35 @@ class _Handler(BaseHTTPRequestHandler):
         if length > self.server.max_body_bytes:
             # Refused unread: reading a huge body just to reject it is the attack.
             return self._refuse(incoming, 413, "Payload Too Large")
-        try:
-            self.connection.settimeout(BODY_READ_TIMEOUT)
-            body = self.rfile.read(length) if length else b""
-            self.connection.settimeout(IDLE_TIMEOUT)
-        except OSError:
-            body = b""  # timed out or reset: treated as a short body below
+        body = self._read_body(length)
         if len(body) < length:
             incoming.raw_body = body
             return self._refuse(incoming, 400, "Request body shorter than its Content-Length")
         incoming.raw_body = body
         self._send(self.server.service.handle(incoming))
+
+    def _read_body(self, length: int) -> bytes:
+        """Read ``length`` bytes within one deadline for the whole body (short on timeout)."""
+        deadline = time.monotonic() + self.server.body_read_timeout
+        chunks: list[bytes] = []
+        received = 0
+        try:
+            while received < length:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self.connection.settimeout(left)
+                chunk = self.rfile.read1(min(length - received, 1 << 20))
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                received += len(chunk)
+        except OSError:
+            pass  # timed out or reset: a short body, refused by the caller
+        finally:
+            with contextlib.suppress(OSError):
+                self.connection.settimeout(IDLE_TIMEOUT)
+        return b"".join(chunks)
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _serve
 
@@ -145,9 +164,16 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
     allow_reuse_address = True  # come_back() rebinds the same port at once
     request_queue_size = 128  # benchmarks open many connections at once
 
-    def __init__(self, address: tuple[str, int], service: Service, max_body_bytes: int) -> None:
+    def __init__(
+        self,
+        address: tuple[str, int],
+        service: Service,
+        max_body_bytes: int,
+        body_read_timeout: float = BODY_READ_TIMEOUT,
+    ) -> None:
         self.service = service
         self.max_body_bytes = max_body_bytes
+        self.body_read_timeout = body_read_timeout
         self._open: set[Any] = set()
         self._open_lock = threading.Lock()
         super().__init__(address, _Handler)

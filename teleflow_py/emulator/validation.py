@@ -1,8 +1,10 @@
 """Request body validation with the real service's rules and class-validator style messages.
 
 Every function returns a list of human-readable messages; an empty list means valid. The
-messages follow the server's wording where it has one ("name should not be empty"), so a
-client's error surface can be tested against the emulator.
+Events rules and messages are the server's DTOs and commands under class-validator
+(novuhq/novu ``apps/api/src/app/events/dtos/`` and
+``usecases/parse-event-request/parse-event-request.command.ts``), so a client's error surface
+can be tested against the emulator. The analytics routes are Teleflow's own.
 """
 
 from __future__ import annotations
@@ -12,10 +14,6 @@ from typing import Any
 
 MAX_BULK_EVENTS = 100
 
-_RECIPIENT_SHAPES = (
-    "a subscriber id string, a subscriber object with subscriberId, "
-    'or a topic object {"type": "Topic", "topicKey"}'
-)
 # ISO 8601 date-time as SDKs emit it (offset or "Z" optional, fraction optional).
 _ISO_8601 = re.compile(
     r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}(:?\d{2})?)?$"
@@ -27,110 +25,126 @@ def _non_empty_str(value: Any) -> bool:
     return isinstance(value, str) and value.strip() != ""
 
 
-def _name_errors(body: dict[str, Any]) -> list[str]:
-    name = body.get("name")
-    if name is not None and not isinstance(name, str):
-        return ["name must be a string"]
-    if not _non_empty_str(name):
-        return ["name should not be empty"]
-    return []
+# class-validator's rules, as the server's DTOs combine them.
 
 
-def _optional_object_errors(body: dict[str, Any], *fields: str) -> list[str]:
-    return [
-        f"{key} must be an object"
-        for key in fields
-        if body.get(key) is not None and not isinstance(body[key], dict)
-    ]
+def _defined_string(body: dict[str, Any], key: str) -> list[str]:
+    """``@IsDefined() @IsString()``: an empty string passes."""
+    value = body.get(key)
+    if value is None:
+        return [f"{key} should not be null or undefined", f"{key} must be a string"]
+    return [] if isinstance(value, str) else [f"{key} must be a string"]
 
 
-def _recipient_error(value: Any, where: str) -> str | None:
-    if isinstance(value, str):
-        return None if value.strip() else f"{where} should not be empty"
-    if isinstance(value, dict):
-        if value.get("type") == "Topic":
-            if _non_empty_str(value.get("topicKey")):
-                return None
-            return f"{where}.topicKey must be a non-empty string"
-        if "subscriberId" in value:
-            if _non_empty_str(value["subscriberId"]):
-                return None
-            return f"{where}.subscriberId must be a non-empty string"
-    return f"{where} must be {_RECIPIENT_SHAPES}"
+def _defined(body: dict[str, Any], key: str) -> list[str]:
+    """``@IsDefined()``: anything but null or a missing key."""
+    return [f"{key} should not be null or undefined"] if body.get(key) is None else []
 
 
-def _to_errors(body: dict[str, Any]) -> list[str]:
-    to = body.get("to")
-    if to is None:
-        return ["to should not be null or undefined"]
-    if isinstance(to, list):
-        if not to:
-            return ["to should not be empty"]
-        found = (_recipient_error(item, f"to[{index}]") for index, item in enumerate(to))
-        return [message for message in found if message is not None]
-    message = _recipient_error(to, "to")
-    return [] if message is None else [message]
+def _optional_string(body: dict[str, Any], key: str) -> list[str]:
+    """``@IsOptional() @IsString()``: an empty string passes."""
+    value = body.get(key)
+    return [] if value is None or isinstance(value, str) else [f"{key} must be a string"]
 
 
-def _context_errors(body: dict[str, Any]) -> list[str]:
-    """Checks shared by trigger and broadcast: transactionId, actor, tenant, overrides."""
-    errors = _optional_object_errors(body, "overrides")
-    transaction_id = body.get("transactionId")
-    if transaction_id is not None and not _non_empty_str(transaction_id):
-        errors.append("transactionId must be a non-empty string")
-    actor = body.get("actor")
-    if actor is not None and not (
-        _non_empty_str(actor)
-        or (isinstance(actor, dict) and _non_empty_str(actor.get("subscriberId")))
-    ):
-        errors.append(
-            "actor must be a subscriber id string or a subscriber object with subscriberId"
-        )
-    tenant = body.get("tenant")
-    if tenant is not None and not (_non_empty_str(tenant) or isinstance(tenant, dict)):
-        errors.append("tenant must be a tenant identifier string or a tenant object")
+def _object(body: dict[str, Any], key: str, optional: bool = True) -> list[str]:
+    """``@IsObject()`` (plain object, not an array), optionally ``@IsOptional()``."""
+    value = body.get(key)
+    if value is None and optional:
+        return []
+    return [] if isinstance(value, dict) else [f"{key} must be an object"]
+
+
+def _nested(body: dict[str, Any], key: str, required_strings: tuple[str, ...]) -> list[str]:
+    """``@IsOptional() @ValidateIf(not a string) @ValidateNested()`` of a small DTO."""
+    value = body.get(key)
+    if value is None or isinstance(value, str):
+        return []
+    if not isinstance(value, (dict, list)):
+        return [f"nested property {key} must be either object or array"]
+    if not isinstance(value, dict):
+        return []
+    errors = []
+    for field in required_strings:
+        errors += [f"{key}.{message}" for message in _defined_string(value, field)]
     return errors
 
 
-def trigger_errors(body: Any) -> list[str]:
-    """Validate a trigger body ``{"name", "to", "payload"?, "overrides"?, ...}``."""
-    if not isinstance(body, dict):
-        return ["body must be a JSON object"]
+def _context_errors(body: dict[str, Any]) -> list[str]:
+    """Fields shared by trigger and broadcast (dtos/trigger-event-request.dto.ts)."""
     return (
-        _name_errors(body)
-        + _to_errors(body)
-        + _optional_object_errors(body, "payload")
-        + _context_errors(body)
+        _object(body, "overrides")
+        + _optional_string(body, "transactionId")
+        + _nested(body, "actor", ("subscriberId",))
+        + _nested(body, "tenant", ())
+    )
+
+
+def trigger_errors(body: Any) -> list[str]:
+    """Validate a trigger body as ``TriggerEventRequestDto`` does.
+
+    ``name`` must be a string (empty allowed), ``to`` must be present (its shape is not
+    checked), ``payload`` and ``overrides`` are optional objects, ``transactionId`` an optional
+    string (empty allowed: the server then makes one up).
+    """
+    fields = body if isinstance(body, dict) else {}
+    return (
+        _defined_string(fields, "name")
+        + _object(fields, "payload")
+        + _optional_string(fields, "bridgeUrl")
+        + _defined(fields, "to")
+        + _context_errors(fields)
     )
 
 
 def broadcast_errors(body: Any) -> list[str]:
-    """Validate a broadcast body ``{"name", "payload", ...}`` (no recipients)."""
-    if not isinstance(body, dict):
-        return ["body must be a JSON object"]
-    errors = _name_errors(body)
-    if body.get("payload") is None:
-        errors.append("payload should not be null or undefined")
-    else:
-        errors += _optional_object_errors(body, "payload")
-    return errors + _context_errors(body)
+    """Validate a broadcast body as ``TriggerEventToAllRequestDto`` does (payload required)."""
+    fields = body if isinstance(body, dict) else {}
+    return (
+        _defined_string(fields, "name")
+        + _object(fields, "payload", optional=False)
+        + _context_errors(fields)
+    )
 
 
 def bulk_errors(body: Any) -> list[str]:
-    """Validate the envelope of a bulk trigger ``{"events": [1..100 items]}``.
+    """Validate the envelope of a bulk trigger as ``BulkTriggerEventDto`` does.
 
-    The events themselves are validated one by one (an invalid one fails only its slot).
+    The events themselves are not validated by the request's DTO (no ``@ValidateNested``);
+    each is checked by :func:`bulk_event_errors` and fails only its own slot.
     """
-    if not isinstance(body, dict):
-        return ["body must be a JSON object"]
-    events = body.get("events")
+    fields = body if isinstance(body, dict) else {}
+    events = fields.get("events")
     if not isinstance(events, list):
-        return ["events must be an array"]
+        return [
+            f"events must contain no more than {MAX_BULK_EVENTS} elements",
+            "events should not be empty",
+            "events must be an array",
+        ]
     if not events:
-        return ["events must contain at least 1 elements"]
+        return ["events should not be empty"]
     if len(events) > MAX_BULK_EVENTS:
         return [f"events must contain no more than {MAX_BULK_EVENTS} elements"]
     return []
+
+
+def bulk_event_errors(event: Any) -> list[str]:
+    """Validate one bulk event as ``ParseEventRequestMulticastCommand.create`` does.
+
+    Stricter than a single trigger: ``payload`` must be present (process-bulk-trigger passes
+    it on without a default); the name is checked as ``identifier``.
+    """
+    fields = event if isinstance(event, dict) else {}
+    command = dict(fields, identifier=fields.get("name"))
+    return (
+        _defined_string(command, "identifier")
+        + _defined(command, "payload")
+        + _optional_string(command, "transactionId")
+        + _nested(command, "actor", ())
+        + _nested(command, "tenant", ())
+        + _optional_string(command, "bridgeUrl")
+        + _defined(command, "to")
+    )
 
 
 def batch_errors(body: Any) -> list[str]:
@@ -162,7 +176,9 @@ def analytics_event_errors(event: Any) -> list[str]:
             errors.append(f"{key} must be a string")
     if not any(_non_empty_str(event.get(key)) for key in _IDENTITY_FIELDS):
         errors.append("one of user_id, anonymous_id, external_id is required")
-    return errors + _optional_object_errors(event, "properties", "context", "traits")
+    for key in ("properties", "context", "traits"):
+        errors += _object(event, key)
+    return errors
 
 
 def alias_errors(body: Any) -> list[str]:

@@ -62,6 +62,9 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     drop: bool = False
     close: bool = False
+    # The NestJS error body this reply carries, so the pipeline can dress it as the server
+    # version in use does (``timestamp`` and ``path`` on the newer server).
+    error: Optional[dict[str, Any]] = None
 
 
 _DECIMAL = re.compile(r"[0-9]+")
@@ -94,7 +97,29 @@ def error_reply(
     status: int, message: Union[str, list[str]], headers: Optional[dict[str, str]] = None
 ) -> Reply:
     """Return a JSON reply carrying the NestJS error body for ``status``."""
-    return json_reply(status, error_body(status, message), headers)
+    body = error_body(status, message)
+    reply = json_reply(status, body, headers)
+    reply.error = body
+    return reply
+
+
+def with_request_context(reply: Reply, path: str, timestamp: str) -> None:
+    """Rewrite an error reply's body as the newer server's exception filter writes it.
+
+    novuhq/novu ``apps/api/src/exception-filter.ts``: ``statusCode``, ``timestamp``, ``path``
+    and ``message`` first, then the rest of the exception's own body.
+    """
+    if reply.error is None:
+        return
+    body = {
+        "statusCode": reply.error["statusCode"],
+        "timestamp": timestamp,
+        "path": path,
+        "message": reply.error["message"],
+    }
+    body.update({k: v for k, v in reply.error.items() if k not in body})
+    reply.error = body
+    reply.body = encode_json(body)
 
 
 def _reject_constant(name: str) -> Any:
@@ -102,19 +127,31 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
-def parse_json_body(incoming: Incoming) -> tuple[Any, Optional[Reply]]:
-    """Decode a JSON request body; return (value, None) or (None, the 415/400 error reply).
+def is_json_media_type(content_type: str) -> bool:
+    """True for ``application/json`` and ``*/*+json`` (what body-parser's json() reads)."""
+    media_type = content_type.split(";")[0].strip().lower()
+    return media_type == "application/json" or (
+        media_type.startswith("application/") and media_type.endswith("+json")
+    )
 
-    An empty body decodes to ``{}`` so validation reports the missing fields by name.
+
+def parse_json_body(incoming: Incoming) -> tuple[Any, Optional[Reply]]:
+    """Decode a request body as the server's body-parser does; (value, None) or (None, a 400).
+
+    A body that is empty or not declared as JSON is left unread and becomes ``{}``, so
+    validation names the missing fields (a non-JSON content type is a 400, not a 415). JSON
+    must be an object or an array (body-parser's strict mode); nesting too deep to decode is a
+    400 too.
     """
-    if not incoming.raw_body:
+    if not incoming.raw_body or not is_json_media_type(incoming.headers.get("content-type", "")):
         return {}, None
-    media_type = incoming.headers.get("content-type", "").split(";")[0].strip().lower()
-    if media_type != "application/json" and not media_type.endswith("+json"):
-        shown = media_type or "none"
-        return None, error_reply(415, f"Content-Type must be application/json, got {shown}")
     try:
         text = incoming.raw_body.decode("utf-8")
-        return json.loads(text, parse_constant=_reject_constant), None
+        value = json.loads(text, parse_constant=_reject_constant)
+    except RecursionError:
+        return None, error_reply(400, "Request body is nested too deeply")
     except (UnicodeDecodeError, ValueError) as exc:
         return None, error_reply(400, f"Request body is not valid JSON: {exc}")
+    if not isinstance(value, (dict, list)):
+        return None, error_reply(400, "Request body must be a JSON object or array")
+    return value, None

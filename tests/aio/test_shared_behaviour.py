@@ -89,7 +89,10 @@ def test_broadcast_sends_the_body_and_returns_the_result(api: Calls, emulator: E
 def test_bulk_splits_at_100_with_derived_keys_and_keeps_the_order(
     api: Calls, emulator: Emulator
 ) -> None:
-    events = [{"name": "welcome", "to": f"s-{i}", "transactionId": f"tx-{i}"} for i in range(150)]
+    events = [
+        {"name": "welcome", "to": f"s-{i}", "payload": {}, "transactionId": f"tx-{i}"}
+        for i in range(150)
+    ]
     result = api.trigger_bulk_event(events, idempotency_key="campaign-7")
     assert [r.transaction_id for r in result] == [f"tx-{i}" for i in range(150)]
     assert all(r.ok for r in result)
@@ -152,6 +155,8 @@ def test_bulk_with_concurrency_stops_after_a_failure_and_resumes_exactly_once(
 
 
 def test_cancel_returns_true_once_then_false(api: Calls, emulator: Emulator) -> None:
+    # The server cancels only a transaction waiting in a delay or digest step.
+    emulator.set_workflow("reminder", delayed=True)
     api.trigger_event("reminder", "s-1", transaction_id="tx-cancel")
     assert api.cancel_triggered_event("tx-cancel") is True
     assert api.cancel_triggered_event("tx-cancel") is False
@@ -192,7 +197,7 @@ def test_bulk_chunks_keep_their_keys_across_retries(api: Calls, emulator: Emulat
     emulator.delay_next(1, 0, path=BULK)
     emulator.fail_next(1, 503, headers=NOW, path=BULK)
     emulator.drop_next(1, path=BULK)
-    events = [{"name": "welcome", "to": f"s-{i}"} for i in range(201)]
+    events = [{"name": "welcome", "to": f"s-{i}", "payload": {}} for i in range(201)]
     result = api.trigger_bulk_event(events, idempotency_key="b")
     assert len(result) == 201
     assert keys_sent(emulator, BULK) == ["b.1", "b.2", "b.2", "b.2", "b.3"]

@@ -9,7 +9,7 @@ import pytest
 from teleflow_py.emulator import Emulator
 
 # The users' fixture, available here whether or not the package (and its entry point) is installed.
-from teleflow_py.emulator.pytest_plugin import teleflow_emulator  # noqa: F401
+from teleflow_py.pytest_plugin import teleflow_emulator  # noqa: F401
 
 from ._support import Api
 

@@ -19,7 +19,7 @@ def get(emu: Emulator, path: str) -> requests.Response:
 def test_listings_mirror_the_python_api(api: Api, emu: Emulator) -> None:
     tid = api.post("/v1/events/trigger", trigger_body()).json()["data"]["transactionId"]
     api.post("/v1/events/trigger", trigger_body(name="other"))
-    api.post("/v1/events/trigger/bulk", {"events": [trigger_body()]})
+    api.post("/v1/events/trigger/bulk", {"events": [trigger_body(payload={})]})
     api.post("/v1/events/trigger/broadcast", {"name": "news", "payload": {}})
     api.delete(f"/v1/events/trigger/{tid}")
     api.post("/v1/events/batch", {"events": [analytics_event("m1")]})
@@ -51,7 +51,7 @@ def test_limit_returns_the_newest_rows_oldest_first(api: Api, emu: Emulator) -> 
 
 def test_unknown_control_route_is_404(emu: Emulator) -> None:
     assert get(emu, "/emulator/nothing").status_code == 404
-    assert requests.put(emu.url + "/emulator/reset", timeout=30).status_code == 404
+    assert requests.put(emu.url + "/emulator/reset", json={}, timeout=30).status_code == 404
 
 
 def test_dashboard_files_are_served_with_a_strict_policy(emu: Emulator) -> None:
@@ -70,7 +70,7 @@ def test_dashboard_files_are_served_with_a_strict_policy(emu: Emulator) -> None:
 )
 def test_only_the_static_files_themselves_are_served(emu: Emulator, path: str) -> None:
     # Raw socket: requests would normalise the dot segments away before sending.
-    request = f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode()
+    request = f"GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n".encode()
     assert status_of(raw_exchange(emu.port, request)) == 404
 
 
@@ -108,3 +108,28 @@ def test_stop_ends_a_delay_in_progress(emu: Emulator) -> None:
     emu.stop()
     worker.join()  # would hang for 10 minutes if stop() left the delay running
     assert not worker.is_alive()
+
+
+def test_listings_filter_by_workflow_subscriber_status_and_key(api: Api, emu: Emulator) -> None:
+    emu.set_workflow("off", active=False)
+    api.post(
+        "/v1/events/trigger", trigger_body(to={"subscriberId": "ada"}), **{"Idempotency-Key": "k1"}
+    )
+    api.post("/v1/events/trigger", trigger_body(name="off", to=["bob", "ada"]))
+    api.post("/v1/events/trigger", trigger_body(to="carl"))
+
+    def names(query: str) -> list[tuple[str, object]]:
+        rows = get(emu, "/emulator/notifications?" + query).json()
+        return [(row["name"], row["to"]) for row in rows]
+
+    assert names("subscriber=ada") == [
+        ("welcome", {"subscriberId": "ada"}),
+        ("off", ["bob", "ada"]),
+    ]
+    assert names("status=trigger_not_active") == [("off", ["bob", "ada"])]
+    assert names("key=k1&name=welcome") == [("welcome", {"subscriberId": "ada"})]
+    assert names("status=processed&limit=1") == [("welcome", "carl")]
+    keyed = get(emu, "/emulator/requests?key=k1").json()
+    assert [r["idempotency_key"] for r in keyed] == ["k1"]
+    assert get(emu, "/emulator/requests?status=201").json() == emu.requests()
+    assert get(emu, "/emulator/requests?status=abc").status_code == 400

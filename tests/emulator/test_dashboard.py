@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import struct
 import subprocess
 import tempfile
 from html.parser import HTMLParser
+from pathlib import Path
 from typing import Optional
 
 import pytest
@@ -74,8 +77,9 @@ class DomBuilder(HTMLParser):
         self.stack[-1].text_parts.append(data)
 
 
-def render(url: str, chromium: str) -> Node:
-    with tempfile.TemporaryDirectory() as profile:
+def render(url: str, chromium: str, profile: Optional[str] = None) -> Node:
+    with tempfile.TemporaryDirectory() as fresh:
+        profile = profile or fresh
         result = subprocess.run(
             [
                 chromium,
@@ -114,7 +118,7 @@ def chromium() -> str:
 
 
 def test_dashboard_shows_what_the_emulator_received(chromium: str) -> None:
-    with Emulator() as emu:
+    with Emulator(workflows={"welcome": {"delayed": True}}) as emu:
         api = Api(emu.url)
         first = api.post("/v1/events/trigger", trigger_body(to=["user-1", {"subscriberId": "s-2"}]))
         api.post(
@@ -175,3 +179,100 @@ def test_dashboard_shows_what_the_emulator_received(chromium: str) -> None:
     }
     [fault_row] = dom.rows("faults")
     assert [td.text for td in fault_row.children] == ["fail", "/v1/events/batch", "503"]
+
+
+def make_a_retried_trigger(emu: Emulator) -> str:
+    """A trigger whose first attempt met a 503, then processed, then replayed; its id."""
+    api = Api(emu.url)
+    api.session.headers["Authorization"] = "ApiKey sk_live_dashboard_secret"
+    body = trigger_body(payload={"coupon": "WELCOME-42", "plan": "pro"})
+    emu.fail_next(1, 503, path="/v1/events/trigger")
+    answers = [
+        api.post("/v1/events/trigger", body, **{"Idempotency-Key": "signup-7"}) for _ in range(3)
+    ]
+    assert [a.status_code for a in answers] == [503, 201, 201]
+    api.post("/v1/events/trigger", trigger_body(name="other"))
+    return str(answers[1].json()["data"]["transactionId"])
+
+
+def test_a_selected_trigger_shows_payload_headers_key_retries_and_replays(chromium: str) -> None:
+    with Emulator() as emu:
+        tid = make_a_retried_trigger(emu)
+        dom = render(f"{emu.url}/#trigger={tid}", chromium)
+
+    payload = json.loads(dom.by_id("details-payload").text)
+    assert payload == {"coupon": "WELCOME-42", "plan": "pro"}
+    fields = {
+        node.attrs["data-field"]: node.text
+        for node in dom.by_id("details-meta").walk()
+        if node.tag == "dd"
+    }
+    assert fields["idempotency key"] == "signup-7"
+    assert fields["transaction id"] == tid
+    assert fields["retries"] == "2" and fields["replays"] == "1"
+    headers = json.loads(dom.by_id("details-headers").text)
+    assert headers["authorization"] == "ApiKey ***"
+    assert "sk_live_dashboard_secret" not in dom.text
+    attempts = [[td.text for td in row.children][1:] for row in dom.rows("details-attempts")]
+    assert attempts == [["201", "replay"], ["201", ""], ["503", "fault: fail"]]
+    [chosen] = [row for row in dom.rows("triggers") if "selected" in row.attrs["class"].split()]
+    assert chosen.attrs["data-transaction-id"] == tid
+
+
+def test_filters_and_tabs_keep_tables_short(chromium: str) -> None:
+    with Emulator() as emu:
+        make_a_retried_trigger(emu)
+        dom = render(f"{emu.url}/#request=1", chromium)
+    # The requests tab is open (the hash selected a request), the others are hidden.
+    assert "hidden" not in dom.by_id("view-requests").attrs
+    assert "hidden" in dom.by_id("view-triggers").attrs
+    assert len(dom.rows("requests")) == 4
+    assert dom.by_id("details-payload").text
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR"
+    return struct.unpack(">II", data[16:24])
+
+
+def test_screenshot_of_a_selected_trigger(chromium: str, tmp_path: Path) -> None:
+    shot = tmp_path / "dashboard.png"
+    with Emulator() as emu:
+        tid = make_a_retried_trigger(emu)
+        with tempfile.TemporaryDirectory() as profile:
+            result = subprocess.run(
+                [
+                    chromium,
+                    "--headless",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--hide-scrollbars",
+                    f"--user-data-dir={profile}",
+                    "--virtual-time-budget=5000",
+                    "--window-size=1400,1300",
+                    f"--screenshot={shot}",
+                    f"{emu.url}/#trigger={tid}",
+                ],
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
+            )
+    assert result.returncode == 0, result.stderr[-3000:]
+    data = shot.read_bytes()
+    assert png_size(data) == (1400, 1300)
+    # Keep a copy to look at (TELEFLOW_SCREENSHOT_DIR), e.g. when reviewing the dashboard.
+    keep = os.environ.get("TELEFLOW_SCREENSHOT_DIR")
+    if keep:
+        Path(keep, "dashboard-selected-trigger.png").write_bytes(data)
+
+
+def test_the_chart_keeps_its_history_across_reloads(chromium: str, tmp_path: Path) -> None:
+    profile = str(tmp_path / "profile")
+    with Emulator() as emu:
+        first = int(render(emu.url + "/", chromium, profile).by_id("chart").attrs["data-points"])
+        again = int(render(emu.url + "/", chromium, profile).by_id("chart").attrs["data-points"])
+        fresh = int(render(emu.url + "/", chromium).by_id("chart").attrs["data-points"])
+    assert first >= 2
+    assert again > first  # the reloaded page starts from the kept history
+    assert fresh <= first  # a new browser profile starts empty

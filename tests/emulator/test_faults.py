@@ -161,7 +161,7 @@ def test_http_fault_control(api: Api, emu: Emulator) -> None:
     assert cleared.json() == {"cleared": 2}
     assert api.post("/v1/events/trigger", trigger_body()).status_code == 201
 
-    reset = requests.post(emu.url + "/emulator/reset", timeout=30)
+    reset = requests.post(emu.url + "/emulator/reset", json={}, timeout=30)
     assert reset.json() == {"reset": True}
     assert emu.triggers() == []
 

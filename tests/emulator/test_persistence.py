@@ -11,7 +11,7 @@ from ._support import Api, analytics_event, trigger_body
 
 def test_restart_on_the_same_db_keeps_everything(tmp_path: Path) -> None:
     db = str(tmp_path / "emulator.sqlite3")
-    with Emulator(db_path=db) as first:
+    with Emulator(db_path=db, workflows={"welcome": {"delayed": True}}) as first:
         api = Api(first.url)
         tid = api.post("/v1/events/trigger", trigger_body(), **{"Idempotency-Key": "t"}).json()[
             "data"

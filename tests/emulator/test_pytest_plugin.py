@@ -11,7 +11,7 @@ from pathlib import Path
 import requests
 
 from teleflow_py.emulator import Emulator
-from teleflow_py.emulator.pytest_plugin import EmulatorFixture
+from teleflow_py.pytest_plugin import EmulatorFixture
 
 from ._support import Api, trigger_body
 
@@ -67,7 +67,7 @@ def test_plugin_in_a_fresh_pytest_run(tmp_path: Path) -> None:
             "-p",
             "no:teleflow",
             "-p",
-            "teleflow_py.emulator.pytest_plugin",
+            "teleflow_py.pytest_plugin",
             "-p",
             "no:cacheprovider",
             str(tmp_path / "test_user.py"),

@@ -6,7 +6,9 @@ Behaviours (one per server):
 - ``trickle_body``: answers headers at once, then the body one byte at a time, forever;
 - ``trickle_headers``: sends the status line and headers one byte at a time, forever;
 - ``endless``: a chunked body of 64 KiB chunks as fast as the socket takes them, forever;
-- ``huge_length``: declares a 10 GB ``Content-Length`` and streams zeros.
+- ``huge_length``: declares a 10 GB ``Content-Length`` and streams zeros;
+- ``close_after``: a normal trigger answer with ``Connection: close``, then closes;
+- ``until_eof``: a trigger answer without a length, ended by closing the connection.
 
 Runs in a thread of the test process, or as ``python rawserver.py BEHAVIOUR`` (prints the
 port on its first line) for subprocess tests.
@@ -21,7 +23,16 @@ import threading
 import time
 from typing import List
 
-BEHAVIOURS = ("silent", "trickle_body", "trickle_headers", "endless", "huge_length")
+BEHAVIOURS = (
+    "silent",
+    "trickle_body",
+    "trickle_headers",
+    "endless",
+    "huge_length",
+    "close_after",
+    "until_eof",
+)
+_RESULT = b'{"data":{"acknowledged":true,"status":"processed","transactionId":"t-1"}}'
 _HEAD = b"HTTP/1.1 201 Created\r\nContent-Type: application/json\r\n"
 
 
@@ -70,6 +81,17 @@ class RawServer:
                 if not piece:
                     return
                 data += piece
+            head, _, body = data.partition(b"\r\n\r\n")
+            length = 0
+            for line in head.split(b"\r\n")[1:]:
+                name, _, value = line.partition(b":")
+                if name.strip().lower() == b"content-length":
+                    length = int(value.strip())
+            while len(body) < length:  # unread bytes would turn our close into a reset
+                piece = conn.recv(65536)
+                if not piece:
+                    return
+                body += piece
             self.requests += 1
             getattr(self, "_" + self.behaviour)(conn)
         except OSError:
@@ -96,6 +118,13 @@ class RawServer:
         chunk = b"10000\r\n" + b"[" * 65536 + b"\r\n"
         while not self._stop.is_set():
             conn.sendall(chunk)
+
+    def _close_after(self, conn: socket.socket) -> None:
+        length = f"Content-Length: {len(_RESULT)}\r\n".encode()
+        conn.sendall(_HEAD + length + b"Connection: close\r\n\r\n" + _RESULT)
+
+    def _until_eof(self, conn: socket.socket) -> None:
+        conn.sendall(_HEAD + b"Connection: close\r\n\r\n" + _RESULT)
 
     def _huge_length(self, conn: socket.socket) -> None:
         conn.sendall(_HEAD + b"Content-Length: 10000000000\r\n\r\n")

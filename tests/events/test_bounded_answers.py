@@ -108,3 +108,18 @@ def test_the_analytics_worker_reads_within_the_cap_too(api_key: str) -> None:
     assert len(refused) == 1
     error, count = refused[0]
     assert isinstance(error, ResponseTooLargeError) and count == 1
+
+
+@pytest.mark.parametrize("behaviour", ["close_after", "until_eof"])
+@pytest.mark.parametrize("route", ["direct", "session"])
+def test_an_answer_that_closes_the_connection_is_read_whole(
+    api_key: str, behaviour: str, route: str
+) -> None:
+    session = requests.Session() if route == "session" else None
+    with (
+        RawServer(behaviour) as server,
+        Client(api_key=api_key, base_url=server.url, session=session) as client,
+    ):
+        for _ in range(3):  # and the next call opens a new connection
+            assert client.trigger_event("welcome", "s-1").ok
+    assert server.requests == 3

@@ -158,6 +158,8 @@ def test_derived_keys_stay_within_the_length_limit() -> None:
 
 
 def test_cancel_returns_true_once_then_false(client: Client, emulator: Emulator) -> None:
+    # The server cancels only a transaction waiting in a delay or digest step.
+    emulator.set_workflow("reminder", delayed=True)
     result = client.trigger_event("reminder", "s-1", transaction_id="tx-cancel")
     assert result.transaction_id == "tx-cancel"
     assert client.cancel_triggered_event("tx-cancel") is True

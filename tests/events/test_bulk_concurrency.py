@@ -56,6 +56,18 @@ def test_concurrency_8_under_503s_and_dropped_connections_keeps_order_keys_and_o
     ]
 
 
+def test_429s_under_concurrency_slow_the_call_down_and_lose_nothing(
+    emulator: Emulator, api_key: str
+) -> None:
+    # Novu answers a spent per-second quota with 429 and Retry-After
+    # (apps/api/src/app/rate-limiting/guards/throttler.guard.ts).
+    emulator.fail_next(5, 429, headers={"Retry-After": "0.2"}, path=BULK)
+    with Client(api_key=api_key, base_url=emulator.url) as client:
+        results = client.trigger_bulk_event(events(1_000), concurrency=8)
+    assert results.ok
+    _assert_each_event_once_and_in_order(emulator, results, 1_000)
+
+
 def test_a_request_that_fails_for_good_stops_the_call_and_resumes_exactly_once(
     emulator: Emulator, api_key: str
 ) -> None:
@@ -90,6 +102,8 @@ def test_a_429_pauses_every_request_of_the_call(emulator: Emulator, api_key: str
 
 
 def test_a_spent_rate_limit_window_pauses_the_others(emulator: Emulator, api_key: str) -> None:
+    # Novu sends RateLimit-Remaining and RateLimit-Reset (seconds) on every answer
+    # (apps/api/src/app/rate-limiting/guards/throttler.guard.ts).
     waits: List[float] = []
     transport = Transport(ClientConfig.build(api_key, base_url=emulator.url), sleep=waits.append)
     pause = SharedPause()

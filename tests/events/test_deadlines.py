@@ -37,32 +37,42 @@ def _client(api_key: str, url: str, **settings: Any) -> Client:
     return Client(api_key=api_key, base_url=url, **{**SLOW, **settings})
 
 
-@pytest.mark.parametrize("behaviour", ["silent", "trickle_body", "trickle_headers"])
-@pytest.mark.parametrize("route", ["direct", "session"])
+@pytest.mark.parametrize(
+    ("behaviour", "route"),
+    [
+        ("silent", "direct"),
+        ("trickle_body", "direct"),
+        ("trickle_headers", "direct"),
+        ("silent", "session"),
+        ("trickle_body", "session"),
+        # Not ("trickle_headers", "session"): requests reads the status line and headers
+        # itself, each read bounded by `timeout` only (documented in docs/retries.rst).
+    ],
+)
 def test_the_deadline_ends_a_call_to_a_server_that_never_finishes(
     api_key: str, behaviour: str, route: str
 ) -> None:
-    if route == "session" and behaviour == "trickle_headers":
-        pytest.skip("requests reads the headers itself: only each read is bounded there")
     session = requests.Session() if route == "session" else None
     with (
         RawServer(behaviour) as server,
         _client(api_key, server.url, deadline=1.0, max_retries=5, session=session) as client,
     ):
-        with pytest.raises(APITimeoutError, match=r"deadline|timed out") as caught:
+        with pytest.raises(APITimeoutError, match=r"deadline") as caught:
             client.trigger_event("welcome", "s-1")
     # The deadline passed during the first attempt: no retry could fit after it.
     assert caught.value.retry_count == 0
     assert server.requests == 1
 
 
-def test_by_default_a_silent_server_ends_the_call_at_the_deadline(api_key: str) -> None:
-    # Defaults as a new user has them: the 30 s deadline, not 5 retries of 10 s reads.
+@pytest.mark.timeout(90)
+def test_with_the_defaults_a_silent_server_ends_the_call_at_the_deadline(api_key: str) -> None:
+    # As a new user calls it: 10 s reads, 5 retries, and the 30 s deadline (this test
+    # waits those 30 s). Without the deadline the call took about 3 minutes (hang guard).
     with RawServer("silent") as server, Client(api_key=api_key, base_url=server.url) as client:
-        assert client.config.deadline == 30.0
-        with pytest.raises(APITimeoutError):
-            client.with_options(deadline=1.0).trigger_event("welcome", "s-1")
-    assert server.requests == 1
+        with pytest.raises(APITimeoutError, match="deadline"):
+            client.trigger_event("welcome", "s-1")
+    # Reads of 10 s with backoff between: the third attempt is cut short by the deadline.
+    assert 2 <= server.requests <= 3
 
 
 def test_a_retry_after_longer_than_the_time_left_ends_the_call_at_once(

@@ -8,6 +8,7 @@ routes, along with pickling and ``dataclasses.asdict`` of the settings.
 
 from __future__ import annotations
 
+import copy as copy_module
 import dataclasses
 import pickle
 import traceback
@@ -120,5 +121,6 @@ def test_the_settings_cannot_be_pickled_or_dumped_with_the_key(api_key: str) -> 
         assert api_key not in repr(dumped) and api_key not in str(dumped)
         assert api_key not in repr(config.credential) and api_key not in str(config.credential)
         assert config.api_key == api_key  # still there for code that needs it
+        assert copy_module.deepcopy(config) is config  # frozen: copying is not pickling
         copy = client.with_options(deadline=3)
         assert api_key not in repr(dataclasses.asdict(copy.config))

@@ -9,8 +9,9 @@ closed after the test. Emulator options come from the ``teleflow_emulator`` mark
         teleflow_emulator.client.trigger_event("welcome", to="user-1")
         assert teleflow_emulator.triggers(name="welcome")[0]["to"] == "user-1"
 
-Loading this plugin imports only the emulator (standard library); the SDK is imported when a
-test first touches ``.client``.
+It lives beside the client and the emulator, not inside the emulator: it uses both, and the
+emulator imports nothing from the client side. Loading it imports only the emulator (standard
+library); the SDK is imported when a test first touches ``.client``.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ class EmulatorFixture(Emulator):
     def client(self) -> Client:
         """A ``teleflow_py.Client(api_key="test")`` for this emulator (created on first use)."""
         if self._client is None:
-            # Imported here: the emulator must not depend on the client side of the package.
+            # Imported here: loading the plugin must stay cheap for projects that never use it.
             from teleflow_py import Client
 
             self._client = Client(api_key="test", base_url=self.url, register_atexit=False)
@@ -56,7 +57,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
         f"{MARKER}(**options): keyword arguments for the Emulator of the teleflow_emulator "
-        "fixture (known_workflows, rate_limit, batch_event_limit, max_body_bytes, db_path)",
+        "fixture (known_workflows, workflows, server_version, rate_limit, api_keys, ...)",
     )
 
 
