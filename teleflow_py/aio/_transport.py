@@ -27,6 +27,7 @@ from ..errors import APIConnectionError, APITimeoutError, ResponseTooLargeError,
 from ..response import Response
 from ._routes import DirectRoute, ProtocolError, ProxyRoute, Route
 
+#: Before Python 3.11 asyncio's TimeoutError is not the built-in one (an OSError).
 _TIMEOUTS = (asyncio.TimeoutError, socket.timeout, httpx.TimeoutException)
 
 
@@ -144,7 +145,14 @@ class AsyncTransport:
         except ResponseTooLargeError as exc:
             exc.url = self._base_url + path
             raise
-        except (OSError, ProtocolError, httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:
+        except (
+            *_TIMEOUTS,
+            OSError,
+            ProtocolError,
+            httpx.HTTPError,
+            httpx.InvalidURL,
+            ValueError,
+        ) as exc:
             raise connection_error(method, self._base_url + path, exc) from exc
 
     async def request(
