@@ -36,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _loopback import LoopbackServer
+from _results import add_json_option, metric, write
 
 from teleflow_py import Client
 
@@ -213,6 +214,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="20,000 calls instead of 100,000")
     parser.add_argument("--budget", type=float, default=None, help="seconds per slow scenario")
+    add_json_option(parser)
     args = parser.parse_args()
     calls = 20_000 if args.quick else 100_000
     budget = args.budget if args.budget is not None else (5.0 if args.quick else 20.0)
@@ -266,6 +268,21 @@ def main() -> None:
         verdict = "PASS" if ratio <= limit else "FAIL"
         print(f"{label:<34}{ratio:>7.2f}  <= {limit:.2f}  {verdict}")
     sys.stdout.flush()
+    metrics = [metric("track() caller cost, server fast", floor, "ns", sdk="deque.append")]
+    for name, row in cost.items():
+        for scenario in ("fast", "slow", "down"):
+            metrics.append(
+                metric(f"track() caller cost, server {scenario}", row[scenario], "ns", sdk=name)
+            )
+        if delivered[name] is not None:
+            metrics.append(
+                metric(f"delivery of {calls:,} events", delivered[name] or 0.0, "s", sdk=name)
+            )
+    for label, ratio, limit in checks:
+        metrics.append(
+            metric(label, ratio, "x", ratio=ratio, limit=limit, target=f"<= {limit:.2f}")
+        )
+    write(args.json, "analytics", metrics, calls=calls, batch_size=BATCH_SIZE, peers=list(peers))
     fast.close()
     slow.close()
     # Peers' exit hooks would retry against the unreachable server for minutes.

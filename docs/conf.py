@@ -6,17 +6,28 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent / "_ext"))
 
 from teleflow_py import __version__
 
 project = "teleflow_py"
-author = "The teleflow_py authors"
+author = "Teleflow contributors"
+copyright = "Teleflow contributors, MIT License"
 release = __version__
 version = __version__
-extensions = ["sphinx.ext.autodoc", "sphinx.ext.napoleon", "sphinx.ext.viewcode"]
+extensions = [
+    "sphinx.ext.autodoc",
+    "sphinx.ext.napoleon",
+    "sphinx.ext.viewcode",
+    "myst_parser",
+    "teleflow_docs",
+]
+source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 autodoc_member_order = "bysource"
 autodoc_typehints = "description"
+napoleon_google_docstring = True
+napoleon_numpy_docstring = False
 html_theme = "furo"
 html_title = f"teleflow_py {__version__}"
-exclude_patterns = ["_build"]
+exclude_patterns = ["_build", "examples"]
 nitpicky = False

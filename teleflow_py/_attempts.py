@@ -187,7 +187,8 @@ class Attempts:
         if 200 <= status < 300:
             if self._pause is not None and _quota_spent(answer_headers):
                 # The window's last request: the others wait for its reset.
-                self._pause.hold(server_requested_wait(answer_headers) or 0.0)
+                reset = server_requested_wait(answer_headers) or 0.0
+                self._pause.hold(min(reset, self._policy.max_server_wait))
             if self._debug:
                 logger.debug("%s %s -> %d", self.method, self.url, status)
             return response

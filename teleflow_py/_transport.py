@@ -124,7 +124,9 @@ class Transport:
         The same headers, idempotency key included, go out on every attempt. A wait
         (backoff or the server's ``Retry-After``) that the deadline cannot fit ends the call
         at once with the last error. ``pause``, shared by the requests of one bulk call,
-        makes every one of them wait out a 429's ``Retry-After``.
+        makes every one of them wait out a 429's ``Retry-After`` (or a spent rate-limit
+        window, up to ``max_retry_wait``); a request waits out a pause set before it
+        starts, then gets its own deadline.
 
         Args:
             method: the HTTP method.
@@ -139,6 +141,11 @@ class Transport:
             APIConnectionError: no answer after retries (``APITimeoutError`` for timeouts
                 and for the deadline).
         """
+        if pause is not None:
+            # A wait for the whole bulk call, taken before this request's deadline starts.
+            wait = pause.remaining()
+            if wait > 0:
+                self._sleep(wait)
         deadline = self.deadline()
         attempts = Attempts(
             method,

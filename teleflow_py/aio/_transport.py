@@ -171,6 +171,11 @@ class AsyncTransport:
             APIConnectionError: no answer after retries (``APITimeoutError`` for timeouts
                 and for the deadline).
         """
+        if pause is not None:
+            # A wait for the whole bulk call, taken before this request's deadline starts.
+            wait = pause.remaining()
+            if wait > 0:
+                await self._sleep(wait)
         deadline = Deadline(self._config.deadline)
         attempts = Attempts(
             method,

@@ -36,3 +36,23 @@ def test_example_runs_against_the_emulator(example: Path, emulator: Emulator) ->
     if "Emulator(" not in example.read_text():
         # The example talks to the API named by TELEFLOW_BASE_URL: this emulator.
         assert emulator.requests(), f"{example.name} sent nothing"
+
+
+def test_the_testing_page_example_passes_with_the_installed_plugin(tmp_path: Path) -> None:
+    # docs/testing.rst shows this file as a user's test module: run it as one, with pytest and
+    # the plugin the installed package registers (no conftest of ours around it).
+    example = ROOT / "docs" / "examples" / "testing" / "test_signup.py"
+    env = dict(os.environ)
+    env.pop("TELEFLOW_API_KEY", None)
+    env.pop("TELEFLOW_BASE_URL", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(example)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "2 passed" in done.stdout

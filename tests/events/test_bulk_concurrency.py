@@ -50,7 +50,9 @@ def test_concurrency_8_under_503s_and_dropped_connections_keeps_order_keys_and_o
     _assert_each_event_once_and_in_order(emulator, results, count)
     keys = {r["headers"]["idempotency-key"] for r in emulator.requests(path=BULK)}
     assert keys == {f"campaign-7.{n}" for n in range(1, 21)}
-    assert len(emulator.replays()) == 4  # the dropped ones, answered from the record
+    # Each dropped request was processed; its retry is answered from the record (a retry
+    # can meet another fault first, so there may be more replays than drops).
+    assert len(emulator.replays()) >= 4
     assert [r.idempotency_key for r in results.responses] == [
         f"campaign-7.{n}" for n in range(1, 21)
     ]
@@ -86,27 +88,40 @@ def test_a_request_that_fails_for_good_stops_the_call_and_resumes_exactly_once(
     assert sorted(t["payload"]["i"] for t in emulator.triggers()) == list(range(1_000))
 
 
+class PausedClock:
+    """A clock that only moves when the transport sleeps (no real waiting in these tests)."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.waits: List[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        self.now += seconds
+
+
 def test_a_429_pauses_every_request_of_the_call(emulator: Emulator, api_key: str) -> None:
-    waits: List[float] = []
-    config = ClientConfig.build(api_key, base_url=emulator.url)
-    transport = Transport(config, sleep=waits.append)
-    pause = SharedPause()
+    clock = PausedClock()
+    transport = Transport(ClientConfig.build(api_key, base_url=emulator.url), sleep=clock.sleep)
+    pause = SharedPause(clock)
     emulator.fail_next(1, 429, headers={"Retry-After": "7"}, path=BULK)
     body = b'{"events":[{"name":"w","to":"s"}]}'
     transport.request("POST", BULK, body=body, idempotency_key="a", pause=pause)
-    assert waits == [pytest.approx(7.0, abs=0.5)]  # the request that met the 429 waited...
+    assert clock.waits == [7.0]  # the request that met the 429 waited...
+    pause.hold(7.0)  # as if another request had just met the same 429
     transport.request("POST", BULK, body=body, idempotency_key="b", pause=pause)
-    # ...and so did the next one, before sending (no real sleep here, so the pause is
-    # still almost whole).
-    assert len(waits) == 2 and 6.0 < waits[1] <= 7.0
+    assert clock.waits == [7.0, 7.0]  # ...and so does every request of the call
 
 
 def test_a_spent_rate_limit_window_pauses_the_others(emulator: Emulator, api_key: str) -> None:
     # Novu sends RateLimit-Remaining and RateLimit-Reset (seconds) on every answer
     # (apps/api/src/app/rate-limiting/guards/throttler.guard.ts).
-    waits: List[float] = []
-    transport = Transport(ClientConfig.build(api_key, base_url=emulator.url), sleep=waits.append)
-    pause = SharedPause()
+    clock = PausedClock()
+    transport = Transport(ClientConfig.build(api_key, base_url=emulator.url), sleep=clock.sleep)
+    pause = SharedPause(clock)
     emulator.fail_next(
         1,
         201,
@@ -116,9 +131,23 @@ def test_a_spent_rate_limit_window_pauses_the_others(emulator: Emulator, api_key
     )
     body = b'{"events":[{"name":"w","to":"s"}]}'
     transport.request("POST", BULK, body=body, idempotency_key="a", pause=pause)
-    assert waits == []
+    assert clock.waits == []
     transport.request("POST", BULK, body=body, idempotency_key="b", pause=pause)
-    assert len(waits) == 1 and 2.0 < waits[0] <= 3.0
+    assert clock.waits == [3.0]
+
+
+def test_a_pause_longer_than_the_deadline_is_waited_before_the_request_starts(
+    emulator: Emulator, api_key: str
+) -> None:
+    # Slow down, don't fail: the call-level pause does not eat a request's deadline.
+    clock = PausedClock()
+    config = ClientConfig.build(api_key, base_url=emulator.url, deadline=5.0)
+    transport = Transport(config, sleep=clock.sleep)
+    pause = SharedPause(clock)
+    pause.hold(20.0)
+    body = b'{"events":[{"name":"w","to":"s"}]}'
+    transport.request("POST", BULK, body=body, idempotency_key="a", pause=pause)
+    assert clock.waits == [20.0]
 
 
 @pytest.mark.parametrize(
