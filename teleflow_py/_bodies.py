@@ -182,6 +182,10 @@ def bulk_event_body(event: Any, index: int) -> Dict[str, Any]:
                 tenant=event.get("tenant"),
             )
         )
+    # The server refuses a bulk item without ``payload`` ("payload should not be null or
+    # undefined") although a single trigger may omit it: send ``{}``, as Novu's own SDKs do.
+    if "payload" not in body:
+        body["payload"] = {}
     return body
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any, Dict, List, TextIO
 
 from .client import Client
@@ -48,8 +49,34 @@ def _statuses(requests: List[Dict[str, Any]]) -> List[str]:
     ]
 
 
-def run_demo(*, events: int = 10_000, serve: bool = False, port: int = 0, out: TextIO) -> int:
-    """Run the demo; returns 0 when every check held, 1 otherwise."""
+@dataclass(frozen=True)
+class DemoOutcome:
+    """How the demo went: each check by label, the emulator's counters, its dashboard URL."""
+
+    checks: Dict[str, bool]
+    stats: Dict[str, int]
+    dashboard: str
+
+    @property
+    def ok(self) -> bool:
+        """Whether every check held."""
+        return all(self.checks.values())
+
+
+def run_demo(
+    *, events: int = 10_000, serve: bool = False, port: int = 0, out: TextIO
+) -> DemoOutcome:
+    """Run the demo, narrating on ``out``; with ``serve``, keep the emulator up until Ctrl-C.
+
+    Args:
+        events: how many ``track()`` calls to make.
+        serve: keep the emulator and its dashboard serving after the demo, until Ctrl-C.
+        port: the emulator's port (0: any free port).
+        out: where the narration goes.
+
+    Raises:
+        OSError: the port cannot be bound.
+    """
     say = _Narrator(out)
     checks: List[tuple[str, bool]] = []
     # "reminder" has a delay step, so cancelling it finds something pending (as on the server).
@@ -162,12 +189,20 @@ def run_demo(*, events: int = 10_000, serve: bool = False, port: int = 0, out: T
             say.say(f"    {label:<26}{value:>10}")
         for label, ok in checks:
             say.say(f"    {'ok  ' if ok else 'FAIL'} {label}")
-        say.say(f"\nDashboard: {emu.url}/")
+        dashboard = f"{emu.url}/"
+        say.say(f"\nDashboard: {dashboard}")
         if serve:
-            say.say("Serving until Ctrl-C ...")
+            say.say("The emulator keeps serving the dashboard until Ctrl-C ...")
             try:
                 while True:
-                    time.sleep(3600)
+                    time.sleep(3600)  # a plain sleep is interruptible everywhere
             except KeyboardInterrupt:
                 pass
-    return 0 if all(ok for _, ok in checks) else 1
+    if serve:
+        say.say("Stopped: the emulator and its dashboard are gone.")
+    else:
+        say.say(
+            "The demo's emulator stopped when the demo ended, so the dashboard URL above no "
+            "longer answers. Run `teleflow demo --serve` to keep it serving until Ctrl-C."
+        )
+    return DemoOutcome(dict(checks), dict(stats), dashboard)

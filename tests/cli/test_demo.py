@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import io
+import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
+import requests
 
 from teleflow_py.cli import main
 from teleflow_py.demo import run_demo
@@ -16,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_the_demo_walks_through_everything_and_every_check_holds() -> None:
     out = io.StringIO()
-    assert run_demo(events=2000, out=out) == 0
+    assert run_demo(events=2000, out=out).ok
     text = out.getvalue()
     for expected in (
         "to subscriber 'ada': status=processed",
@@ -33,6 +38,15 @@ def test_the_demo_walks_through_everything_and_every_check_holds() -> None:
     ):
         assert expected in text, f"missing {expected!r} in:\n{text}"
     assert "FAIL" not in text
+    # The URL printed above is dead once the demo returns, and the demo says so last.
+    assert (
+        text.rstrip()
+        .splitlines()[-1]
+        .startswith(
+            "The demo's emulator stopped when the demo ended, so the dashboard URL above no "
+            "longer answers."
+        )
+    )
 
 
 def test_the_demo_command_runs_in_a_fresh_interpreter() -> None:
@@ -47,7 +61,61 @@ def test_the_demo_command_runs_in_a_fresh_interpreter() -> None:
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "ok   500 events delivered" in done.stdout
+    assert "Run `teleflow demo --serve` to keep it serving until Ctrl-C." in done.stdout
     assert "Traceback" not in done.stderr
+
+
+def test_the_demo_json_result_is_the_only_thing_on_stdout() -> None:
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    done = subprocess.run(
+        [sys.executable, "-m", "teleflow_py", "demo", "--events", "200", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert set(result) == {"ok", "checks", "stats", "dashboard", "served"}
+    assert result["ok"] is True and result["served"] is False
+    assert result["checks"]["200 events delivered"] is True
+    assert result["stats"]["events"] >= 200
+    assert "[1] Trigger a workflow" in done.stderr  # the narration
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="sends SIGINT")
+def test_serve_keeps_the_dashboard_up_until_ctrl_c_which_exits_cleanly() -> None:
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "teleflow_py", "demo", "--events", "100", "--serve"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        dashboard = ""
+        for line in process.stdout:
+            if line.startswith("Dashboard: "):
+                dashboard = line.split()[1]
+            if "keeps serving" in line:
+                break
+        assert dashboard, "the demo never said where its dashboard is"
+        page = requests.get(dashboard, timeout=30)
+        assert page.status_code == 200 and "<html" in page.text.lower()
+        process.send_signal(signal.SIGINT)
+        rest, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0, err
+    assert err == ""  # no traceback, no "interrupted": Ctrl-C is how --serve ends
+    assert rest.strip().splitlines()[-1] == "Stopped: the emulator and its dashboard are gone."
+    with pytest.raises(requests.ConnectionError):
+        requests.get(dashboard, timeout=30)
 
 
 def test_the_command_line_explains_itself(capsys: object) -> None:
@@ -59,3 +127,28 @@ def test_the_command_line_explains_itself(capsys: object) -> None:
         main(["--version"])
     except SystemExit as exit_:
         assert exit_.code == 0
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="sends SIGINT")
+def test_ctrl_c_during_the_demo_is_one_line_and_exit_130() -> None:
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "teleflow_py", "demo", "--events", "5000000"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        for line in process.stdout:
+            if "track() calls" in line:
+                break
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 130
+    assert err.splitlines() == ["teleflow: interrupted"]

@@ -42,6 +42,20 @@ def test_a_small_bulk_is_one_request_with_the_callers_key(
     jsonschema.validate(sent["body"], schema)
 
 
+def test_bulk_events_without_a_payload_are_sent_with_an_empty_one(
+    client: Client, emulator: Emulator
+) -> None:
+    # The server validates each bulk item as a TriggerEventDto whose payload must be defined
+    # (novuhq/novu apps/api/src/app/events/dtos/trigger-event-request.dto.ts, checked per
+    # event by apps/api/src/app/events/usecases/process-bulk-trigger); the emulator follows.
+    results = client.trigger_bulk_event(
+        [{"name": "welcome", "to": "s-1"}, {"name": "welcome", "to": "s-2", "actor": "a-1"}]
+    )
+    assert [r.ok for r in results] == [True, True]
+    [sent] = emulator.requests(path=BULK)
+    assert [event["payload"] for event in sent["body"]["events"]] == [{}, {}]
+
+
 def test_250_events_go_out_as_three_requests_in_order_with_derived_keys(
     client: Client, emulator: Emulator
 ) -> None:
@@ -76,7 +90,7 @@ def test_typed_events_and_dicts_mix(client: Client, emulator: Emulator) -> None:
     [sent] = emulator.requests(path=BULK)
     assert sent["body"]["events"] == [
         {"name": "a", "to": "s-1", "payload": {"x": 1}, "transactionId": "t-1"},
-        {"name": "b", "to": "s-2"},
+        {"name": "b", "to": "s-2", "payload": {}},
     ]
 
 

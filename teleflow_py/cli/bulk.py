@@ -1,0 +1,392 @@
+"""``teleflow bulk FILE.jsonl``: trigger one event per line, 100 per request, resumable.
+
+The file is read as a stream (see :mod:`teleflow_py.cli.jsonl`): at most ``--concurrency``
+chunks are in flight and one more is being read, so memory does not grow with the file.
+Each chunk is one :meth:`~teleflow_py.Client.trigger_bulk_event` call of at most 100
+events under a key derived from its lines, so a chunk sent again (a re-run, a resume, a
+slice run elsewhere) is answered from the server's idempotency store, not triggered twice.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import stat
+import sys
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import IO, Any, Dict, Iterator, List, Optional
+
+from ..client import Client
+from ..errors import ServerError
+from ..results import BulkTriggerResult
+from .jsonl import (
+    ALL_LINES,
+    DEFAULT_KEY_PREFIX,
+    BadLine,
+    Chunk,
+    LineRange,
+    check_key_prefix,
+    read_chunks,
+)
+from .options import add_api_options, make_client
+from .output import (
+    EXIT_API_ERROR,
+    EXIT_OK,
+    InterruptedByUser,
+    Output,
+    UsageError,
+    describe,
+    error_fields,
+    exit_code_for,
+)
+from .progress import Progress
+
+HELP = "trigger the events of a JSON Lines file, 100 per request, resumable"
+
+DEFAULT_CONCURRENCY = 4
+MAX_CONCURRENCY = 64
+#: How many events the server did not process are listed one by one in the summary.
+MAX_LISTED = 20
+#: The header on an answer the server replayed from its idempotency store.
+REPLAY_HEADER = "Idempotency-Replay"
+#: Derived keys (``<key>-1``, ``-2``, ...) tried for a chunk whose 5xx the server replays.
+MAX_KEY_STEPS = 3
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    """Add the arguments of ``teleflow bulk``.
+
+    Args:
+        parser: the sub-command's parser.
+    """
+    parser.add_argument(
+        "file",
+        metavar="FILE.jsonl",
+        help='one trigger per line, e.g. {"name": "welcome", "to": "ada"}; - reads stdin',
+    )
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=DEFAULT_CONCURRENCY,
+        metavar="N",
+        help=f"requests in flight at once, 1 to {MAX_CONCURRENCY} (default: {DEFAULT_CONCURRENCY})",
+    )
+    parser.add_argument(
+        "--lines",
+        metavar="A:B",
+        help="send only lines A to B (1-based, inclusive; A: or :B open-ended); "
+        "the keys are the same whichever machine sends them",
+    )
+    parser.add_argument(
+        "--resume-from",
+        type=int,
+        metavar="N",
+        help="start at line N: the first line not sent, as a failed run reports it",
+    )
+    parser.add_argument(
+        "--key-prefix",
+        default=DEFAULT_KEY_PREFIX,
+        metavar="PREFIX",
+        help="first part of every idempotency key; change it to send the same lines "
+        f"again on purpose (default: {DEFAULT_KEY_PREFIX})",
+    )
+    add_api_options(parser)
+
+
+@dataclass
+class Summary:
+    """What a bulk run did; ``first_unsent_line`` is where ``--resume-from`` carries on."""
+
+    first_line: Optional[int] = None
+    last_line: Optional[int] = None
+    events: int = 0
+    requests: int = 0
+    replayed_requests: int = 0
+    replayed_events: int = 0
+    not_processed: int = 0
+    not_processed_lines: List[Dict[str, Any]] = field(default_factory=list)
+    unconfirmed: int = 0
+    unsent_from: List[int] = field(default_factory=list)
+    error: Optional[BaseException] = None
+    failed_chunk: Optional[Chunk] = None
+    _error_line: int = 0
+
+    @property
+    def first_unsent_line(self) -> Optional[int]:
+        """The first line whose event is not confirmed sent, or ``None`` when all were."""
+        return min(self.unsent_from) if self.unsent_from else None
+
+    def stop(self, error: BaseException, first_unsent: int, chunk: Optional[Chunk]) -> None:
+        """Record why the run stopped.
+
+        The failure at the earliest line is the one reported, unless the user interrupted
+        the run, which is reported whatever else failed.
+
+        Args:
+            error: what stopped it.
+            first_unsent: the first line this failure left unsent.
+            chunk: the chunk that failed, when a request failed.
+        """
+        self.unsent_from.append(first_unsent)
+        interrupted = isinstance(self.error, InterruptedByUser)
+        if (
+            self.error is None
+            or isinstance(error, InterruptedByUser)
+            or (not interrupted and first_unsent < self._error_line)
+        ):
+            self.error, self.failed_chunk, self._error_line = error, chunk, first_unsent
+
+    def as_json(self) -> Dict[str, Any]:
+        """The ``--json`` result."""
+        return {
+            "ok": self.error is None and not self.not_processed,
+            "lines": {"first": self.first_line, "last": self.last_line},
+            "events": self.events,
+            "requests": self.requests,
+            "replayed_requests": self.replayed_requests,
+            "replayed_events": self.replayed_events,
+            "not_processed": self.not_processed,
+            "not_processed_lines": self.not_processed_lines,
+            "unconfirmed": self.unconfirmed,
+            "first_unsent_line": self.first_unsent_line,
+            "error": error_fields(self.error) if self.error is not None else None,
+        }
+
+    def as_text(self) -> str:
+        """The human summary."""
+        if self.first_line is None:
+            return "no lines to read: nothing sent"
+        text = (
+            f"lines {self.first_line:,}-{self.last_line:,}: {_count(self.events, 'event')} "
+            f"sent in {_count(self.requests, 'request')}"
+        )
+        if self.replayed_events:
+            text += (
+                f"; {self.replayed_events:,} of them were sent before (same keys) "
+                "and not triggered again"
+            )
+        if self.not_processed:
+            text += f"; {self.not_processed:,} not processed by the server"
+        if self.unconfirmed:
+            text += (
+                f"; {self.unconfirmed:,} accepted without a result of their own "
+                "(sent: do not send them again)"
+            )
+        return text
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number:,} {noun}{'' if number == 1 else 's'}"
+
+
+class BulkSender:
+    """Sends chunks with up to ``concurrency`` requests in flight; stops at the first failure.
+
+    Args:
+        client: the client whose ``trigger_bulk_event`` sends each chunk.
+        concurrency: requests in flight at once.
+        progress: counts what was sent.
+        first_line: the first line to be read (where a run stopped before reading resumes).
+    """
+
+    def __init__(
+        self, client: Client, concurrency: int, progress: Progress, first_line: int = 1
+    ) -> None:
+        self._client = client
+        self._concurrency = concurrency
+        self._progress = progress
+        self._first_line = first_line
+        self.summary = Summary()
+
+    def send(self, chunks: Iterator[Chunk]) -> Summary:
+        """Send every chunk, or stop at the first one that fails; return the summary.
+
+        Failures (a bad line, an unreadable stream, a refused or unanswered request, Ctrl-C)
+        end up in the summary's ``error``, never raised.
+
+        Args:
+            chunks: the chunks to send, as :func:`~teleflow_py.cli.jsonl.read_chunks` yields them.
+        """
+        summary = self.summary
+        in_flight: Dict[Future[BulkTriggerResult], Chunk] = {}
+        # The first line not yet handed to a thread: where an interrupted run resumes.
+        next_line = self._first_line
+        executor = ThreadPoolExecutor(self._concurrency, thread_name_prefix="teleflow-bulk")
+        try:
+            try:
+                for chunk in chunks:
+                    next_line = chunk.first_line
+                    if summary.first_line is None:
+                        summary.first_line = chunk.first_line
+                    summary.last_line = chunk.last_line
+                    while len(in_flight) >= self._concurrency and summary.error is None:
+                        self._collect(in_flight, wait(in_flight, return_when=FIRST_COMPLETED).done)
+                    if summary.error is not None:
+                        summary.unsent_from.append(chunk.first_line)
+                        break
+                    if chunk.events:
+                        in_flight[executor.submit(self._send, chunk)] = chunk
+                    else:
+                        self._progress.advance(0, chunk.last_line - chunk.first_line + 1)
+                    next_line = chunk.last_line + 1
+            except BadLine as bad:
+                summary.stop(bad, bad.chunk_first_line, None)
+            except OSError as exc:
+                summary.stop(exc, next_line, None)
+            self._collect(in_flight, wait(in_flight).done)
+        except KeyboardInterrupt:
+            for future, chunk in in_flight.items():
+                if future.cancel():
+                    summary.unsent_from.append(chunk.first_line)
+            unsent = min([*summary.unsent_from, next_line])
+            summary.stop(InterruptedByUser("interrupted"), unsent, None)
+            self._collect(in_flight, wait([f for f in in_flight if not f.cancelled()]).done)
+        finally:
+            executor.shutdown(wait=True)
+            self._progress.close()
+        return summary
+
+    def _send(self, chunk: Chunk) -> BulkTriggerResult:
+        key = chunk.key
+        for step in range(1, MAX_KEY_STEPS + 1):
+            try:
+                return self._client.trigger_bulk_event(chunk.events, idempotency_key=key)
+            except ServerError as exc:
+                # The server keeps a key's error answer for 24 hours too, and replays it
+                # (Novu: apps/api/src/app/shared/framework/idempotency.interceptor.ts). A
+                # replayed 5xx proves the first attempt under this key triggered nothing,
+                # so the next key of a fixed sequence is safe; a re-run walks the same one.
+                if exc.headers.get(REPLAY_HEADER) != "true":
+                    raise
+                key = f"{chunk.key}-{step}"
+        return self._client.trigger_bulk_event(chunk.events, idempotency_key=key)
+
+    def _collect(self, in_flight: Dict[Future[BulkTriggerResult], Chunk], done: Any) -> None:
+        summary = self.summary
+        for future in sorted(done, key=lambda f: in_flight[f].first_line):
+            chunk = in_flight.pop(future)
+            error = future.exception()
+            if error is not None:
+                summary.stop(error, chunk.first_line, chunk)
+                continue
+            result = future.result()
+            summary.requests += 1
+            summary.events += len(chunk.events)
+            if any(r.headers.get(REPLAY_HEADER) == "true" for r in result.responses):
+                summary.replayed_requests += 1
+                summary.replayed_events += len(chunk.events)
+            summary.unconfirmed += len(result.unconfirmed)
+            for index, trigger in result.failed:
+                summary.not_processed += 1
+                if len(summary.not_processed_lines) < MAX_LISTED:
+                    summary.not_processed_lines.append(
+                        {
+                            "line": chunk.lines[index],
+                            "status": trigger.status,
+                            "error": trigger.error,
+                        }
+                    )
+            self._progress.advance(len(chunk.events), chunk.last_line - chunk.first_line + 1)
+
+
+def _open(path: str) -> IO[bytes]:
+    if path == "-":
+        return sys.stdin.buffer
+    try:
+        return open(path, "rb")
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from exc
+
+
+def _count_lines(path: str, lines: LineRange) -> Optional[int]:
+    """Lines the run will read, for the bar's total (a regular file only: one fast pass)."""
+    try:
+        if path == "-" or not stat.S_ISREG(os.stat(path).st_mode):
+            return None
+        count = 0
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                count += block.count(b"\n")
+                tail = block[-1:]
+        if count and tail != b"\n":
+            count += 1
+    except OSError:
+        return None
+    last = count if lines.last is None else min(lines.last, count)
+    return max(0, last - lines.first + 1)
+
+
+def _options(args: argparse.Namespace) -> LineRange:
+    try:
+        lines = LineRange.parse(args.lines) if args.lines else ALL_LINES
+    except ValueError as exc:
+        raise UsageError(f"--lines: {exc}") from None
+    if args.resume_from is not None:
+        if args.resume_from < 1:
+            raise UsageError(f"--resume-from: must be a line number >= 1, got {args.resume_from}")
+        lines = lines.starting_at(args.resume_from)
+    if not 1 <= args.concurrency <= MAX_CONCURRENCY:
+        raise UsageError(f"--concurrency: must be 1 to {MAX_CONCURRENCY}, got {args.concurrency}")
+    try:
+        check_key_prefix(args.key_prefix)
+    except ValueError as exc:
+        raise UsageError(f"--key-prefix: {exc}") from None
+    return lines
+
+
+def _stop_line(summary: Summary) -> str:
+    error = summary.error
+    assert error is not None
+    unsent = summary.first_unsent_line
+    if isinstance(error, InterruptedByUser):
+        what = str(error)
+    elif summary.failed_chunk is not None:
+        chunk = summary.failed_chunk
+        what = f"lines {chunk.first_line}-{chunk.last_line} not sent: {describe(error)}"
+    else:
+        what = describe(error)
+    if unsent is None:
+        return what
+    if summary.events == 0 and summary.first_line in (None, unsent):
+        return f"{what}; nothing was sent"
+    return f"{what}; first line not sent: {unsent}; carry on with --resume-from {unsent}"
+
+
+def run(args: argparse.Namespace, output: Output) -> int:
+    """Run ``teleflow bulk``; return the exit code.
+
+    Args:
+        args: the parsed command line.
+        output: where the result and the error lines go.
+
+    Raises:
+        UsageError: bad options or input (exit code 2).
+        TeleflowError: the API call failed; ``main`` prints it in one line and picks the
+            exit code (1 API error, 2 invalid input, 3 connection).
+    """
+    lines = _options(args)
+    with make_client(args) as client:
+        stream = _open(args.file)
+        try:
+            total = _count_lines(args.file, lines) if output.stderr.isatty() else None
+            progress = Progress(output.stderr, total)
+            summary = BulkSender(client, args.concurrency, progress, lines.first).send(
+                read_chunks(stream, lines, args.key_prefix)
+            )
+        finally:
+            if stream is not sys.stdin.buffer:
+                stream.close()
+    output.result(summary.as_json(), summary.as_text())
+    if summary.error is not None:
+        interrupted = isinstance(summary.error, InterruptedByUser)
+        output.note(f"teleflow: {'' if interrupted else 'error: '}{_stop_line(summary)}")
+        return exit_code_for(summary.error)
+    if summary.not_processed:
+        first = summary.not_processed_lines[0]
+        output.note(
+            f"teleflow: error: {_count(summary.not_processed, 'event')} not processed; first: "
+            f"line {first['line']}: status {first['status']}: {'; '.join(first['error']) or '-'}"
+        )
+        return EXIT_API_ERROR
+    return EXIT_OK
