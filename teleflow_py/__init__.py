@@ -3,7 +3,7 @@
 from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
-from .analytics import AnalyticsStats, FlushResult
+from .analytics import AnalyticsHealth, AnalyticsStats, FlushResult
 from .client import Client
 from .config import DEFAULT_BASE_URL, EU_BASE_URL, ClientConfig
 from .errors import (
@@ -65,6 +65,7 @@ __all__ = [
     "APIConnectionError",
     "APIError",
     "APITimeoutError",
+    "AnalyticsHealth",
     "AnalyticsStats",
     "AuthenticationError",
     "BadGatewayError",

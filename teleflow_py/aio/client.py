@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from types import TracebackType
-from typing import Any, Mapping, Optional, Type
+from typing import Any, Mapping, Optional, Type, Union
 
 from .._transport import Transport
 from ..analytics.batcher import Batcher
@@ -59,11 +60,19 @@ class AsyncClient(AsyncEventsMixin, AnalyticsQueueMixin):
         flush_at: analytics messages that make a batch.
         flush_interval: seconds the oldest analytics message waits at most.
         max_queue_size: analytics messages waiting at most; more are dropped.
+        max_queue_bytes: bytes of encoded analytics messages waiting at most; more are
+            dropped like a full queue.
         batch_max_retries: retries of an analytics batch.
         shutdown_timeout: seconds :meth:`close` (and interpreter exit) waits for analytics.
         register_atexit: flush analytics at interpreter exit.
         on_error: called with ``(error, events)`` for analytics refused for good.
         on_drop: called with ``(event, reason)`` for analytics dropped before sending.
+        spool_path: keep analytics in an SQLite file until the server accepted them (see
+            :class:`~teleflow_py.Client`); a background thread commits them, never the
+            event loop. The sync client's ``spool_mode="sync"`` and
+            ``queue_full_timeout`` are not offered here: both would make ``track()`` wait
+            (for an fsync, for room) on the loop.
+        spool_max_bytes: the spool file's bound; beyond it new events are dropped.
 
     Raises:
         ValidationError: a setting is missing or invalid (the message names it).
@@ -84,14 +93,17 @@ class AsyncClient(AsyncEventsMixin, AnalyticsQueueMixin):
         default_headers: Optional[Mapping[str, str]] = None,
         telemetry: bool = True,
         telemetry_hostname: bool = False,
-        flush_at: int = 20,
+        flush_at: int = 100,
         flush_interval: float = 5.0,
-        max_queue_size: int = 1000,
+        max_queue_size: int = 10_000,
+        max_queue_bytes: int = 32 * 1024 * 1024,
         batch_max_retries: int = 2,
         shutdown_timeout: float = 5.0,
         register_atexit: bool = True,
         on_error: Optional[ErrorCallback] = None,
         on_drop: Optional[DropCallback] = None,
+        spool_path: Union[str, os.PathLike[str], None] = None,
+        spool_max_bytes: int = 256 * 1024 * 1024,
     ) -> None:
         self._config = ClientConfig.build(
             api_key,
@@ -109,11 +121,17 @@ class AsyncClient(AsyncEventsMixin, AnalyticsQueueMixin):
             flush_at=flush_at,
             flush_interval=flush_interval,
             max_queue_size=max_queue_size,
+            max_queue_bytes=max_queue_bytes,
+            # Never wait on the event loop for room in the queue, nor fsync there.
+            queue_full_timeout=0.0,
             batch_max_retries=batch_max_retries,
             shutdown_timeout=shutdown_timeout,
             register_atexit=register_atexit,
             on_error=on_error,
             on_drop=on_drop,
+            spool_path=spool_path,
+            spool_mode="group",
+            spool_max_bytes=spool_max_bytes,
         )
         self._aio = AsyncTransport(self._config)
         # The analytics worker thread sends with the sync transport; it connects (and

@@ -7,7 +7,7 @@ from typing import Any, Mapping, Optional, Union
 
 from .batcher import Batcher
 from .messages import alias_batch, encode_identify, encode_track
-from .stats import AnalyticsStats, FlushResult
+from .stats import AnalyticsHealth, AnalyticsStats, FlushResult
 
 
 class AnalyticsQueueMixin:
@@ -84,6 +84,11 @@ class AnalyticsQueueMixin:
     def analytics_stats(self) -> AnalyticsStats:
         """Totals of the analytics pipeline so far (see :class:`AnalyticsStats`)."""
         return self._batcher.stats()
+
+    def analytics_health(self) -> AnalyticsHealth:
+        """Whether events are flowing: worker state, oldest pending age, last success and
+        last error (see :class:`AnalyticsHealth`). Cheap enough for a health endpoint."""
+        return self._batcher.health()
 
 
 class AnalyticsMixin(AnalyticsQueueMixin):

@@ -290,3 +290,11 @@ async def test_a_failing_send_records_no_key_in_any_frame(
         if server is not None:
             server.close()
     assert _assert_key_not_recorded(caught.value, API_KEY, ours_only=False) > 10
+
+
+async def test_a_spooled_queue_is_delivered_at_close(emulator: Emulator, tmp_path: Path) -> None:
+    spool = tmp_path / "analytics.sqlite"
+    async with AsyncClient(api_key=API_KEY, base_url=emulator.url, spool_path=spool) as client:
+        assert client.track("signed_up", user_id="u-1") is True
+        assert client.analytics_health() is not None
+    assert [e["event"] for e in emulator.events()] == ["signed_up"]
