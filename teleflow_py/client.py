@@ -26,6 +26,42 @@ from .events import EventsMixin
 _KEEP: Any = object()
 
 
+def config_with_options(
+    config: ClientConfig,
+    *,
+    max_retries: Optional[int] = None,
+    timeout: Optional[float] = None,
+    open_timeout: Optional[float] = None,
+    write_timeout: Optional[float] = None,
+    max_retry_wait: Optional[float] = None,
+    deadline: Any = _KEEP,
+    max_response_bytes: Optional[int] = None,
+    default_headers: Optional[Mapping[str, str]] = None,
+) -> ClientConfig:
+    """``config`` with the settings given to ``with_options`` changed (both clients').
+
+    Raises:
+        ValidationError: a setting is invalid (the message names it).
+    """
+    changes: Dict[str, Any] = {
+        name: value
+        for name, value in (
+            ("max_retries", max_retries),
+            ("timeout", timeout),
+            ("open_timeout", open_timeout),
+            ("write_timeout", write_timeout),
+            ("max_retry_wait", max_retry_wait),
+            ("max_response_bytes", max_response_bytes),
+        )
+        if value is not None
+    }
+    if deadline is not _KEEP:
+        changes["deadline"] = deadline
+    if default_headers is not None:
+        changes["default_headers"] = {**config.default_headers, **default_headers}
+    return config.replace(**changes)
+
+
 class Client(EventsMixin, AnalyticsMixin):
     """Synchronous client of the Teleflow API.
 
@@ -202,25 +238,19 @@ class Client(EventsMixin, AnalyticsMixin):
         Raises:
             ValidationError: a setting is invalid (the message names it).
         """
-        changes: Dict[str, Any] = {
-            name: value
-            for name, value in (
-                ("max_retries", max_retries),
-                ("timeout", timeout),
-                ("open_timeout", open_timeout),
-                ("write_timeout", write_timeout),
-                ("max_retry_wait", max_retry_wait),
-                ("max_response_bytes", max_response_bytes),
-            )
-            if value is not None
-        }
-        if deadline is not _KEEP:
-            changes["deadline"] = deadline
-        if default_headers is not None:
-            changes["default_headers"] = {**self._config.default_headers, **default_headers}
         copy = object.__new__(type(self))
         copy.__dict__.update(self.__dict__)  # whatever else a client holds is shared too
-        copy._config = self._config.replace(**changes)
+        copy._config = config_with_options(
+            self._config,
+            max_retries=max_retries,
+            timeout=timeout,
+            open_timeout=open_timeout,
+            write_timeout=write_timeout,
+            max_retry_wait=max_retry_wait,
+            deadline=deadline,
+            max_response_bytes=max_response_bytes,
+            default_headers=default_headers,
+        )
         copy._transport = self._transport.with_config(copy._config)
         copy._batcher = self._batcher
         return copy

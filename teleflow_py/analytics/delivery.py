@@ -11,8 +11,9 @@ import enum
 import logging
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
+from .._attempts import RETRY_COUNT_HEADER, parse_body
 from .._retry import BATCH_RETRYABLE_STATUSES, RetryPolicy
-from .._transport import RETRY_COUNT_HEADER, Transport, parse_body
+from .._transport import Transport
 from ..config import ClientConfig
 from ..errors import (
     APIConnectionError,
