@@ -180,14 +180,33 @@ class Batcher:
             # flush() was called from a callback on the worker itself: waiting would
             # never end.
             return self._result_since(before)
+        ends = None if limit is None else time.monotonic() + limit
+        # A worker that dies during this flush is replaced once and asked again, so the
+        # caller neither waits out its whole timeout nor needs a second call.
+        for _ in range(2):
+            if not self._flush_with(thread, ends):
+                break
+            self._start_worker()
+            thread = self._thread
+            if thread is None:
+                break
+        return self._result_since(before)
+
+    def _flush_with(self, thread: threading.Thread, ends: Optional[float]) -> bool:
+        """Ask ``thread`` to flush and wait until it did or ``ends``; True if it died first."""
         with self._cond:
             self._flush_requested += 1
             wanted = self._flush_requested
         self._urgent.set()
         self._wake.set()
         with self._cond:
-            self._cond.wait_for(lambda: self._flush_done >= wanted or self._worker_done, limit)
-        return self._result_since(before)
+            self._cond.wait_for(
+                lambda: (
+                    self._flush_done >= wanted or self._worker_done or self._thread is not thread
+                ),
+                None if ends is None else max(0.0, ends - time.monotonic()),
+            )
+            return self._thread is not thread and not self._closing
 
     def shutdown(self, timeout: Any = None) -> FlushResult:
         """Send what is queued within ``timeout`` (default ``shutdown_timeout``), then stop.
