@@ -21,9 +21,15 @@ HANG_GUARD = 90.0
 
 
 def child_env(extra_path: Sequence[Path] = ()) -> Dict[str, str]:
-    """The environment of a child: this checkout first on the path, no bytecode files."""
+    """The environment of a child: this checkout first on the path, no bytecode files, and
+    unbuffered output (children end with os._exit, which never flushes a pipe's buffer)."""
     path = [str(REPO), *map(str, extra_path)]
-    return dict(os.environ, PYTHONPATH=os.pathsep.join(path), PYTHONDONTWRITEBYTECODE="1")
+    return dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join(path),
+        PYTHONDONTWRITEBYTECODE="1",
+        PYTHONUNBUFFERED="1",
+    )
 
 
 def program(code: str) -> str:
