@@ -1,7 +1,9 @@
 """teleflow_py: the Python SDK of the Teleflow notification API."""
 
+from typing import TYPE_CHECKING, Any
+
 from ._version import __version__
-from .analytics import AnalyticsStats, FlushResult
+from .analytics import AnalyticsHealth, AnalyticsStats, FlushResult
 from .client import Client
 from .config import DEFAULT_BASE_URL, EU_BASE_URL, ClientConfig
 from .errors import (
@@ -43,12 +45,27 @@ from .types import (
     TriggerEventBody,
 )
 
+if TYPE_CHECKING:
+    from .aio import AsyncClient as AsyncClient
+
+
+def __getattr__(name: str) -> Any:
+    # AsyncClient is imported on first use, so that `import teleflow_py` never imports httpx
+    # (nor does `from teleflow_py import *`: it is left out of __all__ for that reason).
+    if name == "AsyncClient":
+        from .aio import AsyncClient
+
+        return AsyncClient
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
     "DEFAULT_BASE_URL",
     "EU_BASE_URL",
     "APIConnectionError",
     "APIError",
     "APITimeoutError",
+    "AnalyticsHealth",
     "AnalyticsStats",
     "AuthenticationError",
     "BadGatewayError",

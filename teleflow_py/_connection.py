@@ -23,7 +23,7 @@ import socket
 import ssl
 import threading
 from functools import partial
-from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Union
+from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Tuple, Union
 from urllib.parse import urlsplit
 
 import requests
@@ -288,6 +288,22 @@ def _tls_context(verify: Union[bool, str, None], cert: Any) -> ssl.SSLContext:
     return context
 
 
+def environment_route(base_url: str) -> Tuple[bool, Optional[ssl.SSLContext]]:
+    """How the environment says to reach ``base_url``, by requests' rules.
+
+    Returns whether a proxy applies (``HTTPS_PROXY``, ``NO_PROXY``...) and, for an https
+    URL without one, the TLS context requests would verify with (``None`` for http).
+    Shared by the sync and the async client, so both connect alike.
+    """
+    with requests.Session() as session:
+        settings = session.merge_environment_settings(base_url, {}, None, None, None)
+    if requests.utils.select_proxy(base_url, settings["proxies"]):
+        return True, None
+    if urlsplit(base_url).scheme.lower() != "https":
+        return False, None
+    return False, _tls_context(settings["verify"], settings["cert"])
+
+
 class _SessionRoute:
     """Sends through a ``requests.Session``: the caller's, or ours when a proxy applies."""
 
@@ -415,16 +431,12 @@ class Connection:
     def _new_route(self) -> Route:
         if self._user_session is not None:
             return _SessionRoute(self._user_session, self._base_url, self._credential)
-        with requests.Session() as session:
-            settings = session.merge_environment_settings(self._base_url, {}, None, None, None)
-            if requests.utils.select_proxy(self._base_url, settings["proxies"]):
-                proxied = requests.Session()
-                proxied.mount("http://", HTTPAdapter(pool_maxsize=POOL_SIZE))
-                proxied.mount("https://", HTTPAdapter(pool_maxsize=POOL_SIZE))
-                return _SessionRoute(proxied, self._base_url, self._credential)
-        tls = None
-        if urlsplit(self._base_url).scheme.lower() == "https":
-            tls = _tls_context(settings["verify"], settings["cert"])
+        proxied, tls = environment_route(self._base_url)
+        if proxied:
+            session = requests.Session()
+            session.mount("http://", HTTPAdapter(pool_maxsize=POOL_SIZE))
+            session.mount("https://", HTTPAdapter(pool_maxsize=POOL_SIZE))
+            return _SessionRoute(session, self._base_url, self._credential)
         return _DirectRoute(self._base_url, self._credential, tls)
 
     def after_fork(self) -> None:

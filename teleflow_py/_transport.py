@@ -6,73 +6,20 @@ How the bytes travel (a pooled connection, or the caller's session) and what hap
 
 from __future__ import annotations
 
-import json
-import logging
 import os
-import platform
-import socket
 import time
 import weakref
-from typing import Any, Callable, Dict, Mapping, Optional
+from typing import Any, Callable, Dict, Mapping, Optional, Union
 
 import requests
-from requests.structures import CaseInsensitiveDict
 
+from ._attempts import Attempts, base_headers, request_headers
 from ._connection import Answer, Connection, Limits, Timeouts
 from ._deadline import Deadline, SharedPause
-from ._retry import RetryPolicy, server_requested_wait
-from ._version import __version__
+from ._retry import RetryPolicy
 from .config import ClientConfig
-from .errors import (
-    APIConnectionError,
-    APIError,
-    APITimeoutError,
-    DailyQuotaIsReachedError,
-    TeleflowError,
-    UnexpectedResponseError,
-    error_for_status,
-)
+from .errors import APIConnectionError, APIError, UnexpectedResponseError
 from .response import Response
-
-logger = logging.getLogger("teleflow_py")
-
-REDACTED = "ApiKey ***"
-RETRY_COUNT_HEADER = "X-Teleflow-Retry-Count"
-
-
-def user_agent(telemetry: bool, include_hostname: bool = False) -> str:
-    """The ``User-Agent`` value: SDK version, plus Python and OS unless telemetry is off.
-
-    Never raises: a platform call that fails only shortens the string.
-    """
-    agent = f"teleflow-py/{__version__}"
-    if not telemetry:
-        return agent
-    try:
-        details = [
-            f"Python {platform.python_version()}",
-            f"{platform.system()} {platform.release()}".strip(),
-        ]
-        if include_hostname:
-            details.append(f"host {socket.gethostname()}")
-        agent += " (" + "; ".join(d for d in details if d) + ")"
-    except Exception:
-        pass
-    return agent
-
-
-def parse_body(content: bytes) -> Any:
-    """Parsed JSON, the raw text when it is not JSON, or ``None`` when empty.
-
-    JSON is UTF-8 by definition, so no charset guessing (which is slow) is done.
-    """
-    if not content.strip():
-        return None
-    try:
-        return json.loads(content)
-    except (ValueError, RecursionError):
-        return content.decode("utf-8", errors="replace")
-
 
 _live_transports: weakref.WeakSet[Transport] = weakref.WeakSet()
 
@@ -107,13 +54,7 @@ class Transport:
         self.policy = RetryPolicy(
             max_retries=config.max_retries, max_server_wait=config.max_retry_wait
         )
-        headers = {
-            "Accept": "application/json",
-            "Content-Type": "application/json",
-            "User-Agent": user_agent(config.telemetry, config.telemetry_hostname),
-        }
-        headers.update(config.default_headers)
-        self._base_headers = headers
+        self._base_headers = base_headers(config)
         _live_transports.add(self)
 
     def with_config(self, config: ClientConfig) -> Transport:
@@ -151,10 +92,7 @@ class Transport:
         self, idempotency_key: Optional[str], idempotency_header: str = "Idempotency-Key"
     ) -> Dict[str, str]:
         """The request headers of one call (a fresh dict the caller may extend)."""
-        headers = dict(self._base_headers)
-        if idempotency_key is not None:
-            headers[idempotency_header] = idempotency_key
-        return headers
+        return request_headers(self._base_headers, idempotency_key, idempotency_header)
 
     def send_once(
         self,
@@ -203,133 +141,36 @@ class Transport:
             APIConnectionError: no answer after retries (``APITimeoutError`` for timeouts
                 and for the deadline).
         """
-        policy = policy or self.policy
         if pause is not None:
             # A wait for the whole bulk call, taken before this request's deadline starts.
             wait = pause.remaining()
             if wait > 0:
                 self._sleep(wait)
         deadline = self.deadline()
-        headers = self.headers_for(idempotency_key)
-        body_text = body.decode("utf-8") if body is not None else None
-        url = self._base_url + path
-        started = time.monotonic()
-        retries = 0
-        debug = logger.isEnabledFor(logging.DEBUG)
+        attempts = Attempts(
+            method,
+            self._base_url + path,
+            body,
+            self.headers_for(idempotency_key),
+            policy or self.policy,
+            deadline,
+            pause,
+        )
         while True:
-            headers[RETRY_COUNT_HEADER] = str(retries)
-            if debug:
-                logger.debug(
-                    "%s %s attempt %d headers=%s",
-                    method,
-                    url,
-                    retries + 1,
-                    self._request_headers_view(headers),
-                )
-            status: Optional[int] = None
-            error: TeleflowError
-            answer_headers: Mapping[str, str] = {}
-            daily = False
+            outcome: Union[Response, float]
             try:
-                if pause is not None:
-                    self._wait_out(pause, deadline, method, url)
-                raw = self.send_once(method, path, body, headers, deadline)
+                wait = attempts.pause_before_attempt()
+                if wait > 0:
+                    self._sleep(wait)
+                raw = self.send_once(method, path, body, attempts.headers, deadline)
             except APIConnectionError as exc:
-                exc.retry_count = retries
-                if not exc.retryable:
-                    raise
-                error = exc
+                outcome = attempts.failed(exc)
             else:
-                status = raw.status_code
-                answer_headers = CaseInsensitiveDict(raw.headers)
-                response = Response(
-                    status=status,
-                    headers=answer_headers,
-                    body=parse_body(raw.content),
-                    url=url,
-                    method=method,
-                    request_headers=self._request_headers_view(headers),
-                    request_body=body_text,
-                    retry_count=retries,
-                    time_spent_in_ms=(time.monotonic() - started) * 1000.0,
-                )
-                if 200 <= status < 300:
-                    if pause is not None and _quota_spent(answer_headers):
-                        # The window's last request: the others wait for its reset.
-                        reset = server_requested_wait(answer_headers) or 0.0
-                        pause.hold(min(reset, policy.max_server_wait))
-                    if debug:
-                        logger.debug("%s %s -> %d", method, url, status)
-                    return response
-                error = error_for_status(
-                    status, response.body, answer_headers, response=response, retry_count=retries
-                )
-                daily = isinstance(error, DailyQuotaIsReachedError)
-            decision = policy.decide(
-                retries, status=status, headers=answer_headers, daily_quota=daily
-            )
-            if not decision.retry:
-                if decision.reason == "wait_too_long":
-                    logger.warning(
-                        "%s %s: server asked to wait %.0fs (cap %.0fs); not retrying",
-                        method,
-                        url,
-                        decision.wait,
-                        policy.max_server_wait,
-                    )
-                raise error
-            if not deadline.allows(decision.wait):
-                logger.warning(
-                    "%s %s: the next attempt would start in %.1fs, after %s; not retrying",
-                    method,
-                    url,
-                    decision.wait,
-                    deadline.describe(),
-                )
-                if isinstance(error, APITimeoutError):
-                    error.args = (f"{error} ({deadline.describe()} leaves no time to retry)",)
-                raise error
-            retries += 1
-            logger.debug(
-                "%s %s failed (%s); retry %d of %d in %.3fs with the same idempotency key",
-                method,
-                url,
-                status if status is not None else type(error).__name__,
-                retries,
-                policy.max_retries,
-                decision.wait,
-            )
-            if pause is not None and status == 429:
-                # Every request of the call waits this out, this one at the top of the loop.
-                pause.hold(decision.wait)
-            else:
-                self._sleep(decision.wait)
-
-    def _wait_out(self, pause: SharedPause, deadline: Deadline, method: str, url: str) -> None:
-        """Sleep until ``pause`` is over, or raise when the deadline would pass first."""
-        wait = pause.remaining()
-        if wait <= 0:
-            return
-        if not deadline.allows(wait):
-            raise APITimeoutError(
-                f"{method} {url}: the server asked every request of this call to wait "
-                f"{wait:.1f}s, past {deadline.describe()}",
-                url=url,
-                retryable=False,
-            )
-        self._sleep(wait)
-
-    def _request_headers_view(self, headers: Dict[str, str]) -> Dict[str, str]:
-        """What was sent, as shown on a Response or in a log line: the key redacted."""
-        view = dict(headers)
-        view["Authorization"] = REDACTED
-        return view
-
-
-def _quota_spent(headers: Mapping[str, str]) -> bool:
-    """Whether a 2xx answer says no request is left in the rate-limit window."""
-    remaining = headers.get("RateLimit-Remaining")
-    return remaining is not None and remaining.strip() == "0"
+                outcome = attempts.answered(raw.status_code, raw.headers, raw.content)
+            if isinstance(outcome, Response):
+                return outcome
+            if outcome > 0:
+                self._sleep(outcome)
 
 
 def raise_for_body_shape(response: Response, expected: str) -> None:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from types import TracebackType
-from typing import Any, Dict, Mapping, Optional, Type
+from typing import Any, Dict, Mapping, Optional, Type, Union
 
 import requests
 
@@ -16,12 +17,49 @@ from .config import (
     ClientConfig,
     DropCallback,
     ErrorCallback,
+    SpoolMode,
     mask_key,
 )
 from .events import EventsMixin
 
 #: ``with_options(deadline=...)`` left out (``None`` there means "no deadline").
 _KEEP: Any = object()
+
+
+def config_with_options(
+    config: ClientConfig,
+    *,
+    max_retries: Optional[int] = None,
+    timeout: Optional[float] = None,
+    open_timeout: Optional[float] = None,
+    write_timeout: Optional[float] = None,
+    max_retry_wait: Optional[float] = None,
+    deadline: Any = _KEEP,
+    max_response_bytes: Optional[int] = None,
+    default_headers: Optional[Mapping[str, str]] = None,
+) -> ClientConfig:
+    """``config`` with the settings given to ``with_options`` changed (both clients').
+
+    Raises:
+        ValidationError: a setting is invalid (the message names it).
+    """
+    changes: Dict[str, Any] = {
+        name: value
+        for name, value in (
+            ("max_retries", max_retries),
+            ("timeout", timeout),
+            ("open_timeout", open_timeout),
+            ("write_timeout", write_timeout),
+            ("max_retry_wait", max_retry_wait),
+            ("max_response_bytes", max_response_bytes),
+        )
+        if value is not None
+    }
+    if deadline is not _KEEP:
+        changes["deadline"] = deadline
+    if default_headers is not None:
+        changes["default_headers"] = {**config.default_headers, **default_headers}
+    return config.replace(**changes)
 
 
 class Client(EventsMixin, AnalyticsMixin):
@@ -45,15 +83,7 @@ class Client(EventsMixin, AnalyticsMixin):
     context manager; :meth:`close` flushes analytics and releases the connections.
 
     Analytics (``track``, ``identify``, ``alias``) are queued and sent by one background
-    thread, started on first use: a batch leaves when ``flush_at`` messages wait, when the
-    oldest has waited ``flush_interval`` seconds, on :meth:`flush` and at :meth:`shutdown`
-    (run by :meth:`close` and, unless ``register_atexit=False``, at interpreter exit,
-    within ``shutdown_timeout``). At most ``max_queue_size`` messages wait; more are
-    dropped and passed to ``on_drop(event, reason)``. A batch is retried
-    ``batch_max_retries`` times, then kept for later; events the server refuses for good
-    are passed to ``on_error(error, events)``. ``on_error`` runs on the worker thread;
-    ``on_drop`` on the thread that dropped the event (yours for a full queue or a call after
-    shutdown). Both must be quick and should not raise (exceptions are logged and ignored).
+    thread, started on first use (see the "Product analytics" page of the docs).
 
     Args:
         api_key: the secret API key (default: ``TELEFLOW_API_KEY``).
@@ -75,14 +105,37 @@ class Client(EventsMixin, AnalyticsMixin):
             ``Host``, ``Connection``).
         telemetry: send Python and OS versions in ``User-Agent``.
         telemetry_hostname: also send the host name in ``User-Agent``.
-        flush_at: analytics messages that trigger a batch.
-        flush_interval: seconds the oldest analytics message may wait.
-        max_queue_size: analytics messages that may wait; more are dropped.
-        batch_max_retries: retries of one analytics batch.
-        shutdown_timeout: seconds :meth:`shutdown` may take.
-        register_atexit: shut down at interpreter exit.
-        on_error: called with ``(error, events)`` for analytics events refused for good.
-        on_drop: called with ``(event, reason)`` for analytics events dropped.
+        flush_at: a batch is sent as soon as this many analytics messages wait (100).
+            When more wait, one batch takes up to 1,000 messages and 500 KB.
+        flush_interval: seconds the oldest waiting message may wait before a batch is
+            sent anyway (5).
+        max_queue_size: at most this many messages wait in memory (10,000); more are
+            dropped (``"queue_full"``), counted and passed to ``on_drop``.
+        max_queue_bytes: at most this many bytes of encoded messages wait in memory
+            (32 MiB, at least 64 KiB); more are dropped like a full queue.
+        queue_full_timeout: seconds a ``track()`` (or ``identify``/``alias``) on a full
+            queue waits for room before dropping (0: drop at once). Waiting protects
+            events but can stall your thread while the server is slow or down.
+        batch_max_retries: retries of one batch before it goes back to the queue (2).
+        shutdown_timeout: seconds :meth:`shutdown`, :meth:`close` and the exit hook may
+            spend delivering what is queued (5).
+        register_atexit: flush at interpreter exit (default ``True``).
+        on_error: ``on_error(error, events)``, called on the worker thread for events
+            the server refused for good. Keep it quick; exceptions are logged, ignored.
+        on_drop: ``on_drop(event, reason)``, called for each event dropped before
+            sending (``"queue_full"``, ``"spool_full"``, ``"shutdown"``,
+            ``"too_large"``), on the thread that dropped it. Keep it quick.
+        spool_path: keep analytics in an SQLite file at this path until the server
+            accepted them, so they survive a crash, a kill or an outage at exit, and are
+            sent by the next client that opens the file. Several processes on one host
+            may share a path. Default ``None``: memory only.
+        spool_mode: ``"group"`` (default): a background thread commits tracked events
+            every few milliseconds (on disk within 50 ms; a process crash loses nothing
+            committed, a power loss may lose the last commits); ``"sync"``: each call
+            commits (and fsyncs) before it returns, surviving power loss, at the price
+            of one fsync per call.
+        spool_max_bytes: the spool file's bound (256 MiB); beyond it new events are
+            dropped (``"spool_full"``) and counted.
 
     Raises:
         ValidationError: a setting is missing or invalid (the message names it).
@@ -104,14 +157,19 @@ class Client(EventsMixin, AnalyticsMixin):
         default_headers: Optional[Mapping[str, str]] = None,
         telemetry: bool = True,
         telemetry_hostname: bool = False,
-        flush_at: int = 20,
+        flush_at: int = 100,
         flush_interval: float = 5.0,
-        max_queue_size: int = 1000,
+        max_queue_size: int = 10_000,
+        max_queue_bytes: int = 32 * 1024 * 1024,
+        queue_full_timeout: float = 0.0,
         batch_max_retries: int = 2,
         shutdown_timeout: float = 5.0,
         register_atexit: bool = True,
         on_error: Optional[ErrorCallback] = None,
         on_drop: Optional[DropCallback] = None,
+        spool_path: Union[str, os.PathLike[str], None] = None,
+        spool_mode: SpoolMode = "group",
+        spool_max_bytes: int = 256 * 1024 * 1024,
     ) -> None:
         self._config = ClientConfig.build(
             api_key,
@@ -129,11 +187,16 @@ class Client(EventsMixin, AnalyticsMixin):
             flush_at=flush_at,
             flush_interval=flush_interval,
             max_queue_size=max_queue_size,
+            max_queue_bytes=max_queue_bytes,
+            queue_full_timeout=queue_full_timeout,
             batch_max_retries=batch_max_retries,
             shutdown_timeout=shutdown_timeout,
             register_atexit=register_atexit,
             on_error=on_error,
             on_drop=on_drop,
+            spool_path=spool_path,
+            spool_mode=spool_mode,
+            spool_max_bytes=spool_max_bytes,
         )
         self._transport = Transport(self._config, session)
         # Starts no thread until the first track(), identify() or alias().
@@ -175,25 +238,19 @@ class Client(EventsMixin, AnalyticsMixin):
         Raises:
             ValidationError: a setting is invalid (the message names it).
         """
-        changes: Dict[str, Any] = {
-            name: value
-            for name, value in (
-                ("max_retries", max_retries),
-                ("timeout", timeout),
-                ("open_timeout", open_timeout),
-                ("write_timeout", write_timeout),
-                ("max_retry_wait", max_retry_wait),
-                ("max_response_bytes", max_response_bytes),
-            )
-            if value is not None
-        }
-        if deadline is not _KEEP:
-            changes["deadline"] = deadline
-        if default_headers is not None:
-            changes["default_headers"] = {**self._config.default_headers, **default_headers}
         copy = object.__new__(type(self))
         copy.__dict__.update(self.__dict__)  # whatever else a client holds is shared too
-        copy._config = self._config.replace(**changes)
+        copy._config = config_with_options(
+            self._config,
+            max_retries=max_retries,
+            timeout=timeout,
+            open_timeout=open_timeout,
+            write_timeout=write_timeout,
+            max_retry_wait=max_retry_wait,
+            deadline=deadline,
+            max_response_bytes=max_response_bytes,
+            default_headers=default_headers,
+        )
         copy._transport = self._transport.with_config(copy._config)
         copy._batcher = self._batcher
         return copy

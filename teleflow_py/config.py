@@ -8,6 +8,8 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Callable, Dict, List, Mapping, Optional, Union
 from urllib.parse import urlsplit
 
+from typing_extensions import Literal
+
 from ._credential import ApiKeyCredential
 from ._credential import mask_key as mask_key
 from ._deadline import check_seconds
@@ -23,6 +25,8 @@ BASE_URL_ENV = "TELEFLOW_BASE_URL"
 ErrorCallback = Callable[[Exception, List[Dict[str, Any]]], None]
 #: Called with ``(event, reason)`` when an analytics event is dropped before sending.
 DropCallback = Callable[[Dict[str, Any], str], None]
+#: When the spool commits a tracked event: in groups by a background thread, or in the call.
+SpoolMode = Literal["group", "sync"]
 
 
 #: The whole of one Events API call, retries and waits included (see docs/retries.rst).
@@ -114,6 +118,21 @@ def _check_headers(default_headers: Optional[Mapping[str, str]]) -> Dict[str, st
     return headers
 
 
+def _check_spool(settings: Dict[str, Any]) -> None:
+    path = settings.get("spool_path")
+    if path is not None:
+        if isinstance(path, os.PathLike):
+            path = os.fspath(path)
+        if not isinstance(path, str) or not path.strip():
+            raise ValidationError("spool_path", "must be a file path (str or os.PathLike)")
+        if path == ":memory:":
+            raise ValidationError("spool_path", "must be a file on disk, not :memory:")
+        settings["spool_path"] = os.path.abspath(path)
+    mode = settings.get("spool_mode", "group")
+    if mode not in ("group", "sync"):
+        raise ValidationError("spool_mode", f'must be "group" or "sync", got {mode!r}')
+
+
 @dataclass(frozen=True)
 class ClientConfig:
     """Frozen settings of one :class:`~teleflow_py.Client`. Build it with :meth:`build`."""
@@ -133,12 +152,17 @@ class ClientConfig:
     telemetry: bool = True
     telemetry_hostname: bool = False
     # Analytics batcher.
-    flush_at: int = 20
+    flush_at: int = 100
     flush_interval: float = 5.0
-    max_queue_size: int = 1000
+    max_queue_size: int = 10_000
+    max_queue_bytes: int = 32 * 1024 * 1024
+    queue_full_timeout: float = 0.0
     batch_max_retries: int = 2
     shutdown_timeout: float = 5.0
     register_atexit: bool = True
+    spool_path: Optional[str] = None
+    spool_mode: SpoolMode = "group"
+    spool_max_bytes: int = 256 * 1024 * 1024
     on_error: Optional[ErrorCallback] = field(default=None, repr=False)
     on_drop: Optional[DropCallback] = field(default=None, repr=False)
 
@@ -178,7 +202,8 @@ class ClientConfig:
             f"open_timeout={self.open_timeout}, write_timeout={self.write_timeout}, "
             f"deadline={self.deadline}, max_response_bytes={self.max_response_bytes}, "
             f"telemetry={self.telemetry}, flush_at={self.flush_at}, "
-            f"flush_interval={self.flush_interval}, max_queue_size={self.max_queue_size})"
+            f"flush_interval={self.flush_interval}, max_queue_size={self.max_queue_size}, "
+            f"spool_path={self.spool_path!r})"
         )
 
     __str__ = __repr__
@@ -206,7 +231,7 @@ class ClientConfig:
         for name in ("timeout", "open_timeout", "write_timeout", "flush_interval"):
             if name in settings:
                 _check_number(name, settings[name], minimum=0.001)
-        for name in ("shutdown_timeout", "max_retry_wait"):
+        for name in ("shutdown_timeout", "max_retry_wait", "queue_full_timeout"):
             if name in settings:
                 _check_number(name, settings[name], minimum=0)
         if "deadline" in settings:
@@ -219,6 +244,8 @@ class ClientConfig:
             ("batch_max_retries", 0),
             ("flush_at", 1),
             ("max_queue_size", 1),
+            ("max_queue_bytes", 64 * 1024),
+            ("spool_max_bytes", 1024 * 1024),
             ("max_response_bytes", 1024),
         ):
             if name in settings:
@@ -230,4 +257,5 @@ class ClientConfig:
         for name in ("on_error", "on_drop"):
             if settings.get(name) is not None and not callable(settings[name]):
                 raise ValidationError(name, "must be callable or None")
+        _check_spool(settings)
         return cls(credential=credential, **settings)

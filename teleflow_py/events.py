@@ -40,7 +40,10 @@ __all__ = [
     "MAX_BULK_EVENTS",
     "TRIGGER_PATH",
     "BulkEventInput",
+    "BulkOutcomes",
     "EventsMixin",
+    "cancel_path",
+    "cancel_result",
     "chunk_idempotency_key",
 ]
 
@@ -256,7 +259,7 @@ class EventsMixin:
         if len(chunks) == 1:
             response = self._send_chunk(chunks[0], pause)
             return BulkTriggerResult(chunk_results(response, chunks[0]), [response])
-        outcomes = _BulkOutcomes(len(chunks))
+        outcomes = BulkOutcomes(len(chunks))
         if workers == 1:
             for chunk in chunks:
                 if not outcomes.run(chunk, partial(self._send_chunk, chunk, pause)):
@@ -294,21 +297,38 @@ class EventsMixin:
                 answer's ``data`` is not a boolean.
             APIConnectionError: no answer from the server after retries.
         """
-        check_transaction_id(transaction_id)
-        path = f"{TRIGGER_PATH}/{quote(transaction_id, safe='')}"
         response = self._transport.request(
-            "DELETE", path, idempotency_key=check_idempotency_key(None)
+            "DELETE", cancel_path(transaction_id), idempotency_key=check_idempotency_key(None)
         )
-        if response.body is None:
-            logger.warning("cancel %r: empty answer, taken as not cancelled", transaction_id)
-            return False
-        data = _unwrap(response, "a JSON object with a boolean 'data'")
-        if not isinstance(data, bool):
-            raise_for_body_shape(response, "a boolean 'data'")
-        return bool(data)
+        return cancel_result(response, transaction_id)
 
 
-class _BulkOutcomes:
+def cancel_path(transaction_id: str) -> str:
+    """The path that cancels ``transaction_id``, sent as one percent-encoded segment.
+
+    Raises:
+        ValidationError: ``transaction_id`` is empty or not a string.
+    """
+    check_transaction_id(transaction_id)
+    return f"{TRIGGER_PATH}/{quote(transaction_id, safe='')}"
+
+
+def cancel_result(response: Response, transaction_id: str) -> bool:
+    """Whether an accepted cancel cancelled something (an empty answer: no, with a warning).
+
+    Raises:
+        UnexpectedResponseError: the answer's ``data`` is not a boolean.
+    """
+    if response.body is None:
+        logger.warning("cancel %r: empty answer, taken as not cancelled", transaction_id)
+        return False
+    data = _unwrap(response, "a JSON object with a boolean 'data'")
+    if not isinstance(data, bool):
+        raise_for_body_shape(response, "a boolean 'data'")
+    return bool(data)
+
+
+class BulkOutcomes:
     """What became of each request of one bulk call (thread-safe)."""
 
     def __init__(self, count: int) -> None:
@@ -329,15 +349,26 @@ class _BulkOutcomes:
         try:
             response = send()
         except Exception as exc:  # recorded, raised on the caller's thread by result()
-            with self._lock:
-                self._errors[chunk.number] = exc
+            self.record_error(chunk, exc)
             return False
-        # Read here, on the worker, while the other requests wait on the network.
+        self.record(chunk, response)
+        return True
+
+    def record(self, chunk: Chunk, response: Response) -> None:
+        """``chunk`` was accepted with ``response`` (the async client calls this directly).
+
+        Its results are read here, on the worker, while the other requests wait on the
+        network.
+        """
         results = chunk_results(response, chunk)
         with self._lock:
             self._responses[chunk.number] = response
             self._results[chunk.number] = results
-        return True
+
+    def record_error(self, chunk: Chunk, error: Exception) -> None:
+        """``chunk`` failed for good with ``error``; no new request should start."""
+        with self._lock:
+            self._errors[chunk.number] = error
 
     def result(self, chunks: List[Chunk]) -> BulkTriggerResult:
         """The results in input order, or the resumable report of what was not sent.
@@ -376,7 +407,7 @@ class _BulkOutcomes:
 def _run_concurrently(
     chunks: List[Chunk],
     workers: int,
-    outcomes: _BulkOutcomes,
+    outcomes: BulkOutcomes,
     send: Callable[[Chunk], Response],
 ) -> None:
     """Send ``chunks`` on up to ``workers`` threads, taking them in input order."""

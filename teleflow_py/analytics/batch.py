@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import json
 import uuid
-from typing import Any, Dict, List, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 EVENTS_PATH = "/v1/events/batch"
 ALIAS_PATH = "/v1/identify/alias"
 
 #: One request body is at most this many bytes (the server's documented batch limit).
 MAX_BATCH_BYTES = 500 * 1024
+#: A batch holds at most this many events. ``flush_at`` waiting events start a send; when
+#: more wait (a burst, a slow link), the batch grows up to this count and
+#: :data:`MAX_BATCH_BYTES`, so one request carries the backlog.
+MAX_BATCH_EVENTS = 1000
 #: One encoded event is at most this many bytes.
 MAX_EVENT_BYTES = 32 * 1024
 
@@ -31,12 +35,20 @@ _SPLIT_NAMESPACE = uuid.UUID("6f1c2a0e-3b7d-4c55-9a8e-2d4b1f0c7e91")
 class Batch:
     """Messages sent in one request, with the idempotency key they keep while together."""
 
-    __slots__ = ("key", "parts", "path")
+    __slots__ = ("key", "parts", "path", "spool_id")
 
-    def __init__(self, key: str, parts: Sequence[bytes], path: str = EVENTS_PATH) -> None:
+    def __init__(
+        self,
+        key: str,
+        parts: Sequence[bytes],
+        path: str = EVENTS_PATH,
+        spool_id: Optional[int] = None,
+    ) -> None:
         self.key = key
         self.parts: Tuple[bytes, ...] = tuple(parts)
         self.path = path
+        #: The spool's row of this batch (halves of a split keep their parent's).
+        self.spool_id = spool_id
 
     def __len__(self) -> int:
         return len(self.parts)
@@ -65,8 +77,8 @@ class Batch:
             raise ValueError("a batch of one message cannot be split")
         middle = len(self.parts) // 2
         return (
-            Batch(_child_key(self.key, 0), self.parts[:middle], self.path),
-            Batch(_child_key(self.key, 1), self.parts[middle:], self.path),
+            Batch(_child_key(self.key, 0), self.parts[:middle], self.path, self.spool_id),
+            Batch(_child_key(self.key, 1), self.parts[middle:], self.path, self.spool_id),
         )
 
     def decoded(self) -> List[Dict[str, Any]]:

@@ -21,12 +21,11 @@ from .._retry import backoff_delay
 from .._transport import Transport
 from ..config import ClientConfig
 from ..errors import ValidationError
-from .batch import MAX_BATCH_BYTES, Batch, Message, decode
+from .batch import MAX_BATCH_BYTES, MAX_BATCH_EVENTS, Batch, Message, decode
 from .delivery import Outcome, Sender
-from .ids import new_message_id
 from .lifecycle import manage, warn_if_uwsgi_without_threads
-from .queue import MemoryQueue
-from .stats import AnalyticsStats, Counters, FlushResult, result_between
+from .spool import open_queue
+from .stats import AnalyticsHealth, AnalyticsStats, Counters, FlushResult, result_between
 
 logger = logging.getLogger("teleflow_py")
 
@@ -59,14 +58,23 @@ class Batcher:
         self._closing = False
         self._start_fresh()
         manage(self)
+        if len(self._queue):
+            # A spool holds what an earlier process left: send it now, not on first use.
+            self._start_worker()
 
     def _start_fresh(self) -> None:
         """Everything a process needs of its own: queue, locks, thread, counters."""
         self._pid = os.getpid()
-        self._queue = MemoryQueue(self._config.max_queue_size, new_message_id)
         self._counters = Counters()
+        self._drop_lock = threading.Lock()
+        self._burst = 0
+        self._queue = open_queue(self._config, self._drop)
         self._cond = threading.Condition()
+        # Callers waiting for room in a full queue (queue_full_timeout) wait on this.
+        self._room = threading.Condition()
         self._wake = threading.Event()
+        # Set by flush() and shutdown() only: they, not new events, cut an outage pause short.
+        self._urgent = threading.Event()
         self._stop = threading.Event()
         self._thread: Optional[threading.Thread] = None
         self._flush_requested = 0
@@ -77,8 +85,6 @@ class Batcher:
         self._budget = 0.0
         self._before_shutdown = AnalyticsStats()
         self._final: Optional[FlushResult] = None
-        self._drop_lock = threading.Lock()
-        self._burst = 0
         self._refusal_logged = False
         self._sender = Sender(
             self._config, self._transport, self._queue, self._counters, self._retry_wait
@@ -95,8 +101,8 @@ class Batcher:
         if self._closing:
             return self._refuse(message)
         queue = self._queue
-        if not queue.put(message):
-            return self._drop(message, "queue_full")
+        if not queue.put(message) and not self._wait_for_room(message):
+            return self._drop(message, queue.full_reason)
         if self._thread is None:
             self._start_worker()
         waiting = len(queue)
@@ -106,6 +112,24 @@ class Batcher:
             self._wake.set()
         return True
 
+    def _wait_for_room(self, message: Message) -> bool:
+        """Wait up to ``queue_full_timeout`` for the worker to make room; ``True`` if queued."""
+        timeout = self._config.queue_full_timeout
+        if not timeout or self._closing or threading.current_thread() is self._thread:
+            return False
+        end = time.monotonic() + timeout
+        if self._thread is None:
+            self._start_worker()
+        self._wake.set()
+        with self._room:
+            while True:
+                if self._queue.put(message):
+                    return True
+                remaining = end - time.monotonic()
+                if remaining <= 0 or self._closing or self._thread is None:
+                    return False
+                self._room.wait(remaining)
+
     @property
     def pending(self) -> int:
         """Messages queued or in flight."""
@@ -114,6 +138,16 @@ class Batcher:
     def stats(self) -> AnalyticsStats:
         """Totals so far (see :class:`AnalyticsStats`)."""
         return self._counters.snapshot(self.pending)
+
+    def health(self) -> AnalyticsHealth:
+        """Whether events are flowing now (see :class:`AnalyticsHealth`)."""
+        thread = self._thread
+        return self._counters.health(
+            pending=self.pending,
+            oldest_pending_age=self._queue.oldest_age(),
+            worker_alive=thread is not None and thread.is_alive(),
+            spool_path=self._config.spool_path,
+        )
 
     def flush(self, timeout: Any = None) -> FlushResult:
         """Send what is queued now and wait until done or ``timeout`` seconds passed.
@@ -137,6 +171,7 @@ class Batcher:
         with self._cond:
             self._flush_requested += 1
             wanted = self._flush_requested
+        self._urgent.set()
         self._wake.set()
         with self._cond:
             self._cond.wait_for(lambda: self._flush_done >= wanted or self._worker_done, limit)
@@ -185,6 +220,7 @@ class Batcher:
             self._deadline = time.monotonic() + budget
             self._closing = True
         self._stop.set()
+        self._urgent.set()
         self._wake.set()
         return True
 
@@ -206,8 +242,21 @@ class Batcher:
             except Exception:
                 # What is left is reported below; the count must not be lost to an error.
                 logger.exception("teleflow_py analytics: draining at shutdown failed")
+        try:
+            self._queue.persist()
+        except Exception:
+            logger.exception("teleflow_py analytics: writing the spool at shutdown failed")
         result = self._result_since(self._before_shutdown)
-        if result.pending:
+        spool = self._config.spool_path
+        if result.pending and spool is not None:
+            logger.warning(
+                "teleflow_py analytics: %d events were not delivered within %.1f s; they "
+                "stay in the spool %s and are sent by the next client that opens it",
+                result.pending,
+                self._budget,
+                spool,
+            )
+        elif result.pending:
             logger.warning(
                 "teleflow_py analytics: %d events were not delivered at shutdown "
                 "(server unreachable or too slow within %.1f s)",
@@ -234,11 +283,20 @@ class Batcher:
         with self._drop_lock:
             first = self._burst == 0
             self._burst += 1
-        if first:
+        if first and reason == "spool_full":
             logger.warning(
-                "teleflow_py analytics: the queue is full (%d messages); new events are "
-                "dropped until it drains (see on_drop and analytics_stats)",
+                "teleflow_py analytics: the spool %s is full (spool_max_bytes=%d); new "
+                "events are dropped until it drains (see on_drop and analytics_stats)",
+                self._config.spool_path,
+                self._config.spool_max_bytes,
+            )
+        elif first:
+            logger.warning(
+                "teleflow_py analytics: the queue is full (max_queue_size=%d, "
+                "max_queue_bytes=%d); new events are dropped until it drains (see on_drop "
+                "and analytics_stats)",
                 self._config.max_queue_size,
+                self._config.max_queue_bytes,
             )
         self._call_on_drop(message, reason)
         return False
@@ -295,10 +353,14 @@ class Batcher:
     def _run(self) -> None:
         try:
             self._loop()
-        except Exception:
+        except Exception as exc:
             # After close() the transport refuses to send; the loss is reported by shutdown.
             if not self._closing:
-                logger.exception("teleflow_py analytics: the worker stopped")
+                self._counters.worker_died(exc)
+                logger.exception(
+                    "teleflow_py analytics: the worker stopped; the next track() or flush() "
+                    "starts a new one (nothing queued is lost)"
+                )
         finally:
             with self._cond:
                 self._worker_done = True
@@ -352,8 +414,9 @@ class Batcher:
     def _send_next(self) -> tuple[Optional[Outcome], int]:
         # Counted as in flight before it leaves the queue, so `pending` never reads 0
         # while a batch is between the two.
-        self._inflight = self._flush_at
-        batch = self._queue.take(self._flush_at, MAX_BATCH_BYTES)
+        size = max(self._flush_at, MAX_BATCH_EVENTS)
+        self._inflight = size
+        batch = self._queue.take(size, MAX_BATCH_BYTES)
         if batch is None:
             self._inflight = 0
             return None, 0
@@ -367,6 +430,9 @@ class Batcher:
             raise
         finally:
             self._inflight = 0
+            # A settled batch frees its room: wake callers waiting for it.
+            with self._room:
+                self._room.notify_all()
 
     def _drain(self, everything: bool) -> None:
         """Send until the queue is empty, a batch is given back, or time is up.
@@ -414,8 +480,9 @@ class Batcher:
             remaining = end - time.monotonic()
             if remaining <= 0:
                 return
-            self._wake.wait(remaining)
-            self._wake.clear()
+            self._urgent.wait(remaining)
+            # Cleared before looking, so a flush() asked for meanwhile is never missed.
+            self._urgent.clear()
             with self._cond:
                 if self._closing or self._flush_requested > self._flush_done:
                     return

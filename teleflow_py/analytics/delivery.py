@@ -11,14 +11,16 @@ import enum
 import logging
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
+from .._attempts import RETRY_COUNT_HEADER, parse_body
 from .._retry import BATCH_RETRYABLE_STATUSES, RetryPolicy
-from .._transport import RETRY_COUNT_HEADER, Transport, parse_body
+from .._transport import Transport
 from ..config import ClientConfig
 from ..errors import (
     APIConnectionError,
     DailyQuotaIsReachedError,
     EventsRejectedError,
     TeleflowError,
+    UnexpectedResponseError,
     error_for_status,
 )
 from .batch import Batch, decode
@@ -61,6 +63,9 @@ class Sender:
         self._on_drop = config.on_drop
         #: The server's requested wait when it was over the retry cap (else None).
         self.requested_wait: Optional[float] = None
+        self._url = transport.base_url
+        # One log line per run of answers that are not acceptances, not one per attempt.
+        self._not_accepted_logged = False
         self._policy = RetryPolicy(
             max_retries=config.batch_max_retries,
             retryable_statuses=BATCH_RETRYABLE_STATUSES,
@@ -89,17 +94,27 @@ class Sender:
             else:
                 status = raw.status_code
                 answer = parse_body(raw.content)
-                if 200 <= status < 300:
-                    self._settle_success(batch, answer)
-                    return Outcome.SETTLED
                 answer_headers = raw.headers
-                error = error_for_status(status, answer, answer_headers, retry_count=retries)
-                daily = isinstance(error, DailyQuotaIsReachedError)
-                if status == 413:
-                    return self._split(batch, error)
-                if status not in BATCH_RETRYABLE_STATUSES:
-                    self._settle_refused(batch, error)
-                    return Outcome.SETTLED
+                if 200 <= status < 300:
+                    if is_acceptance(answer, batch.is_alias):
+                        self._not_accepted_logged = False
+                        self._settle_success(batch, answer)
+                        return Outcome.SETTLED
+                    # A captive portal, a proxy or a wrong base_url answered: nothing says
+                    # the events were taken, so they are kept and retried like an outage.
+                    error = UnexpectedResponseError(
+                        status, answer, answer_headers, retry_count=retries
+                    )
+                    self._log_not_accepted(batch, status)
+                    status = None
+                else:
+                    error = error_for_status(status, answer, answer_headers, retry_count=retries)
+                    daily = isinstance(error, DailyQuotaIsReachedError)
+                    if status == 413:
+                        return self._split(batch, error)
+                    if status not in BATCH_RETRYABLE_STATUSES:
+                        self._settle_refused(batch, error)
+                        return Outcome.SETTLED
             decision = self._policy.decide(
                 retries, status=status, headers=answer_headers, daily_quota=daily
             )
@@ -126,8 +141,20 @@ class Sender:
             logger.warning("teleflow_py analytics: %s", error)
             self._report(error, [decode(part) for part in refused])
 
+    def _log_not_accepted(self, batch: Batch, status: int) -> None:
+        if self._not_accepted_logged:
+            return
+        self._not_accepted_logged = True
+        logger.warning(
+            "teleflow_py analytics: %s%s answered %d without the batch endpoint's JSON "
+            "(a proxy, captive portal or wrong base_url?); the events are kept and retried",
+            self._url,
+            batch.path,
+            status,
+        )
+
     def _settle_refused(self, batch: Batch, error: TeleflowError) -> None:
-        self._queue.ack(batch)
+        self._queue.reject(batch, error)
         self._counters.add(rejected=len(batch), batches=1)
         logger.warning(
             "teleflow_py analytics: %d messages refused and not retried (%s)", len(batch), error
@@ -177,11 +204,25 @@ def _valid_index(index: Any, total: int) -> bool:
     return isinstance(index, int) and not isinstance(index, bool) and 0 <= index < total
 
 
-def _batch_counts(answer: Any, total: int) -> Tuple[int, int, List[Dict[str, Any]]]:
-    """``(accepted, rejected, errors)`` from a 2xx batch answer, bare or wrapped in ``data``.
+def is_acceptance(answer: Any, is_alias: bool) -> bool:
+    """Whether a 2xx body is the endpoint's own answer, bare or wrapped in ``data``.
 
-    An answer without counts is taken as "all accepted": the server took the batch.
+    The batch endpoint answers ``{"accepted": n, "rejected": n, "errors": [...]}`` and the
+    alias endpoint ``{"alias": {...}}`` (the emulator's ``api.py`` follows the same shapes).
+    Anything else (an HTML page, an empty body, ``{"ok": false}``) accepted nothing.
     """
+    if isinstance(answer, Mapping) and isinstance(answer.get("data"), Mapping):
+        answer = answer["data"]
+    if not isinstance(answer, Mapping):
+        return False
+    if is_alias:
+        return "alias" in answer
+    accepted = answer.get("accepted")
+    return isinstance(accepted, int) and not isinstance(accepted, bool) and accepted >= 0
+
+
+def _batch_counts(answer: Any, total: int) -> Tuple[int, int, List[Dict[str, Any]]]:
+    """``(accepted, rejected, errors)`` from a batch acceptance (see :func:`is_acceptance`)."""
     if isinstance(answer, Mapping) and isinstance(answer.get("data"), Mapping):
         answer = answer["data"]
     if not isinstance(answer, Mapping):

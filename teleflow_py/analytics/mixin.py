@@ -7,10 +7,10 @@ from typing import Any, Mapping, Optional, Union
 
 from .batcher import Batcher
 from .messages import alias_batch, encode_identify, encode_track
-from .stats import AnalyticsStats, FlushResult
+from .stats import AnalyticsHealth, AnalyticsStats, FlushResult
 
 
-class AnalyticsMixin:
+class AnalyticsQueueMixin:
     """Product analytics, queued on the caller's thread and sent in the background.
 
     ``track``, ``identify`` and ``alias`` check their input, encode it once (a snapshot:
@@ -80,6 +80,23 @@ class AnalyticsMixin:
         """
         return self._batcher.put(alias_batch(user_id, anonymous_id, previous_id))
 
+    @property
+    def analytics_stats(self) -> AnalyticsStats:
+        """Totals of the analytics pipeline so far (see :class:`AnalyticsStats`)."""
+        return self._batcher.stats()
+
+    def analytics_health(self) -> AnalyticsHealth:
+        """Whether events are flowing: worker state, oldest pending age, last success and
+        last error (see :class:`AnalyticsHealth`). Cheap enough for a health endpoint."""
+        return self._batcher.health()
+
+
+class AnalyticsMixin(AnalyticsQueueMixin):
+    """The queue plus :meth:`flush` and :meth:`shutdown`, which wait on the caller's thread.
+
+    The async client mixes in :class:`AnalyticsQueueMixin` and awaits these in a thread.
+    """
+
     def flush(self, timeout: Optional[float] = None) -> FlushResult:
         """Send everything queued now; wait until done, or at most ``timeout`` seconds.
 
@@ -100,8 +117,3 @@ class AnalyticsMixin:
             ValidationError: ``timeout`` is not ``None`` or a number >= 0.
         """
         return self._batcher.shutdown(timeout)
-
-    @property
-    def analytics_stats(self) -> AnalyticsStats:
-        """Totals of the analytics pipeline so far (see :class:`AnalyticsStats`)."""
-        return self._batcher.stats()

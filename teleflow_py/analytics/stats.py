@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Deque, Dict, List, Tuple
+from typing import Deque, Dict, List, Optional, Tuple
 
 #: How many recent errors are kept for :class:`FlushResult.errors`.
 MAX_KEPT_ERRORS = 100
@@ -19,8 +20,10 @@ class AnalyticsStats:
     includes events refused one by one in a 2xx answer and whole batches refused with a
     4xx. ``dropped`` counts events that never reached the server, by reason in
     ``dropped_by_reason``: ``"queue_full"``, ``"shutdown"`` (tracked after shutdown) or
-    ``"too_large"`` (a single event the server answered 413 for). ``pending`` is what is
-    queued or in flight now.
+    ``"too_large"`` (a single event the server answered 413 for) or ``"spool_full"``.
+    ``pending`` is what is queued or in flight now. ``worker_restarts`` counts worker
+    threads that died from an unexpected exception (each is logged; the next ``track()`` or
+    ``flush()`` starts a new one).
     """
 
     accepted: int = 0
@@ -32,6 +35,33 @@ class AnalyticsStats:
     errors: int = 0
     pending: int = 0
     dropped_by_reason: Dict[str, int] = field(default_factory=dict)
+    worker_restarts: int = 0
+
+
+@dataclass(frozen=True)
+class AnalyticsHealth:
+    """Whether analytics events are flowing, from :meth:`Client.analytics_health`.
+
+    Times are Unix timestamps (``time.time()``); ages are in seconds. A growing
+    ``oldest_pending_age`` with an old ``last_success_at`` means events are not leaving:
+    ``last_error`` says why.
+    """
+
+    #: Whether the worker thread is running now (it starts on first use).
+    worker_alive: bool = False
+    #: Messages queued (or spooled) or in flight.
+    pending: int = 0
+    #: Seconds the oldest pending message has waited; ``None`` when nothing is pending.
+    oldest_pending_age: Optional[float] = None
+    #: When the server last accepted a batch; ``None`` if it never did.
+    last_success_at: Optional[float] = None
+    #: The last delivery error (as text, never with the API key) and when it happened.
+    last_error: Optional[str] = None
+    last_error_at: Optional[float] = None
+    #: Worker threads that died unexpectedly and were replaced.
+    worker_restarts: int = 0
+    #: The spool file in use, or ``None`` for the in-memory queue.
+    spool_path: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -70,6 +100,10 @@ class Counters:
         self.dropped_by_reason: Dict[str, int] = {}
         self._errors: Deque[Tuple[int, Exception]] = deque(maxlen=MAX_KEPT_ERRORS)
         self._error_count = 0
+        self.worker_restarts = 0
+        self.last_success_at: Optional[float] = None
+        self.last_error: Optional[str] = None
+        self.last_error_at: Optional[float] = None
 
     def add(self, *, accepted: int = 0, rejected: int = 0, batches: int = 0) -> None:
         """Count a server answer."""
@@ -77,6 +111,8 @@ class Counters:
             self.accepted += accepted
             self.rejected += rejected
             self.batches += batches
+            if accepted:
+                self.last_success_at = time.time()
 
     def retried(self) -> None:
         """Count one retry of a batch."""
@@ -98,6 +134,38 @@ class Counters:
         with self._lock:
             self._error_count += 1
             self._errors.append((self._error_count, error))
+            self._note(error)
+
+    def worker_died(self, error: Exception) -> None:
+        """Count a worker thread that died from an unexpected exception."""
+        with self._lock:
+            self.worker_restarts += 1
+            self._note(error)
+
+    def _note(self, error: Exception) -> None:
+        self.last_error = f"{type(error).__name__}: {error}"
+        self.last_error_at = time.time()
+
+    def health(
+        self,
+        *,
+        pending: int,
+        oldest_pending_age: Optional[float],
+        worker_alive: bool,
+        spool_path: Optional[str],
+    ) -> AnalyticsHealth:
+        """The health now, given what only the batcher knows."""
+        with self._lock:
+            return AnalyticsHealth(
+                worker_alive=worker_alive,
+                pending=pending,
+                oldest_pending_age=oldest_pending_age if pending else None,
+                last_success_at=self.last_success_at,
+                last_error=self.last_error,
+                last_error_at=self.last_error_at,
+                worker_restarts=self.worker_restarts,
+                spool_path=spool_path,
+            )
 
     def snapshot(self, pending: int) -> AnalyticsStats:
         """The totals now."""
@@ -112,6 +180,7 @@ class Counters:
                 errors=self._error_count,
                 pending=pending,
                 dropped_by_reason=dict(self.dropped_by_reason),
+                worker_restarts=self.worker_restarts,
             )
 
     def errors_after(self, count: int) -> List[Exception]:

@@ -17,12 +17,21 @@ from typing import List, NoReturn, Optional, Sequence
 
 from .._version import __version__
 from ..errors import TeleflowError
-from . import broadcast, bulk, cancel, demo, emulator, track, trigger
+from . import broadcast, bulk, cancel, demo, emulator, spool, track, trigger
 from .options import api_key_of
 from .output import EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, LibraryLogging, Output, UsageError
 
 #: Every command, in the order ``teleflow --help`` lists them.
-COMMANDS: Sequence[ModuleType] = (trigger, broadcast, cancel, bulk, track, emulator, demo)
+COMMANDS: Sequence[ModuleType] = (
+    trigger,
+    broadcast,
+    cancel,
+    bulk,
+    track,
+    spool,
+    emulator,
+    demo,
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -37,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="teleflow",
         description="Teleflow from a shell: trigger workflows, send a JSON Lines file in bulk, "
-        "track analytics events, run the local emulator or the demo. "
+        "track analytics events, inspect an analytics spool, run the local emulator or the demo. "
         "Exit codes: 0 success, 1 API error, 2 usage or input error, 3 connection error, "
         "130 interrupted.",
     )

@@ -32,12 +32,15 @@ class Fault:
         delay: float = 0.0,
         hang_up: bool = False,
         path: Optional[str] = None,
+        raw_body: Optional[bytes] = None,
     ) -> None:
         self.status = status
         self.headers = headers or {}
         self.delay = delay
         self.hang_up = hang_up
         self.path = path
+        #: Sent as is instead of a JSON answer (with ``headers`` as its only headers).
+        self.raw_body = raw_body
 
 
 class LoopbackServer:
@@ -72,6 +75,21 @@ class LoopbackServer:
         with self._lock:
             self._faults += [Fault(status=status, headers=headers, path=path)] * count
 
+    def answer_next(
+        self,
+        count: int,
+        status: int,
+        raw_body: bytes,
+        content_type: str = "text/html",
+        path: str = EVENTS,
+    ) -> None:
+        """Answer the next ``count`` requests with ``status`` and exactly ``raw_body``."""
+        with self._lock:
+            headers = {"Content-Type": content_type} if content_type else {}
+            self._faults += [
+                Fault(status=status, headers=headers, raw_body=raw_body, path=path)
+            ] * count
+
     def hang_up_next(self, count: int, path: str = EVENTS) -> None:
         """Read the request, then close the connection without answering."""
         with self._lock:
@@ -91,8 +109,8 @@ class LoopbackServer:
             return [dict(r) for r in self._log if path is None or r["path"] == path]
 
     def answered(self, path: str = EVENTS) -> List[Dict[str, Any]]:
-        """Requests answered 2xx, in the order received."""
-        return [r for r in self.requests(path) if 200 <= r["status"] < 300]
+        """Requests answered 2xx with the endpoint's JSON, in the order received."""
+        return [r for r in self.requests(path) if 200 <= r["status"] < 300 and not r["raw"]]
 
     def delivered_events(self) -> List[Dict[str, Any]]:
         """Every event in a 2xx-answered batch, duplicates included, in arrival order."""
@@ -150,12 +168,23 @@ class LoopbackServer:
                     "headers": {k.lower(): v for k, v in self.headers.items()},
                     "body": body,
                     "status": status if fault is None or not fault.hang_up else 0,
+                    # An answer that is not the endpoint's JSON accepts nothing.
+                    "raw": fault is not None and fault.raw_body is not None,
                 }
                 with server._lock:
                     server._log.append(entry)
                 if fault is not None and fault.hang_up:
                     self.close_connection = True
                     self.connection.shutdown(socket.SHUT_RDWR)
+                    return
+                if fault is not None and fault.raw_body is not None:
+                    self.send_response(status)
+                    for name, value in fault.headers.items():
+                        self.send_header(name, value)
+                    if status != 204:
+                        self.send_header("Content-Length", str(len(fault.raw_body)))
+                    self.end_headers()
+                    self.wfile.write(fault.raw_body)
                     return
                 payload = json.dumps(answer).encode()
                 self.send_response(status)

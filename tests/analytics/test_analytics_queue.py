@@ -17,7 +17,7 @@ def event(number: int, padding: int = 0) -> bytes:
 
 def new_queue(max_size: int = 100) -> MemoryQueue:
     counter = itertools.count()
-    return MemoryQueue(max_size, lambda: f"key-{next(counter)}")
+    return MemoryQueue(max_size, 32 * 1024 * 1024, lambda: f"key-{next(counter)}")
 
 
 def numbers(batch: Batch) -> list:

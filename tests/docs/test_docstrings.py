@@ -39,6 +39,18 @@ KNOWN_OFFENDERS: Dict[str, List[str]] = {
     "teleflow_py.Client.alias": ["user_id", "anonymous_id", "previous_id"],
     "teleflow_py.Client.flush": ["timeout"],
     "teleflow_py.Client.shutdown": ["timeout"],
+    # AsyncClient inherits the same track/identify/alias (analytics/mixin.py).
+    "teleflow_py.aio.AsyncClient.track": [
+        "event",
+        "user_id",
+        "anonymous_id",
+        "external_id",
+        "properties",
+        "timestamp",
+        "context",
+    ],
+    "teleflow_py.aio.AsyncClient.identify": ["user_id", "anonymous_id", "external_id", "traits"],
+    "teleflow_py.aio.AsyncClient.alias": ["user_id", "anonymous_id", "previous_id"],
 }
 
 

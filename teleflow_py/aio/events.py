@@ -1,0 +1,195 @@
+"""The Events API as coroutines: the sync mixin's checks, bodies and results, awaited I/O.
+
+Every pure step (validation, body building, chunking and per-chunk keys, result parsing)
+is the function :mod:`teleflow_py.events` uses; only the sending is awaited here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Iterable, Mapping, Optional
+
+from .._bodies import Chunk, broadcast_body, check_concurrency, plan_chunks, trigger_body
+from .._deadline import SharedPause
+from .._validation import check_idempotency_key
+from ..events import (
+    BROADCAST_PATH,
+    BULK_PATH,
+    TRIGGER_PATH,
+    BulkEventInput,
+    BulkOutcomes,
+    cancel_path,
+    cancel_result,
+)
+from ..response import Response
+from ..results import BulkTriggerResult, TriggerResult, chunk_results, trigger_result
+from ..types import Actor, Recipients, Tenant
+from ._transport import AsyncTransport
+
+
+class AsyncEventsMixin:
+    """Events API coroutines; mixed into :class:`~teleflow_py.AsyncClient`."""
+
+    _aio: AsyncTransport
+
+    async def trigger_event(
+        self,
+        name: str,
+        to: Recipients,
+        *,
+        payload: Optional[Mapping[str, Any]] = None,
+        overrides: Optional[Mapping[str, Any]] = None,
+        transaction_id: Optional[str] = None,
+        actor: Optional[Actor] = None,
+        tenant: Optional[Tenant] = None,
+        idempotency_key: Optional[str] = None,
+    ) -> TriggerResult:
+        """Trigger workflow ``name`` for the recipients in ``to``.
+
+        Returns the server's :class:`~teleflow_py.TriggerResult`; check ``result.ok`` (a
+        status other than ``processed`` is logged at warning level, not raised).
+
+        Args:
+            name: the workflow identifier.
+            to: a subscriber id, a subscriber or topic dict, or a list of them.
+            payload: data for the workflow's templates.
+            overrides: per-channel provider overrides.
+            transaction_id: your id of this trigger (the server mints one if absent).
+            actor: the subscriber (id or dict) shown as the actor.
+            tenant: the tenant identifier or dict.
+            idempotency_key: the key sent with every attempt; a UUID is minted if absent.
+
+        Raises:
+            ValidationError: bad input, before anything is sent.
+            APIError: the server refused the request (after retries, where retryable).
+            APIConnectionError: no answer from the server after retries.
+        """
+        body = trigger_body(
+            name,
+            to,
+            payload=payload,
+            overrides=overrides,
+            transaction_id=transaction_id,
+            actor=actor,
+            tenant=tenant,
+        )
+        return await self._send_one(TRIGGER_PATH, body, idempotency_key, f"trigger {name!r}")
+
+    async def broadcast_event(
+        self,
+        name: str,
+        payload: Mapping[str, Any],
+        *,
+        overrides: Optional[Mapping[str, Any]] = None,
+        transaction_id: Optional[str] = None,
+        actor: Optional[Actor] = None,
+        tenant: Optional[Tenant] = None,
+        idempotency_key: Optional[str] = None,
+    ) -> TriggerResult:
+        """Trigger workflow ``name`` for every subscriber.
+
+        Args:
+            name: the workflow identifier.
+            payload: data for the workflow's templates (required; ``{}`` for none).
+            overrides: per-channel provider overrides.
+            transaction_id: your id of this trigger.
+            actor: the subscriber (id or dict) shown as the actor.
+            tenant: the tenant identifier or dict.
+            idempotency_key: the key sent with every attempt; a UUID is minted if absent.
+
+        Raises:
+            ValidationError: bad input (``payload`` is required and must be a dict).
+            APIError: the server refused the request.
+            APIConnectionError: no answer from the server after retries.
+        """
+        body = broadcast_body(
+            name,
+            payload,
+            overrides=overrides,
+            transaction_id=transaction_id,
+            actor=actor,
+            tenant=tenant,
+        )
+        return await self._send_one(BROADCAST_PATH, body, idempotency_key, f"broadcast {name!r}")
+
+    async def _send_one(
+        self, path: str, body: bytes, idempotency_key: Optional[str], what: str
+    ) -> TriggerResult:
+        key = check_idempotency_key(idempotency_key)
+        response = await self._aio.request("POST", path, body=body, idempotency_key=key)
+        return trigger_result(response, what)
+
+    async def trigger_bulk_event(
+        self,
+        events: Iterable[BulkEventInput],
+        *,
+        idempotency_key: Optional[str] = None,
+        concurrency: int = 1,
+    ) -> BulkTriggerResult:
+        """Trigger many events; more than 100 are split into requests of at most 100.
+
+        As the sync client's: every event is checked and encoded first, each request
+        carries a key derived from ``idempotency_key``, results come back in input order,
+        and a 429's wait pauses every request of the call.
+
+        Args:
+            events: the triggers, each a :class:`~teleflow_py.types.TriggerEventBody` dict
+                or a :class:`~teleflow_py.types.TriggerEvent`.
+            idempotency_key: the call's key (default: a new one); chunks get derived keys.
+            concurrency: how many requests (of up to 100 events) may be in flight at once,
+                1 to 32, as tasks of the running loop. The default, 1, sends them in order.
+
+        Raises:
+            ValidationError: bad input (an empty list, a bad event, a bad ``concurrency``),
+                before anything is sent; the message names ``events[<index>]``.
+            BulkTriggerError: the events were split over several requests and one failed
+                for good. No request starts after that; those in flight finish. It carries
+                the accepted results and the unsent events with their keys.
+            APIError, APIConnectionError: the single request (100 events or fewer) failed.
+        """
+        workers = check_concurrency(concurrency)
+        chunks = plan_chunks(events, idempotency_key)
+        pause = SharedPause()
+        if len(chunks) == 1:
+            response = await self._send_chunk(chunks[0], pause)
+            return BulkTriggerResult(chunk_results(response, chunks[0]), [response])
+        outcomes = BulkOutcomes(len(chunks))
+        pending = iter(chunks)
+
+        async def work() -> None:
+            for chunk in pending:
+                if outcomes.failed:
+                    return
+                try:
+                    response = await self._send_chunk(chunk, pause)
+                except Exception as exc:  # raised by outcomes.result() below
+                    outcomes.record_error(chunk, exc)
+                    return
+                outcomes.record(chunk, response)
+
+        await asyncio.gather(*(work() for _ in range(min(workers, len(chunks)))))
+        return outcomes.result(chunks)
+
+    async def _send_chunk(self, chunk: Chunk, pause: SharedPause) -> Response:
+        return await self._aio.request(
+            "POST", BULK_PATH, body=chunk.body, idempotency_key=chunk.key, pause=pause
+        )
+
+    async def cancel_triggered_event(self, transaction_id: str) -> bool:
+        """Cancel the pending steps (delays, digests) of a triggered transaction.
+
+        Args:
+            transaction_id: the id of the trigger to cancel.
+
+        Returns ``True`` when the server cancelled something, ``False`` when there was
+        nothing (left) to cancel.
+
+        Raises:
+            ValidationError: ``transaction_id`` is empty or not a string.
+            APIError: the server refused the request.
+            APIConnectionError: no answer from the server after retries.
+        """
+        response = await self._aio.request(
+            "DELETE", cancel_path(transaction_id), idempotency_key=check_idempotency_key(None)
+        )
+        return cancel_result(response, transaction_id)

@@ -1,0 +1,300 @@
+"""What only the async client has: coroutines under real concurrency, ``async with``,
+analytics that never block the loop, and an import that stays light without it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import pickle
+import socket
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Iterator, List
+from urllib.parse import urlsplit
+
+import pytest
+from both_clients import API_KEY
+from rawserver import RawServer
+from test_key_secrecy import _assert_key_not_recorded
+
+from teleflow_py import (
+    APITimeoutError,
+    AsyncClient,
+    AuthenticationError,
+    ResponseTooLargeError,
+    TeleflowError,
+)
+from teleflow_py.emulator import Emulator
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def test_importing_the_package_does_not_import_httpx() -> None:
+    code = (
+        "import sys, teleflow_py\n"
+        "assert 'httpx' not in sys.modules, 'httpx imported'\n"
+        "assert 'teleflow_py.aio' not in sys.modules\n"
+        "teleflow_py.AsyncClient\n"
+        "assert 'httpx' in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+async def test_a_thousand_concurrent_triggers_from_one_loop_all_arrive_once(
+    emulator: Emulator,
+) -> None:
+    # Defaults, as a new user would call it.
+    async with AsyncClient(api_key=API_KEY, base_url=emulator.url) as client:
+        results = await asyncio.gather(
+            *(
+                client.trigger_event("welcome", f"s-{i}", transaction_id=f"tx-{i}")
+                for i in range(1000)
+            )
+        )
+    assert [r.transaction_id for r in results] == [f"tx-{i}" for i in range(1000)]
+    assert all(r.ok for r in results)
+    keys = {r.response.idempotency_key for r in results if r.response is not None}
+    assert len(keys) == 1000
+    assert sorted(t["transactionId"] for t in emulator.triggers()) == sorted(
+        f"tx-{i}" for i in range(1000)
+    )
+
+
+async def test_concurrent_calls_retry_independently_with_their_own_keys(
+    emulator: Emulator,
+) -> None:
+    emulator.fail_next(5, 503, headers={"Retry-After": "0"})
+    emulator.drop_next(3)
+    async with AsyncClient(api_key=API_KEY, base_url=emulator.url) as client:
+        results = await asyncio.gather(
+            *(
+                client.trigger_event("welcome", f"s-{i}", idempotency_key=f"k-{i}")
+                for i in range(20)
+            )
+        )
+    assert all(r.ok for r in results)
+    assert sorted(t["to"] for t in emulator.triggers()) == sorted(f"s-{i}" for i in range(20))
+    keys = [r["headers"]["idempotency-key"] for r in emulator.requests()]
+    assert set(keys) == {f"k-{i}" for i in range(20)}
+
+
+async def test_async_with_delivers_analytics_and_closes(emulator: Emulator) -> None:
+    async with AsyncClient(api_key=API_KEY, base_url=emulator.url) as client:
+        assert client.track("signed_up", user_id="u-1", properties={"plan": "pro"}) is True
+        assert client.identify(user_id="u-1", traits={"name": "Ada"}) is True
+        assert client.alias(user_id="u-1", anonymous_id="anon-1") is True
+        assert (await client.trigger_event("welcome", "s-1")).ok
+    # close() flushed the queue through the worker thread, with the default timeout.
+    assert [e["event"] for e in emulator.events()] == ["signed_up", "$identify"]
+    assert len(emulator.aliases()) == 1
+    with pytest.raises(TeleflowError, match="closed"):
+        await client.trigger_event("welcome", "s-1")
+    assert client.track("late", user_id="u-1") is False
+    await client.close()  # twice is fine
+
+
+async def test_flush_and_shutdown_wait_in_a_thread_while_the_loop_runs(silent_server: str) -> None:
+    # The analytics server never answers: shutdown waits its whole timeout. The loop must
+    # keep serving other tasks meanwhile.
+    client = AsyncClient(api_key=API_KEY, base_url=silent_server, shutdown_timeout=0.5)
+    assert client.track("e", user_id="u") is True  # returns at once: no I/O here
+    ticks: List[int] = []
+
+    async def ticker() -> None:
+        while True:
+            await asyncio.sleep(0.01)
+            ticks.append(1)
+
+    task = asyncio.ensure_future(ticker())
+    await asyncio.sleep(0)
+    before = len(ticks)
+    result = await client.shutdown()
+    during = len(ticks) - before
+    task.cancel()
+    await client.close()
+    assert result.pending == 1
+    assert during >= 3, "the loop was blocked while analytics shut down"
+
+
+async def test_the_key_is_sent_but_never_shown(emulator: Emulator) -> None:
+    with Emulator(api_keys=[API_KEY]) as strict:
+        async with AsyncClient(api_key=API_KEY, base_url=strict.url) as client:
+            assert (await client.trigger_event("welcome", "s-1")).ok
+            assert API_KEY not in repr(client) and API_KEY not in repr(client.config)
+            with pytest.raises(TypeError):
+                pickle.dumps(client)
+        async with AsyncClient(api_key="sk_wrong_key_000000", base_url=strict.url) as client:
+            with pytest.raises(AuthenticationError) as caught:
+                await client.trigger_event("welcome", "s-1")
+            assert "sk_wrong_key_000000" not in str(caught.value)
+
+
+def test_one_client_works_from_successive_event_loops(emulator: Emulator) -> None:
+    # asyncio.run() twice (scripts, some test runners): connections of a finished loop are
+    # not reused on the next one.
+    client = AsyncClient(api_key=API_KEY, base_url=emulator.url)
+    assert asyncio.run(client.trigger_event("welcome", "s-1")).ok
+    assert asyncio.run(client.trigger_event("welcome", "s-2")).ok
+    asyncio.run(client.close())
+    assert len(emulator.triggers()) == 2
+
+
+async def test_a_cancelled_call_leaves_the_client_usable(emulator: Emulator) -> None:
+    emulator.delay_next(1, 5)
+    async with AsyncClient(api_key=API_KEY, base_url=emulator.url) as client:
+        slow = asyncio.ensure_future(client.trigger_event("welcome", "slow"))
+        await asyncio.sleep(0.2)
+        slow.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await slow
+        emulator.clear_faults()
+        assert (await client.trigger_event("welcome", "s-1")).ok
+
+
+class Proxy:
+    def __init__(self, upstream: int) -> None:
+        self.upstream = upstream
+        self.seen: List[bytes] = []
+
+
+@pytest.fixture
+def forward_proxy(emulator: Emulator) -> Iterator[Proxy]:
+    """A plain-HTTP forward proxy, set in ``HTTP_PROXY``, one request per connection.
+
+    It forwards to ``proxy.upstream`` (the emulator's port unless a test changes it) and
+    records the request lines it received (absolute-form targets, as proxies get them).
+    """
+    proxy = Proxy(emulator.port)
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve(conn: socket.socket) -> None:
+        with conn, conn.makefile("rb") as stream:
+            line = stream.readline()
+            proxy.seen.append(line.strip())
+            method, target, version = line.strip().split(b" ", 2)
+            head = [b"%s %s %s" % (method, urlsplit(target.decode()).path.encode(), version)]
+            length = 0
+            while True:
+                header = stream.readline()
+                if header in (b"\r\n", b""):
+                    break
+                if header.lower().startswith(b"content-length:"):
+                    length = int(header.split(b":")[1])
+                if not header.lower().startswith((b"connection:", b"proxy-connection:")):
+                    head.append(header.rstrip(b"\r\n"))
+            body = stream.read(length)
+            with socket.create_connection(("127.0.0.1", proxy.upstream)) as upstream:
+                upstream.sendall(b"\r\n".join([*head, b"Connection: close", b"", b""]) + body)
+                with contextlib.suppress(OSError):  # the client gave up on the answer
+                    while chunk := upstream.recv(65536):
+                        conn.sendall(chunk)
+
+    def accept() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=serve, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    os.environ["HTTP_PROXY"] = f"http://127.0.0.1:{listener.getsockname()[1]}"
+    try:
+        yield proxy
+    finally:
+        del os.environ["HTTP_PROXY"]
+        listener.close()
+
+
+@pytest.fixture
+def only_the_test_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy", "http_proxy"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.mark.usefixtures("only_the_test_proxy")
+async def test_a_proxy_named_by_the_environment_is_used(
+    emulator: Emulator, forward_proxy: Proxy
+) -> None:
+    # The API host does not resolve: the call succeeds only through the proxy. Which
+    # proxy applies follows requests' reading of HTTP(S)_PROXY / NO_PROXY, as in Client.
+    async with AsyncClient(api_key=API_KEY, base_url="http://api.teleflow.invalid") as client:
+        result = await client.trigger_event("welcome", "s-1", transaction_id="via-proxy")
+    assert result.ok
+    assert forward_proxy.seen == [b"POST http://api.teleflow.invalid/v1/events/trigger HTTP/1.1"]
+    assert [t["transactionId"] for t in emulator.triggers()] == ["via-proxy"]
+
+
+def test_the_sync_client_works_without_httpx_installed(tmp_path: Path) -> None:
+    # A shadowing module that fails to import stands in for an environment without the
+    # `async` extra: the sync client and `import *` work; AsyncClient explains what to do.
+    (tmp_path / "httpx.py").write_text("raise ImportError('no httpx here')\n")
+    code = (
+        "from teleflow_py import *\n"
+        "import teleflow_py\n"
+        "Client(api_key='sk_test_0123456789abcdef').close()\n"
+        "try:\n"
+        "    teleflow_py.AsyncClient\n"
+        "except ImportError as exc:\n"
+        "    assert 'teleflow-py[async]' in str(exc), exc\n"
+        "else:\n"
+        "    raise SystemExit('AsyncClient imported without httpx')\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(tmp_path))
+    subprocess.run([sys.executable, "-c", code], check=True, env=env)
+
+
+@pytest.mark.usefixtures("only_the_test_proxy")
+@pytest.mark.parametrize("behaviour", ["silent", "trickle_headers", "endless"])
+async def test_through_a_proxy_the_deadline_and_the_size_cap_hold(
+    forward_proxy: Proxy, behaviour: str
+) -> None:
+    with RawServer(behaviour) as server:
+        forward_proxy.upstream = server.port
+        async with AsyncClient(
+            api_key=API_KEY,
+            base_url="http://api.teleflow.invalid",
+            deadline=1.0,
+            max_response_bytes=100_000,
+        ) as client:
+            expected = ResponseTooLargeError if behaviour == "endless" else APITimeoutError
+            with pytest.raises(expected):
+                await client.trigger_event("welcome", "s-1")
+
+
+@pytest.mark.parametrize("behaviour", ["hang_up", "refused", "silent"])
+async def test_a_failing_send_records_no_key_in_any_frame(
+    emulator: Emulator, behaviour: str
+) -> None:
+    # What Sentry's capture_locals would record of every frame of the failure, asyncio's
+    # included (the sync client's test, test_key_secrecy.py, for the async route).
+    server = RawServer("silent") if behaviour == "silent" else None
+    if behaviour == "refused":
+        emulator.go_down()
+    elif behaviour == "hang_up":
+        emulator.drop_next(5)
+    url = server.url if server is not None else emulator.url
+    try:
+        async with AsyncClient(api_key=API_KEY, base_url=url, max_retries=0, deadline=1.0) as c:
+            with pytest.raises(TeleflowError) as caught:
+                await c.trigger_event("welcome", "s-1", payload={"k": "v"})
+    finally:
+        if server is not None:
+            server.close()
+    assert _assert_key_not_recorded(caught.value, API_KEY, ours_only=False) > 10
+
+
+async def test_a_spooled_queue_is_delivered_at_close(emulator: Emulator, tmp_path: Path) -> None:
+    spool = tmp_path / "analytics.sqlite"
+    async with AsyncClient(api_key=API_KEY, base_url=emulator.url, spool_path=spool) as client:
+        assert client.track("signed_up", user_id="u-1") is True
+        assert client.analytics_health() is not None
+    assert [e["event"] for e in emulator.events()] == ["signed_up"]
