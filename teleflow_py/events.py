@@ -115,9 +115,10 @@ class EventsMixin:
                 without whitespace. Default: a new UUID4 per call. Pass your own to make
                 repeating the whole call (after a crash, say) safe too.
 
-        Returns the server's :class:`TriggerResult`; check ``result.ok`` (a status other than
-        ``processed`` is logged at warning level, not raised). An accepted answer that does
-        not describe the trigger gives an unconfirmed result, not an error.
+        Returns:
+            The server's :class:`TriggerResult`; check ``result.ok`` (a status other than
+            ``processed`` is logged at warning level, not raised). An accepted answer that
+            does not describe the trigger gives an unconfirmed result, not an error.
 
         Raises:
             ValidationError: bad input (the message names the argument, for example
@@ -126,8 +127,9 @@ class EventsMixin:
                 ``idempotency_key``.
             APIError: the server answered an error status. 408, 409, 429, 502, 503 and 504
                 are retried (up to ``max_retries`` times, within ``deadline``, with the
-                same idempotency key) before this is raised; any other status, and a 429
-                saying the daily quota is spent, is raised at once.
+                same idempotency key) before this is raised; any other status, a 429
+                saying the daily quota is spent, and a 429 asking for a wait over
+                ``max_retry_wait``, are raised at once.
             APIConnectionError: no answer from the server; retried like the statuses above
                 unless a repeat cannot help (``retryable`` false).
                 :class:`~teleflow_py.APITimeoutError` for a timeout or the deadline,
@@ -189,7 +191,8 @@ class EventsMixin:
                 without whitespace. Default: a new UUID4 per call. Pass your own to make
                 repeating the whole call (after a crash, say) safe too.
 
-        Returns the server's :class:`TriggerResult`, as :meth:`trigger_event` does.
+        Returns:
+            The server's :class:`TriggerResult`, as for :meth:`trigger_event`.
 
         Raises:
             ValidationError: bad input (``payload`` missing or not a dict, or any other
@@ -240,8 +243,9 @@ class EventsMixin:
                 1 to 32, on the client's keep-alive connections. The default, 1, sends the
                 requests in order, one at a time, which no rate limit can object to.
 
-        Returns one result per event, in input order; ``result.failed`` lists the events
-        the server did not process, ``result.unconfirmed`` those accepted without a result.
+        Returns:
+            One result per event, in input order; ``result.failed`` lists the events the
+            server did not process, ``result.unconfirmed`` those accepted without a result.
 
         Raises:
             ValidationError: bad input (an empty list, a bad event, a bad ``concurrency``),
@@ -286,8 +290,9 @@ class EventsMixin:
                 ``".."``; sent as one percent-encoded path segment, so no character in it
                 can reach another endpoint.
 
-        Returns ``True`` when the server cancelled something, ``False`` when there was nothing
-        (left) to cancel (and for an empty answer, with a warning logged).
+        Returns:
+            ``True`` when the server cancelled something, ``False`` when there was nothing
+            (left) to cancel (and for an empty answer, with a warning logged).
 
         Raises:
             ValidationError: ``transaction_id`` is not a non-empty string, is ``"."`` or
