@@ -23,7 +23,7 @@ from ..config import ClientConfig
 from ..errors import ValidationError
 from .batch import MAX_BATCH_BYTES, MAX_BATCH_EVENTS, Batch, Message, decode
 from .delivery import Outcome, Sender
-from .lifecycle import manage, warn_if_uwsgi_without_threads
+from .lifecycle import manage, prepare_green_resolver, warn_if_uwsgi_without_threads
 from .spool import open_queue
 from .stats import AnalyticsHealth, AnalyticsStats, Counters, FlushResult, result_between
 
@@ -69,13 +69,7 @@ class Batcher:
         self._drop_lock = threading.Lock()
         self._burst = 0
         self._queue = open_queue(self._config, self._drop)
-        self._cond = threading.Condition()
-        # Callers waiting for room in a full queue (queue_full_timeout) wait on this.
-        self._room = threading.Condition()
-        self._wake = threading.Event()
-        # Set by flush() and shutdown() only: they, not new events, cut an outage pause short.
-        self._urgent = threading.Event()
-        self._stop = threading.Event()
+        self._make_waits()
         self._thread: Optional[threading.Thread] = None
         self._flush_requested = 0
         self._flush_done = 0
@@ -89,6 +83,19 @@ class Batcher:
         self._sender = Sender(
             self._config, self._transport, self._queue, self._counters, self._retry_wait
         )
+
+    def _make_waits(self) -> None:
+        """The conditions and events the worker and its callers wait on."""
+        # gevent and eventlet replace threading's primitives when they patch: note which
+        # ones these are, so a worker started after patching gets its own kind.
+        self._lock_type: object = threading.Lock
+        self._cond = threading.Condition()
+        # Callers waiting for room in a full queue (queue_full_timeout) wait on this.
+        self._room = threading.Condition()
+        self._wake = threading.Event()
+        # Set by flush() and shutdown() only: they, not new events, cut an outage pause short.
+        self._urgent = threading.Event()
+        self._stop = threading.Event()
 
     # -- caller side ------------------------------------------------------------------
 
@@ -164,18 +171,42 @@ class Batcher:
         if self._thread is None:
             self._start_worker()
         thread = self._thread
-        if thread is None or thread is threading.current_thread():
-            # No worker can run (interpreter exiting), or flush() was called from a
-            # callback on the worker itself: waiting would never end.
+        if thread is None:
+            # No worker can start (Python 3.12 refuses threads while the interpreter
+            # exits, as in an atexit handler): send on this thread instead.
+            self._flush_on_this_thread(limit)
             return self._result_since(before)
+        if thread is threading.current_thread():
+            # flush() was called from a callback on the worker itself: waiting would
+            # never end.
+            return self._result_since(before)
+        ends = None if limit is None else time.monotonic() + limit
+        # A worker that dies during this flush is replaced once and asked again, so the
+        # caller neither waits out its whole timeout nor needs a second call.
+        for _ in range(2):
+            if not self._flush_with(thread, ends):
+                break
+            self._start_worker()
+            thread = self._thread
+            if thread is None:
+                break
+        return self._result_since(before)
+
+    def _flush_with(self, thread: threading.Thread, ends: Optional[float]) -> bool:
+        """Ask ``thread`` to flush and wait until it did or ``ends``; True if it died first."""
         with self._cond:
             self._flush_requested += 1
             wanted = self._flush_requested
         self._urgent.set()
         self._wake.set()
         with self._cond:
-            self._cond.wait_for(lambda: self._flush_done >= wanted or self._worker_done, limit)
-        return self._result_since(before)
+            self._cond.wait_for(
+                lambda: (
+                    self._flush_done >= wanted or self._worker_done or self._thread is not thread
+                ),
+                None if ends is None else max(0.0, ends - time.monotonic()),
+            )
+            return self._thread is not thread and not self._closing
 
     def shutdown(self, timeout: Any = None) -> FlushResult:
         """Send what is queued within ``timeout`` (default ``shutdown_timeout``), then stop.
@@ -196,6 +227,21 @@ class Batcher:
             if self._final is not None:
                 return self._final
         return self._result_since(self._before_shutdown)
+
+    def _flush_on_this_thread(self, limit: Optional[float]) -> None:
+        """Send what waits on the calling thread, within ``limit`` (or shutdown_timeout)."""
+        budget = self._config.shutdown_timeout if limit is None else limit
+        with self._cond:
+            if self._closing:
+                return
+            # The drain obeys this deadline as it would a shutdown's; no worker reads it.
+            self._deadline = time.monotonic() + budget
+        try:
+            self._drain(everything=False)
+        finally:
+            with self._cond:
+                if not self._closing:
+                    self._deadline = None
 
     @property
     def shuts_down_at_exit(self) -> bool:
@@ -224,6 +270,20 @@ class Batcher:
         self._wake.set()
         return True
 
+    def resume_interrupted_shutdown(self) -> bool:
+        """Give a shutdown no caller saw finish a new ``shutdown_timeout``; ``True`` if any.
+
+        A ``KeyboardInterrupt`` in :meth:`shutdown` (Ctrl-C during ``close()``) leaves the
+        batcher closing with its queue unsent; the exit hook resumes it here.
+        """
+        with self._cond:
+            if not self._closing or self._final is not None:
+                return False
+            self._budget = self._config.shutdown_timeout
+            self._deadline = time.monotonic() + self._budget
+        self._wake.set()
+        return True
+
     def finish_shutdown(self) -> FlushResult:
         """Wait for the drain begun by :meth:`begin_shutdown`, bounded by its deadline.
 
@@ -231,10 +291,14 @@ class Batcher:
         """
         thread = self._thread
         deadline = self._deadline if self._deadline is not None else time.monotonic()
-        if thread is not None and thread.is_alive():
-            if thread is not threading.current_thread():
-                thread.join(max(0.0, deadline - time.monotonic()))
-        elif len(self._queue):
+        if thread is not None and thread is not threading.current_thread():
+            # The worker's own word, not join() or is_alive(): after a join interrupted by
+            # Ctrl-C, Python 3.11 and older may mark a running thread stopped (bpo-45274).
+            with self._cond:
+                self._cond.wait_for(
+                    lambda: self._worker_done, max(0.0, deadline - time.monotonic())
+                )
+        if (thread is None or self._worker_done) and len(self._queue):
             # The worker never started or died (for example a first track() while the
             # interpreter was exiting): drain on this thread instead.
             try:
@@ -336,6 +400,15 @@ class Batcher:
     # -- worker side ------------------------------------------------------------------
 
     def _start_worker(self) -> None:
+        if self._thread is None and threading.Lock is not self._lock_type:
+            # Monkey-patched since the client was made: the worker will be a greenlet, and
+            # a greenlet waiting on a real lock would block every other one.
+            wake, urgent = self._wake.is_set(), self._urgent.is_set()
+            self._make_waits()
+            if wake:
+                self._wake.set()
+            if urgent:
+                self._urgent.set()
         with self._cond:
             if self._thread is not None or self._closing:
                 return
@@ -352,6 +425,7 @@ class Batcher:
 
     def _run(self) -> None:
         try:
+            prepare_green_resolver(self._config.base_url)
             self._loop()
         except Exception as exc:
             # After close() the transport refuses to send; the loss is reported by shutdown.

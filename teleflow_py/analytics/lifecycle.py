@@ -1,6 +1,8 @@
 """Process-wide hooks: flush at interpreter exit, start clean after ``fork()``.
 
 Batchers are held in a ``WeakSet``: registering for exit never keeps a client alive.
+A ``multiprocessing`` child ends with ``os._exit``, which skips ``atexit``; there the same
+flush runs as one of multiprocessing's own exit finalizers instead.
 """
 
 from __future__ import annotations
@@ -9,9 +11,11 @@ import atexit
 import importlib
 import logging
 import os
+import sys
 import threading
 import weakref
 from typing import Any, List
+from urllib.parse import urlsplit
 
 from typing_extensions import Protocol
 
@@ -30,8 +34,15 @@ class Managed(Protocol):
     def begin_shutdown(self, timeout: Any = None) -> bool:
         """Start shutting down; ``True`` for the call that started it."""
 
+    def resume_interrupted_shutdown(self) -> bool:
+        """Restart the deadline of a shutdown whose caller was interrupted."""
+
     def finish_shutdown(self) -> Any:
         """Wait (bounded) for the shutdown started by :meth:`begin_shutdown`."""
+
+    @property
+    def pending(self) -> int:
+        """Messages not delivered yet."""
 
     def reset_after_fork(self) -> None:
         """Drop everything inherited from the parent process."""
@@ -43,21 +54,50 @@ _live: weakref.WeakSet[Managed] = weakref.WeakSet()
 def manage(batcher: Managed) -> None:
     """Flush ``batcher`` at exit (if it asks to) and reset it in forked children."""
     _live.add(batcher)
+    _flush_when_this_multiprocessing_child_ends()
+
+
+_exit_flush_running = False
+
+
+def exit_flush_running() -> bool:
+    """Whether the flush at exit (or at the end of a multiprocessing child) is under way."""
+    return _exit_flush_running
 
 
 def _shutdown_all_at_exit() -> None:
+    global _exit_flush_running
+    _exit_flush_running = True
+    try:
+        _shutdown_all()
+    finally:
+        _exit_flush_running = False
+
+
+def _shutdown_all() -> None:
     # Start every shutdown first, so that their deadlines run at the same time rather
-    # than one after another.
+    # than one after another. A shutdown interrupted earlier (Ctrl-C in close()) is
+    # resumed with a new deadline rather than skipped.
     started: List[Managed] = []
     for batcher in list(_live):
         try:
-            if batcher.shuts_down_at_exit and batcher.begin_shutdown():
+            if batcher.shuts_down_at_exit and (
+                batcher.begin_shutdown() or batcher.resume_interrupted_shutdown()
+            ):
                 started.append(batcher)
         except Exception:
             logger.exception("teleflow_py analytics: shutdown at exit failed")
     for batcher in started:
         try:
             batcher.finish_shutdown()
+        except KeyboardInterrupt:
+            # Ctrl-C while exiting: stop waiting, but say what is lost.
+            logger.warning(
+                "teleflow_py analytics: the exit flush was interrupted; %d events were "
+                "not delivered",
+                sum(b.pending for b in started),
+            )
+            return
         except Exception:
             logger.exception("teleflow_py analytics: shutdown at exit failed")
 
@@ -68,9 +108,50 @@ def _reset_all_after_fork() -> None:
         batcher.reset_after_fork()
 
 
+# The pid of the process whose multiprocessing exit runs the flush (0: none yet).
+_flushing_at_child_exit = 0
+# Higher runs earlier: before multiprocessing's own queues and managers are torn down.
+_EXIT_PRIORITY = 100
+
+
+def _flush_when_this_multiprocessing_child_ends(_: object = None) -> None:
+    """Inside a multiprocessing child, run the exit flush as the child finishes.
+
+    Such a child leaves through ``os._exit`` (fork and forkserver start methods), after
+    running multiprocessing's exit finalizers; the flush becomes one of them.
+    """
+    global _flushing_at_child_exit
+    process = sys.modules.get("multiprocessing.process")
+    util = sys.modules.get("multiprocessing.util")
+    if process is None or util is None or _flushing_at_child_exit == os.getpid():
+        return
+    if process.parent_process() is None:
+        return  # the main process: atexit covers it
+    _flushing_at_child_exit = os.getpid()
+    util.Finalize(None, _shutdown_all_at_exit, exitpriority=_EXIT_PRIORITY)
+
+
+class _ForkToken:
+    """What multiprocessing's after-fork registry holds on to (it keeps weak references)."""
+
+
+_fork_token = _ForkToken()
+_watching_multiprocessing_forks = False
+
+
+def _watch_multiprocessing_forks() -> None:
+    # A forked multiprocessing child clears the finalizers it inherited, then runs the
+    # after-fork callbacks registered with it: register there, once, before forking.
+    global _watching_multiprocessing_forks
+    util = sys.modules.get("multiprocessing.util")
+    if util is not None and not _watching_multiprocessing_forks and _live:
+        _watching_multiprocessing_forks = True
+        util.register_after_fork(_fork_token, _flush_when_this_multiprocessing_child_ends)
+
+
 atexit.register(_shutdown_all_at_exit)
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_reset_all_after_fork)
+    os.register_at_fork(before=_watch_multiprocessing_forks, after_in_child=_reset_all_after_fork)
 
 
 _uwsgi_warned = threading.Event()
@@ -96,3 +177,25 @@ def warn_if_uwsgi_without_threads() -> None:
             "teleflow_py analytics: uWSGI runs without threads, so queued events are not "
             "sent in the background; start uWSGI with --enable-threads"
         )
+
+
+def prepare_green_resolver(base_url: str) -> None:
+    """Under gevent, ready the DNS resolver for ``base_url`` now, not at exit.
+
+    gevent makes its resolver on the first connection and, by default, resolves on a
+    thread pool of its own. Made at exit, the resolver imports ``concurrent.futures``,
+    which Python refuses once threads have shut down, and the pool needs a new thread,
+    which Python 3.12 refuses at exit: the whole queue would be lost. Called on the worker
+    (a green thread under gevent), so the caller never waits for DNS.
+    """
+    monkey = sys.modules.get("gevent.monkey")
+    if monkey is None or not monkey.is_module_patched("socket"):
+        return
+    address = urlsplit(base_url)
+    port = address.port or (443 if address.scheme == "https" else 80)
+    try:
+        sys.modules["gevent"].get_hub().resolver.getaddrinfo(address.hostname, port)
+    except Exception:
+        # Only a warm-up: a name that does not resolve fails again, and is reported,
+        # when a batch is sent.
+        logger.debug("teleflow_py analytics: resolving %s failed", address.hostname, exc_info=True)

@@ -1,0 +1,96 @@
+"""Ctrl-C while close() or flush() waits: the exit flush still delivers, or says what not.
+
+A KeyboardInterrupt inside close() used to leave the client marked closed, so the exit
+hook skipped it and the queue was lost without a word.
+"""
+
+from __future__ import annotations
+
+import signal
+import socket
+
+import pytest
+from lifecycle_support import API_KEY, HANG_GUARD, delivered, start_python, wait_for_a_batch
+
+from teleflow_py.emulator import Emulator
+
+BATCH = "/v1/events/batch"
+
+
+@pytest.mark.parametrize("call", ["client.close()", "client.flush()"])
+def test_ctrl_c_while_waiting_still_delivers_everything_at_exit(
+    emulator: Emulator, call: str
+) -> None:
+    # The first batch is held by the server, so the call is still waiting for it when
+    # the interrupt arrives.
+    emulator.delay_next(1, 2.0, path=BATCH)
+    child = start_python(
+        f"""
+        from teleflow_py import Client
+        client = Client(api_key={API_KEY!r}, base_url={emulator.url!r})
+        for n in range(100):
+            client.track("e", user_id="u", properties={{"n": n}})
+        {call}
+        print("not interrupted")
+        """
+    )
+    wait_for_a_batch(emulator)
+    child.send_signal(signal.SIGINT)
+    out, err = child.communicate(timeout=HANG_GUARD)
+    assert "KeyboardInterrupt" in err
+    assert "not interrupted" not in out
+    assert delivered(emulator) == {"u": list(range(100))}
+    assert "not delivered" not in err
+
+
+def test_ctrl_c_during_close_reports_what_the_exit_flush_could_not_deliver() -> None:
+    # A server that accepts connections and never answers: nothing can be delivered.
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    listener.settimeout(HANG_GUARD)
+    try:
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+        child = start_python(
+            f"""
+            from teleflow_py import Client
+            client = Client(api_key={API_KEY!r}, base_url={url!r}, shutdown_timeout=1)
+            for n in range(100):
+                client.track("e", user_id="u", properties={{"n": n}})
+            client.close()
+            """
+        )
+        connection, _ = listener.accept()
+        child.send_signal(signal.SIGINT)
+        _, err = child.communicate(timeout=HANG_GUARD)
+        connection.close()
+    finally:
+        listener.close()
+    assert "KeyboardInterrupt" in err
+    assert "100 events were not delivered at shutdown" in err
+
+
+def test_ctrl_c_during_the_exit_flush_ends_it_and_reports_the_loss() -> None:
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    listener.settimeout(HANG_GUARD)
+    try:
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+        # A long exit budget: only the interrupt can end this exit in time.
+        child = start_python(
+            f"""
+            from teleflow_py import Client
+            client = Client(api_key={API_KEY!r}, base_url={url!r}, shutdown_timeout=600)
+            for n in range(100):
+                client.track("e", user_id="u", properties={{"n": n}})
+            """
+        )
+        connection, _ = listener.accept()
+        child.send_signal(signal.SIGINT)
+        _, err = child.communicate(timeout=HANG_GUARD)
+        connection.close()
+    finally:
+        listener.close()
+    assert "the exit flush was interrupted; 100 events were not delivered" in err
+    assert "Traceback" not in err
