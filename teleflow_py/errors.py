@@ -69,7 +69,17 @@ def _restore_error(
 
 
 class ValidationError(TeleflowError, ValueError):
-    """Input refused before anything was sent; the message names the argument."""
+    """Input refused before anything was sent; the message names the argument.
+
+    Also a :class:`ValueError`, so ``except ValueError`` catches it too. ``str(error)`` is
+    ``"<argument>: <message>"``.
+
+    Args:
+        argument: the name of the refused argument as the caller wrote it, kept on
+            ``error.argument``: a parameter (``"payload"``), a setting (``"api_key"``) or a
+            path into it (``"to[2]"``, ``"events[1234].payload"``).
+        message: what is wrong with it, in words (never the API key).
+    """
 
     def __init__(self, argument: str, message: str) -> None:
         self.argument = argument
@@ -81,7 +91,22 @@ class InvalidIdempotencyKeyError(ValidationError):
 
 
 class APIConnectionError(TeleflowError):
-    """No HTTP answer was received (refused, reset, DNS, TLS, or the connection dropped)."""
+    """No HTTP answer was received (refused, reset, DNS, TLS, or the connection dropped).
+
+    The Events API retries it (with the same idempotency key) when ``retryable`` is true,
+    up to ``max_retries`` times within the call's ``deadline``; the error raised is the last
+    attempt's. The server may have processed a request whose answer was lost: repeating it
+    with the same idempotency key is safe.
+
+    Args:
+        message: what failed, with the method and URL (``str(error)``).
+        retry_count: how many retries were made before giving up (0: the first attempt
+            failed and was not repeated).
+        url: the full URL of the request (``""`` when unknown); it never holds the API key.
+        retryable: false when a repeat cannot help (an invalid URL or header, a TLS
+            certificate that fails to verify, a CA bundle that cannot be read): such an
+            error is raised at once, without retries.
+    """
 
     def __init__(
         self, message: str, *, retry_count: int = 0, url: str = "", retryable: bool = True
@@ -141,7 +166,27 @@ def _extract_message(body: Any) -> str:
 
 
 class APIError(TeleflowError):
-    """The server answered with an error status. The whole answer is kept on the error."""
+    """The server answered with an error status. The whole answer is kept on the error.
+
+    Raised as the subclass that matches the status (see the tree above); the message reads
+    ``HTTP <status>: <the server's message>``. ``server_message`` is that message as one
+    line, :attr:`message_list` the server's ``message`` as a list, :attr:`request_id` the
+    server's request id header (quote it to support).
+
+    Args:
+        status: the HTTP status code of the answer (for example 400, 422, 503).
+        body: the answer's body: parsed JSON (usually a dict with ``message``, ``error``
+            and sometimes ``errors``), the raw text when it is not JSON, or ``None`` when
+            empty.
+        headers: the answer's headers; kept case-insensitive (``error.headers["retry-after"]``
+            finds ``Retry-After``).
+        response: the whole exchange as a :class:`~teleflow_py.response.Response` (the URL,
+            the request headers with ``Authorization`` redacted, the request body, the
+            idempotency key, the time spent), or ``None`` where none was built (the
+            analytics worker).
+        retry_count: how many retries were made before this answer ended the call (0: the
+            first answer was final).
+    """
 
     status: int
 
@@ -227,7 +272,26 @@ class UnexpectedResponseError(APIError):
 
 
 class RateLimitError(APIError):
-    """429: too many requests. ``retry_after`` is the server's wait in seconds, if it said."""
+    """429: too many requests. ``retry_after`` is the server's wait in seconds, if it said.
+
+    The Events API retries a 429 after the wait the server asks for (a backoff when it
+    names none), when that wait is at most ``max_retry_wait`` and fits the call's
+    ``deadline``; otherwise, and once ``max_retries`` retries are spent, this is raised.
+    :class:`DailyQuotaIsReachedError` is raised at once, without retries.
+
+    Args:
+        status: the HTTP status code, 429.
+        body: the answer's body (parsed JSON, raw text, or ``None`` when empty).
+        headers: the answer's headers, kept case-insensitive (``Retry-After``,
+            ``RateLimit-Remaining``, ``RateLimit-Reset``...).
+        response: the whole exchange as a :class:`~teleflow_py.response.Response`, or
+            ``None`` where none was built.
+        retry_count: how many retries were made before this answer ended the call.
+        retry_after: the wait the server asked for, in seconds (from
+            ``X-Secondly-Retry-After`` or ``retry-after-ms`` in milliseconds,
+            ``Retry-After`` in seconds or as an HTTP date, or ``RateLimit-Reset``), or
+            ``None`` when its headers did not say.
+    """
 
     def __init__(
         self,
@@ -317,7 +381,16 @@ class BulkTriggerError(TeleflowError):
 class EventsRejectedError(TeleflowError):
     """The server accepted an analytics batch but refused some of its events.
 
-    ``errors`` holds the server's ``[{"index", "message"}]`` entries; ``rejected`` the count.
+    Logged at warning level and passed to the client's ``on_error`` callback with the
+    refused events; never raised to the caller of ``track``, ``identify`` or ``alias``. The message lists the first five
+    entries of ``errors``.
+
+    Args:
+        errors: the server's entries for the refused events, each a dict
+            ``{"index": <position in the batch>, "message": <why>}``; may be empty when
+            the server gave only a count.
+        rejected: how many events of the batch the server refused.
+        total: how many events the batch held (``rejected`` of ``total`` in the message).
     """
 
     def __init__(self, errors: List[Dict[str, Any]], rejected: int, total: int) -> None:

@@ -76,13 +76,65 @@ class EventsMixin:
     ) -> TriggerResult:
         """Trigger workflow ``name`` for the recipients in ``to``.
 
-        Returns the server's :class:`TriggerResult`; check ``result.ok`` (a status other than
-        ``processed`` is logged at warning level, not raised).
+        Sends ``POST /v1/events/trigger`` at once (never queued). Every argument is checked
+        and the body encoded before anything is sent.
+
+        Args:
+            name: the workflow's trigger identifier, as shown on the workflow in the
+                dashboard (a non-empty string).
+            to: who receives it: a subscriber id (``"user-1"``), a subscriber dict
+                (:class:`~teleflow_py.SubscriberPayload`: ``subscriberId`` plus optional
+                ``email``, ``firstName``, ``lastName``, ``phone``, ``avatar``, ``locale``,
+                ``data``, ``channels``; the server creates or updates that subscriber), a
+                topic (:class:`~teleflow_py.TopicPayload`,
+                ``{"type": "Topic", "topicKey": "..."}``: every subscriber of the topic),
+                or a non-empty list mixing them.
+            payload: the data the workflow's templates and step conditions read (for
+                example ``{"order": {"id": 42}}``); a dict of JSON values, where
+                ``datetime``, ``date`` and ``UUID`` values are sent as ISO-8601 strings.
+                Not sent when omitted.
+            overrides: provider-specific settings that replace the workflow's for this
+                trigger, keyed by provider or channel (for example
+                ``{"fcm": {"color": "#fff"}}``); a dict, sent as given (not sent when
+                omitted).
+            transaction_id: your unique id for this trigger, sent as ``transactionId``; the
+                server generates one when omitted and returns it on
+                ``result.transaction_id``. Give one to cancel the trigger later with
+                :meth:`cancel_triggered_event` or to look it up; a non-empty string, not
+                ``"."`` or ``".."``.
+            actor: the subscriber who caused the notification, whose avatar the
+                notification shows: a subscriber id or a
+                :class:`~teleflow_py.SubscriberPayload` dict (the server creates that
+                subscriber when new); not a topic. Not sent when omitted.
+            tenant: the tenant this trigger runs for (its data is available to the
+                workflow): a tenant identifier or a :class:`~teleflow_py.TenantPayload`
+                dict (``identifier``, ``name``, ``data``), created by the server when new.
+                Not sent when omitted.
+            idempotency_key: sent as the ``Idempotency-Key`` header on every attempt, so a
+                retried request is processed once; 1 to 255 printable ASCII characters
+                without whitespace. Default: a new UUID4 per call. Pass your own to make
+                repeating the whole call (after a crash, say) safe too.
+
+        Returns:
+            The server's :class:`TriggerResult`; check ``result.ok`` (a status other than
+            ``processed`` is logged at warning level, not raised). An accepted answer that
+            does not describe the trigger gives an unconfirmed result, not an error.
 
         Raises:
-            ValidationError: bad input, before anything is sent.
-            APIError: the server refused the request (after retries, where retryable).
-            APIConnectionError: no answer from the server after retries.
+            ValidationError: bad input (the message names the argument, for example
+                ``to[1]`` or ``payload['when']``), before anything is sent;
+                :class:`~teleflow_py.InvalidIdempotencyKeyError` for a bad
+                ``idempotency_key``.
+            APIError: the server answered an error status. 408, 409, 429, 502, 503 and 504
+                are retried (up to ``max_retries`` times, within ``deadline``, with the
+                same idempotency key) before this is raised; any other status, a 429
+                saying the daily quota is spent, and a 429 asking for a wait over
+                ``max_retry_wait``, are raised at once.
+            APIConnectionError: no answer from the server; retried like the statuses above
+                unless a repeat cannot help (``retryable`` false).
+                :class:`~teleflow_py.APITimeoutError` for a timeout or the deadline,
+                :class:`~teleflow_py.ResponseTooLargeError` (not retried) for an answer
+                over ``max_response_bytes``.
         """
         body = trigger_body(
             name,
@@ -106,12 +158,49 @@ class EventsMixin:
         tenant: Optional[Tenant] = None,
         idempotency_key: Optional[str] = None,
     ) -> TriggerResult:
-        """Trigger workflow ``name`` for every subscriber.
+        """Trigger workflow ``name`` for every subscriber of the environment.
+
+        Sends ``POST /v1/events/trigger/broadcast`` at once (never queued); there is no
+        ``to``: the server sends to all subscribers.
+
+        Args:
+            name: the workflow's trigger identifier, as shown on the workflow in the
+                dashboard (a non-empty string).
+            payload: the data the workflow's templates and step conditions read; a dict of
+                JSON values (``datetime``, ``date`` and ``UUID`` sent as ISO-8601 strings).
+                Required by the server for a broadcast: pass ``{}`` for none.
+            overrides: provider-specific settings that replace the workflow's for this
+                trigger, keyed by provider or channel (for example
+                ``{"fcm": {"color": "#fff"}}``); a dict, sent as given (not sent when
+                omitted).
+            transaction_id: your unique id for this trigger, sent as ``transactionId``; the
+                server generates one when omitted and returns it on
+                ``result.transaction_id``. Give one to cancel the trigger later with
+                :meth:`cancel_triggered_event` or to look it up; a non-empty string, not
+                ``"."`` or ``".."``.
+            actor: the subscriber who caused the notification, whose avatar the
+                notification shows: a subscriber id or a
+                :class:`~teleflow_py.SubscriberPayload` dict (the server creates that
+                subscriber when new); not a topic. Not sent when omitted.
+            tenant: the tenant this trigger runs for (its data is available to the
+                workflow): a tenant identifier or a :class:`~teleflow_py.TenantPayload`
+                dict (``identifier``, ``name``, ``data``), created by the server when new.
+                Not sent when omitted.
+            idempotency_key: sent as the ``Idempotency-Key`` header on every attempt, so a
+                retried request is processed once; 1 to 255 printable ASCII characters
+                without whitespace. Default: a new UUID4 per call. Pass your own to make
+                repeating the whole call (after a crash, say) safe too.
+
+        Returns:
+            The server's :class:`TriggerResult`, as for :meth:`trigger_event`.
 
         Raises:
-            ValidationError: bad input (``payload`` is required and must be a dict).
-            APIError: the server refused the request.
-            APIConnectionError: no answer from the server after retries.
+            ValidationError: bad input (``payload`` missing or not a dict, or any other
+                argument), before anything is sent.
+            APIError: the server answered an error status; retried as for
+                :meth:`trigger_event` (408, 409, 429, 502, 503, 504) before it is raised.
+            APIConnectionError: no answer from the server after retries
+                (:class:`~teleflow_py.APITimeoutError` for a timeout or the deadline).
         """
         body = broadcast_body(
             name,
@@ -154,8 +243,9 @@ class EventsMixin:
                 1 to 32, on the client's keep-alive connections. The default, 1, sends the
                 requests in order, one at a time, which no rate limit can object to.
 
-        Returns one result per event, in input order; ``result.failed`` lists the events
-        the server did not process, ``result.unconfirmed`` those accepted without a result.
+        Returns:
+            One result per event, in input order; ``result.failed`` lists the events the
+            server did not process, ``result.unconfirmed`` those accepted without a result.
 
         Raises:
             ValidationError: bad input (an empty list, a bad event, a bad ``concurrency``),
@@ -190,12 +280,26 @@ class EventsMixin:
     def cancel_triggered_event(self, transaction_id: str) -> bool:
         """Cancel the pending steps (delays, digests) of a triggered transaction.
 
-        Returns ``True`` when the server cancelled something, ``False`` when there was nothing
-        (left) to cancel. The id is sent as one percent-encoded path segment.
+        Sends ``DELETE /v1/events/trigger/<transaction_id>``, with a new idempotency key
+        kept across its retries. Steps already sent are not undone.
+
+        Args:
+            transaction_id: the ``transactionId`` of the trigger to cancel: the one you
+                passed to :meth:`trigger_event` (or a bulk event), or the one the server
+                returned on ``result.transaction_id``. A non-empty string, not ``"."`` or
+                ``".."``; sent as one percent-encoded path segment, so no character in it
+                can reach another endpoint.
+
+        Returns:
+            ``True`` when the server cancelled something, ``False`` when there was nothing
+            (left) to cancel (and for an empty answer, with a warning logged).
 
         Raises:
-            ValidationError: ``transaction_id`` is empty or not a string.
-            APIError: the server refused the request.
+            ValidationError: ``transaction_id`` is not a non-empty string, is ``"."`` or
+                ``".."``, or holds a lone surrogate.
+            APIError: the server answered an error status (retried first for 408, 409, 429,
+                502, 503, 504); :class:`~teleflow_py.UnexpectedResponseError` when a 2xx
+                answer's ``data`` is not a boolean.
             APIConnectionError: no answer from the server after retries.
         """
         response = self._transport.request(

@@ -59,7 +59,25 @@ class TriggerResult:
 
     @classmethod
     def from_data(cls, data: Any, response: Optional[Response]) -> TriggerResult:
-        """Build from the unwrapped ``data`` object of an answer."""
+        """Build from the unwrapped ``data`` object of an answer.
+
+        Missing fields read as not acknowledged, status ``""`` and no transaction id; an
+        ``error`` given as one string becomes a one-item list. Nothing is logged and
+        ``confirmed`` is true: the answer described this trigger.
+
+        Args:
+            data: one trigger's result as the server sends it, a dict with
+                ``acknowledged`` (bool), ``status`` (``"processed"``,
+                ``"trigger_not_active"``, ``"subscriber_id_missing"``, ``"no_tenant_found"``,
+                ``"error"``...), ``transactionId`` and optionally ``error`` (a string or a
+                list of strings): the ``data`` of a trigger or broadcast answer, or one item
+                of a bulk answer's ``data`` list.
+            response: the HTTP answer it came in, kept on ``result.response`` (``None``
+                when there is none, for example in a test).
+
+        Raises:
+            AttributeError: ``data`` is not a dict (it has no ``get``).
+        """
         get = data.get
         error = get("error")
         if error is None:
@@ -89,6 +107,15 @@ class BulkTriggerResult(Sequence[TriggerResult]):
     ``unconfirmed`` those sent in an accepted request whose answer did not describe them
     (do not send these again as if lost). ``responses`` holds one :class:`Response` per
     request, in input order (a list over 100 events is split into several requests).
+
+    Built by :meth:`~teleflow_py.Client.trigger_bulk_event`; a caller reads it as a
+    sequence (``len``, indexing, iteration) and through ``ok``, ``failed`` and
+    ``unconfirmed``.
+
+    Args:
+        results: one result per event, in the order the events were given.
+        responses: the accepted (2xx) answer of every request the events went in, in
+            request order (one for 100 events or fewer).
     """
 
     def __init__(self, results: Sequence[TriggerResult], responses: Sequence[Response]) -> None:

@@ -147,7 +147,8 @@ class ApiDirective(_Generated):
                 ]
             elif inspect.isclass(obj):
                 entry = [f".. autoclass:: teleflow_py.{name}", "   :members:"]
-                if name == "Client":
+                if obj.__name__ in ("Client", "AsyncClient"):
+                    # Their calls come from mixins (events, analytics).
                     entry.append("   :inherited-members:")
             elif inspect.isfunction(obj):
                 entry = [f".. autofunction:: teleflow_py.{name}"]

@@ -18,6 +18,7 @@ from ..events import (
     TRIGGER_PATH,
     BulkEventInput,
     BulkOutcomes,
+    EventsMixin,
     cancel_path,
     cancel_result,
 )
@@ -44,26 +45,6 @@ class AsyncEventsMixin:
         tenant: Optional[Tenant] = None,
         idempotency_key: Optional[str] = None,
     ) -> TriggerResult:
-        """Trigger workflow ``name`` for the recipients in ``to``.
-
-        Returns the server's :class:`~teleflow_py.TriggerResult`; check ``result.ok`` (a
-        status other than ``processed`` is logged at warning level, not raised).
-
-        Args:
-            name: the workflow identifier.
-            to: a subscriber id, a subscriber or topic dict, or a list of them.
-            payload: data for the workflow's templates.
-            overrides: per-channel provider overrides.
-            transaction_id: your id of this trigger (the server mints one if absent).
-            actor: the subscriber (id or dict) shown as the actor.
-            tenant: the tenant identifier or dict.
-            idempotency_key: the key sent with every attempt; a UUID is minted if absent.
-
-        Raises:
-            ValidationError: bad input, before anything is sent.
-            APIError: the server refused the request (after retries, where retryable).
-            APIConnectionError: no answer from the server after retries.
-        """
         body = trigger_body(
             name,
             to,
@@ -86,22 +67,6 @@ class AsyncEventsMixin:
         tenant: Optional[Tenant] = None,
         idempotency_key: Optional[str] = None,
     ) -> TriggerResult:
-        """Trigger workflow ``name`` for every subscriber.
-
-        Args:
-            name: the workflow identifier.
-            payload: data for the workflow's templates (required; ``{}`` for none).
-            overrides: per-channel provider overrides.
-            transaction_id: your id of this trigger.
-            actor: the subscriber (id or dict) shown as the actor.
-            tenant: the tenant identifier or dict.
-            idempotency_key: the key sent with every attempt; a UUID is minted if absent.
-
-        Raises:
-            ValidationError: bad input (``payload`` is required and must be a dict).
-            APIError: the server refused the request.
-            APIConnectionError: no answer from the server after retries.
-        """
         body = broadcast_body(
             name,
             payload,
@@ -176,20 +141,12 @@ class AsyncEventsMixin:
         )
 
     async def cancel_triggered_event(self, transaction_id: str) -> bool:
-        """Cancel the pending steps (delays, digests) of a triggered transaction.
-
-        Args:
-            transaction_id: the id of the trigger to cancel.
-
-        Returns ``True`` when the server cancelled something, ``False`` when there was
-        nothing (left) to cancel.
-
-        Raises:
-            ValidationError: ``transaction_id`` is empty or not a string.
-            APIError: the server refused the request.
-            APIConnectionError: no answer from the server after retries.
-        """
         response = await self._aio.request(
             "DELETE", cancel_path(transaction_id), idempotency_key=check_idempotency_key(None)
         )
         return cancel_result(response, transaction_id)
+
+    # The same calls as the sync client's, awaited: one text for both, so they cannot drift.
+    trigger_event.__doc__ = EventsMixin.trigger_event.__doc__
+    broadcast_event.__doc__ = EventsMixin.broadcast_event.__doc__
+    cancel_triggered_event.__doc__ = EventsMixin.cancel_triggered_event.__doc__

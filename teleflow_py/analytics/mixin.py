@@ -35,8 +35,28 @@ class AnalyticsQueueMixin:
     ) -> bool:
         """Queue an event; ``True`` if queued, ``False`` if dropped or refused.
 
-        ``timestamp`` (a ``datetime``, or an ISO-8601 string; naive means UTC) defaults to
-        now. At least one of ``user_id``, ``anonymous_id``, ``external_id`` is required.
+        The event goes to ``POST /v1/events/batch`` with the others of its batch, under
+        a message id minted now (the server drops repeats). The whole encoded event may be
+        at most 32 KB (32,768 bytes).
+
+        Args:
+            event: the event's name, for example ``"page_viewed"``; a non-empty string.
+            user_id: the person's id in your system, sent as ``user_id``; a non-empty
+                string. At least one of ``user_id``, ``anonymous_id`` and ``external_id``
+                is required (give every one you know).
+            anonymous_id: an id for a visitor not yet known by ``user_id`` (a device or
+                cookie id), sent as ``anonymous_id``; a non-empty string. Link it to the
+                ``user_id`` later with :meth:`alias`.
+            external_id: another id of the same person, sent as given as
+                ``external_id``; a non-empty string.
+            properties: what to record about the event (``{"path": "/pricing"}``); a
+                dict of JSON values, where ``datetime``, ``date`` and ``UUID`` values are
+                sent as ISO-8601 strings. Not sent when omitted.
+            timestamp: when the event happened, sent as ``occurred_at`` in UTC: a
+                ``datetime`` or an ISO-8601 string (a trailing ``Z`` or an offset is
+                converted to UTC; without an offset it is taken as UTC). Default: now.
+            context: facts about where the event came from (app version, locale, IP...);
+                a dict of JSON values, sent as ``context``. Not sent when omitted.
 
         Raises:
             ValidationError: an empty event name, no id, a bad ``timestamp``,
@@ -57,6 +77,20 @@ class AnalyticsQueueMixin:
     ) -> bool:
         """Queue a ``$identify`` event with ``traits``; ``True`` if queued.
 
+        Sent with the other events (``POST /v1/events/batch``), timestamped now.
+
+        Args:
+            user_id: the person's id in your system, sent as ``user_id``; a non-empty
+                string. At least one of ``user_id``, ``anonymous_id`` and ``external_id``
+                is required (give every one you know).
+            anonymous_id: an id for a visitor not yet known by ``user_id`` (a device or
+                cookie id), sent as ``anonymous_id``; a non-empty string. Link it to the
+                ``user_id`` later with :meth:`alias`.
+            external_id: another id of the same person, sent as given as
+                ``external_id``; a non-empty string.
+            traits: what is known about the person (``{"plan": "pro", "email": ...}``);
+                a dict of JSON values, sent as ``traits``. Not sent when omitted.
+
         Raises:
             ValidationError: no id, ``traits`` that JSON cannot encode, or an event over
                 32 KB encoded. Nothing is queued then.
@@ -73,7 +107,15 @@ class AnalyticsQueueMixin:
         """Queue an alias of ``user_id`` to ``anonymous_id`` and/or ``previous_id``.
 
         It is sent in order with the events: after what was queued before it, before what
-        is queued after it. ``True`` if queued.
+        is queued after it, on its own to ``POST /v1/identify/alias``. ``True`` if queued.
+
+        Args:
+            user_id: the id the person is known by from now on (a non-empty string,
+                required).
+            anonymous_id: the anonymous id (a device or cookie id) their earlier events
+                were tracked under; a non-empty string.
+            previous_id: an earlier ``user_id`` of the same person; a non-empty string.
+                Give ``anonymous_id``, ``previous_id`` or both.
 
         Raises:
             ValidationError: no ``user_id``, or neither ``anonymous_id`` nor ``previous_id``.
@@ -101,6 +143,13 @@ class AnalyticsMixin(AnalyticsQueueMixin):
         """Send everything queued now; wait until done, or at most ``timeout`` seconds.
 
         A batch whose retries are spent stays queued (``pending``) for a later attempt.
+        Returns a :class:`FlushResult` of what was accepted, rejected or left pending
+        during the wait; it does not stop the worker.
+
+        Args:
+            timeout: seconds to wait at most (``>= 0``; ``math.inf`` or ``None``, the
+                default: until everything queued now has been answered or given back).
+                Returning at the timeout stops nothing: the worker keeps sending.
 
         Raises:
             ValidationError: ``timeout`` is not ``None`` or a number >= 0.
@@ -111,7 +160,14 @@ class AnalyticsMixin(AnalyticsQueueMixin):
         """Flush within ``timeout`` (default ``shutdown_timeout``) and stop the worker.
 
         Logs a warning with the number of events not delivered. Idempotent and safe from
-        several threads; messages tracked afterwards are refused and counted.
+        several threads (later calls wait for the first and return its result); messages
+        tracked afterwards are refused and counted. ``close()`` and the exit hook call it.
+
+        Args:
+            timeout: seconds the whole shutdown may take (``>= 0``; default ``None``: the
+                client's ``shutdown_timeout``, 5 s unless set). Retry waits are cut short
+                to fit; what is still queued after it is not delivered (kept in the spool
+                when ``spool_path`` is set).
 
         Raises:
             ValidationError: ``timeout`` is not ``None`` or a number >= 0.

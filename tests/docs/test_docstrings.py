@@ -12,7 +12,7 @@ import importlib.util
 import re
 import sys
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict
 
 import pytest
 
@@ -21,87 +21,10 @@ sys.path.insert(0, str(ROOT / "docs" / "_ext"))
 
 import public_api  # noqa: E402
 
-# Parameters still undescribed in files other helpers own while this was written (errors.py,
-# results.py, events.py, analytics/mixin.py, config.py). Remove an entry once its docstring
-# has the Args lines: the test fails on entries that are no longer true, so this list only
-# shrinks.
-KNOWN_OFFENDERS: Dict[str, List[str]] = {
-    "teleflow_py.APIConnectionError": ["message", "retry_count", "url", "retryable"],
-    "teleflow_py.APIError": ["status", "body", "headers", "response", "retry_count"],
-    "teleflow_py.BulkTriggerResult": ["results", "responses"],
-    "teleflow_py.Client.trigger_event": [
-        "name",
-        "to",
-        "payload",
-        "overrides",
-        "transaction_id",
-        "actor",
-        "tenant",
-        "idempotency_key",
-    ],
-    "teleflow_py.Client.broadcast_event": [
-        "name",
-        "payload",
-        "overrides",
-        "transaction_id",
-        "actor",
-        "tenant",
-        "idempotency_key",
-    ],
-    "teleflow_py.Client.cancel_triggered_event": ["transaction_id"],
-    "teleflow_py.Client.track": [
-        "event",
-        "user_id",
-        "anonymous_id",
-        "external_id",
-        "properties",
-        "timestamp",
-        "context",
-    ],
-    "teleflow_py.Client.identify": ["user_id", "anonymous_id", "external_id", "traits"],
-    "teleflow_py.Client.alias": ["user_id", "anonymous_id", "previous_id"],
-    "teleflow_py.Client.flush": ["timeout"],
-    "teleflow_py.Client.shutdown": ["timeout"],
-    # AsyncClient inherits the same track/identify/alias (analytics/mixin.py).
-    "teleflow_py.aio.AsyncClient.track": [
-        "event",
-        "user_id",
-        "anonymous_id",
-        "external_id",
-        "properties",
-        "timestamp",
-        "context",
-    ],
-    "teleflow_py.aio.AsyncClient.identify": ["user_id", "anonymous_id", "external_id", "traits"],
-    "teleflow_py.aio.AsyncClient.alias": ["user_id", "anonymous_id", "previous_id"],
-    "teleflow_py.EventsRejectedError": ["errors", "rejected", "total"],
-    "teleflow_py.RateLimitError": [
-        "status",
-        "body",
-        "headers",
-        "response",
-        "retry_count",
-        "retry_after",
-    ],
-    "teleflow_py.TriggerResult.from_data": ["data", "response"],
-    "teleflow_py.ValidationError": ["argument", "message"],
-}
-
 
 def test_every_public_parameter_has_an_args_line() -> None:
     missing = public_api.undescribed()
-    new = {
-        name: [p for p in params if p not in KNOWN_OFFENDERS.get(name, [])]
-        for name, params in missing.items()
-    }
-    new = {name: params for name, params in new.items() if params}
-    assert not new, f"parameters missing from the Args section: {new}"
-    fixed = {
-        name: [p for p in params if p not in missing.get(name, [])]
-        for name, params in KNOWN_OFFENDERS.items()
-    }
-    fixed = {name: params for name, params in fixed.items() if params}
-    assert not fixed, f"described now, remove from KNOWN_OFFENDERS: {fixed}"
+    assert not missing, f"parameters missing from the Args section: {missing}"
 
 
 def test_the_walk_finds_the_public_api() -> None:
