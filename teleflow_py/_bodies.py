@@ -257,4 +257,4 @@ def check_concurrency(value: Any) -> int:
         raise ValidationError("concurrency", f"must be an int, not {type(value).__name__}")
     if not 1 <= value <= MAX_CONCURRENCY:
         raise ValidationError("concurrency", f"must be 1 to {MAX_CONCURRENCY}, got {value}")
-    return value
+    return int(value)
