@@ -38,14 +38,15 @@ class Call:
 @dataclass
 class Route:
     """A matched endpoint: its handler, which header carries its idempotency key, its param,
-    and its rate-limit category and cost (events.controller.ts ``@ThrottlerCategory``,
-    ``@ThrottlerCost``)."""
+    its rate-limit category and cost (events.controller.ts ``@ThrottlerCategory``,
+    ``@ThrottlerCost``) and its resource (``@ResourceCategory``: the event quota)."""
 
     handler: Callable[[Call], Reply]
     key_header: Optional[str]
     param: str = ""
     category: str = "trigger"
     cost: str = "single"
+    resource: Optional[str] = "events"
 
 
 class _Refused(Exception):
@@ -79,8 +80,12 @@ class EventsApi:
             "/v1/events/trigger": Route(self.trigger, EVENTS_KEY_HEADER),
             "/v1/events/trigger/bulk": Route(self.bulk, EVENTS_KEY_HEADER, cost="bulk"),
             "/v1/events/trigger/broadcast": Route(self.broadcast, EVENTS_KEY_HEADER, cost="bulk"),
-            "/v1/events/batch": Route(self.batch, ANALYTICS_KEY_HEADER, category="global"),
-            "/v1/identify/alias": Route(self.alias, ANALYTICS_KEY_HEADER, category="global"),
+            "/v1/events/batch": Route(
+                self.batch, ANALYTICS_KEY_HEADER, category="global", resource=None
+            ),
+            "/v1/identify/alias": Route(
+                self.alias, ANALYTICS_KEY_HEADER, category="global", resource=None
+            ),
         }
 
     def match(self, method: str, path: str) -> Optional[Route]:

@@ -64,7 +64,9 @@ def test_an_unwritable_db_is_one_line(tmp_path: Path) -> None:
     ("options", "expected"),
     [
         (("--server-version", "2019"), "server_version must be one of"),
-        (("--rate-limit", "0"), "--rate-limit must be an integer"),
+        (("--rate-limit-tier", "0"), "--rate-limit-tier (a tier or N) must be an integer"),
+        (("--rate-limit-tier", "gold"), "--rate-limit-tier (a tier or N) must be an integer"),
+        (("--event-quota", "-1"), "--event-quota must be an integer"),
     ],
 )
 def test_a_bad_option_value_is_one_line(options: tuple[str, ...], expected: str) -> None:
