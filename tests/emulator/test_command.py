@@ -140,3 +140,37 @@ def test_binding_beyond_loopback_prints_a_warning() -> None:
     process.stdout.readline()
     _, err = stop(process)
     assert "warning" in err and "beyond this machine" in err and "Traceback" not in err
+
+
+def test_the_flags_reach_the_emulator_as_a_self_hosted_server() -> None:
+    process, url = start(
+        "--idempotency", "off", "--rate-limiting", "off", "--event-quota", "1", "--quiet"
+    )
+    try:
+        settings = requests.get(url + "/emulator/settings", timeout=30).json()
+        headers = {"Authorization": "ApiKey k", "Idempotency-Key": "k"}
+        body = {"name": "w", "to": "u"}
+        first = requests.post(url + "/v1/events/trigger", json=body, headers=headers, timeout=30)
+        second = requests.post(url + "/v1/events/trigger", json=body, headers=headers, timeout=30)
+    finally:
+        stop(process)
+    assert (settings["idempotency"], settings["rate_limiting"]) == (False, False)
+    assert settings["event_quota"] == 1
+    assert first.status_code == 201 and "Idempotency-Key" not in first.headers
+    assert "RateLimit-Limit" not in first.headers
+    assert second.status_code == 402  # not a replay: the key is ignored, the quota is spent
+
+
+def test_a_numeric_tier_is_a_custom_limit() -> None:
+    process, url = start("--rate-limit-tier", "5", "--quiet")
+    try:
+        answer = requests.post(
+            url + "/v1/events/trigger",
+            json={"name": "w", "to": "u"},
+            headers={"Authorization": "ApiKey k"},
+            timeout=30,
+        )
+    finally:
+        stop(process)
+    assert answer.headers["RateLimit-Limit"] == "5"
+    assert 'serviceLevel="custom"' in answer.headers["RateLimit-Policy"]
