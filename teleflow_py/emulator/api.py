@@ -1,7 +1,7 @@
 """The emulated Teleflow endpoints: routing and what each one stores and answers.
 
-Events API: trigger, bulk trigger, broadcast, cancel, following novuhq/novu
-``apps/api/src/app/events/`` (``events.controller.ts`` and the use cases
+Events API: trigger, bulk trigger, broadcast, cancel, following the fork, NxPKG/teleflow
+2066d4c74 ``apps/api/src/app/events/`` (``events.controller.ts`` and the use cases
 ``parse-event-request``, ``process-bulk-trigger``, ``trigger-event-to-all``,
 ``cancel-delayed``). Analytics: event batches and aliases (Teleflow's own routes).
 Auth, faults, rate limits and idempotency are applied around these by ``app.py``; a handler

@@ -11,6 +11,7 @@ from typing import Any, Callable, Iterable, Mapping, Optional, Union
 from .app import Service
 from .faults import Fault
 from .guard import Guard, is_loopback
+from .inspection import Inspection
 from .ratelimit import WINDOW_SECONDS, RateLimiter
 from .server import BODY_READ_TIMEOUT, EmulatorHTTPServer
 from .settings import FORK, Workflow, build_settings
@@ -20,7 +21,7 @@ from .store import StoreLimits
 DEFAULT_MAX_BODY_BYTES = 20 * 1024 * 1024
 
 
-class Emulator:
+class Emulator(Inspection):
     """A Teleflow API emulator on a local port, in a background thread.
 
     Use ``start()``/``stop()`` or ``with Emulator() as emu:``. Faults (``fail_next``,
@@ -342,79 +343,6 @@ class Emulator:
     def reset(self) -> None:
         """Forget everything received, every counter and pending fault."""
         self._service.reset()
-
-    # -- inspection -----------------------------------------------------------------------
-
-    def requests(
-        self, path: Optional[str] = None, method: Optional[str] = None
-    ) -> list[dict[str, Any]]:
-        """Every API request received, in order (exact ``path`` / ``method`` filters).
-
-        Args:
-            path: only requests for this exact path (None: all).
-            method: only requests with this method (None: all).
-
-        Each: seq, method, path, query, headers (lower-case; credentials masked), body (parsed
-        JSON, or None when not JSON or truncated), raw_body (at most 64 KB; empty for an
-        unknown route), body_size, truncated, idempotency_key, status (None when dropped),
-        fault, replayed, at.
-        """
-        return self._service.store.requests(path, method)
-
-    def triggers(self, name: Optional[str] = None) -> list[dict[str, Any]]:
-        """Triggers (single and each valid bulk event), in order, with their ``status``.
-
-        Args:
-            name: only triggers of this workflow (None: all).
-
-        Each: seq, name, to, payload, overrides, actor, tenant, transactionId (None for a
-        status other than ``processed``), status, cancelled, pending, source, idempotency_key.
-        """
-        return self._service.store.notifications(("trigger", "bulk"), name)
-
-    def bulk_calls(self) -> list[dict[str, Any]]:
-        """One entry per accepted bulk request: idempotency_key, count, errors, transactionIds."""
-        return self._service.store.records("bulk_call")
-
-    def broadcasts(self, name: Optional[str] = None) -> list[dict[str, Any]]:
-        """Broadcast notifications, in order."""
-        return self._service.store.notifications(("broadcast",), name)
-
-    def cancellations(self) -> list[dict[str, Any]]:
-        """Every cancel call: transactionId and result."""
-        return self._service.store.records("cancellation")
-
-    def events(
-        self, event: Optional[str] = None, user_id: Optional[str] = None
-    ) -> list[dict[str, Any]]:
-        """Accepted analytics events as sent (each message_id once), in arrival order."""
-        return self._service.store.events(event, user_id)
-
-    def aliases(self) -> list[dict[str, Any]]:
-        """Accepted aliases: user_id, anonymous_id, previous_id."""
-        return self._service.store.records("alias")
-
-    def batches(self) -> list[dict[str, Any]]:
-        """Accepted analytics batch requests: idempotency_key, count, accepted, rejected."""
-        return self._service.store.records("batch")
-
-    def replays(self) -> list[dict[str, Any]]:
-        """Idempotent replays served: path, idempotency_key."""
-        return self._service.store.records("replay")
-
-    def faults_served(self) -> list[dict[str, Any]]:
-        """Faults applied: fault, path, status (None for delay and drop)."""
-        return self._service.store.records("fault")
-
-    @property
-    def connections_accepted(self) -> int:
-        """TCP connections accepted so far (since start or the last reset)."""
-        return self._service.connections_accepted
-
-    def stats(self) -> dict[str, int]:
-        """Counters: triggers, bulk_calls, broadcasts, cancellations, events, batches, aliases,
-        replays, faults, duplicates_ignored, requests, retries_seen, connections_accepted."""
-        return self._service.stats()
 
 
 def _check_quota(value: Optional[int]) -> None:
