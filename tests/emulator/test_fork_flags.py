@@ -14,7 +14,7 @@ import requests
 from teleflow_py.emulator import Emulator
 from teleflow_py.emulator.access import QUOTA_MESSAGE
 
-from ._support import Api, trigger_body
+from ._support import Api, analytics_event, trigger_body
 
 TRIGGER = "/v1/events/trigger"
 
@@ -56,6 +56,24 @@ def test_with_idempotency_on_the_resend_is_answered_from_the_cache() -> None:
         assert len(emu.replays()) == 1
 
 
+@pytest.mark.parametrize(("idempotency", "status"), [(True, 400), (False, 201)])
+def test_a_key_over_255_characters_matters_only_when_on(idempotency: bool, status: int) -> None:
+    # The interceptor returns next.handle() before its length check when the flag is off.
+    with Emulator(idempotency=idempotency) as emu:
+        answer = Api(emu.url).post(TRIGGER, trigger_body(), **{"Idempotency-Key": "k" * 256})
+        assert answer.status_code == status
+        assert "Idempotency-Key" not in answer.headers
+
+
+def test_the_analytics_key_is_teleflows_own_and_honoured_either_way() -> None:
+    with Emulator(idempotency=False) as emu:
+        api = Api(emu.url)
+        body = {"events": [analytics_event("m-1")]}
+        for _ in range(2):
+            api.post("/v1/events/batch", body, **{"X-Idempotency-Key": "b-1"})
+        assert len(emu.batches()) == 1 and len(emu.replays()) == 1
+
+
 @pytest.mark.parametrize("idempotency", [True, False])
 def test_every_answer_to_a_keyed_request_echoes_the_key_only_when_on(idempotency: bool) -> None:
     # idempotency.interceptor.ts sets Idempotency-Key on a new request's success and error,
@@ -73,6 +91,7 @@ def test_every_answer_to_a_keyed_request_echoes_the_key_only_when_on(idempotency
         if idempotency:
             assert [a.status_code for a in answers] == [201, 400, 201, 400, 422]
             assert echoed == ["ok", "bad", "ok", "bad", "ok"]
+            # DOCS_LINK of the fork's interceptor (NxPKG/teleflow 2066d4c74).
             assert answers[4].headers["Link"] == (
                 "https://docs.novu.co/additional-resources/idempotency"
             )

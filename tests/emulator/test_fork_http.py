@@ -148,3 +148,35 @@ def test_every_control_request_gets_an_answer(
     )
     assert posted.status_code in (200, 201, 400), posted.text
     assert isinstance(posted.json(), dict)
+
+
+@settings(
+    max_examples=150,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=list(HealthCheck),
+)
+@given(
+    path=st.sampled_from(
+        [TRIGGER, TRIGGER + "/bulk", TRIGGER + "/broadcast", "/v1/events/batch", "/v1/x"]
+    ),
+    content_type=st.sampled_from(
+        ["application/json", "application/x-www-form-urlencoded", "text/plain", ""]
+    ),
+    body=st.one_of(
+        _json.map(lambda value: json.dumps(value).encode()),
+        st.lists(
+            st.tuples(st.text("ab[]0123=&%+", max_size=12), st.text("xy[]=&%+", max_size=8)),
+            max_size=6,
+        ).map(lambda pairs: "&".join(f"{k}={v}" for k, v in pairs).encode()),
+        st.binary(max_size=64),
+    ),
+)
+def test_every_api_request_gets_an_answer(
+    emu: Emulator, path: str, content_type: str, body: bytes
+) -> None:
+    headers = {**AUTH, "Content-Type": content_type} if content_type else dict(AUTH)
+    answer = requests.post(emu.url + path, data=body, headers=headers, timeout=30)
+    assert answer.status_code < 500, answer.text
+    assert isinstance(answer.json(), (dict, list))
