@@ -154,6 +154,18 @@ def _start(options: dict[str, Any], err: TextIO) -> Emulator:
     return emulator
 
 
+def _describe(settings: dict[str, Any]) -> str:
+    """One line on what server this emulates: its version and the state of its flags."""
+    tier = settings["rate_limit_tier"]
+    quota = settings["event_quota"]
+    return (
+        f"server {settings['server_version']}: "
+        f"idempotency {'on' if settings['idempotency'] else 'off'}, "
+        f"rate limiting {'off' if tier is None else 'on (' + tier + ')'}, "
+        f"event quota {'none' if quota is None else quota}"
+    )
+
+
 def run(
     args: argparse.Namespace, out: Optional[TextIO] = None, err: Optional[TextIO] = None
 ) -> int:
@@ -181,8 +193,10 @@ def run(
     # Installed before the address is printed: whoever reads it may stop us at once.
     previous = signal.signal(signal.SIGTERM, on_signal)
     try:
+        # One line: under --json it becomes {"url", "dashboard"} (the rest is in /emulator/settings).
         print(
-            f"Teleflow emulator on {emulator.url} (dashboard: {emulator.url}/), Ctrl-C to stop",
+            f"Teleflow emulator on {emulator.url} (dashboard: {emulator.url}/), Ctrl-C to stop; "
+            f"{_describe(emulator.settings())}",
             file=out,
             flush=True,
         )

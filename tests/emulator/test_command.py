@@ -73,7 +73,7 @@ def test_a_bad_option_value_is_one_line(options: tuple[str, ...], expected: str)
     assert expected in fails_with_one_line("--port", "0", *options)
 
 
-def start(*options: str) -> tuple[subprocess.Popen[str], str]:
+def start(*options: str, described: str = "") -> tuple[subprocess.Popen[str], str]:
     process = subprocess.Popen(
         command("--port", "0", *options),
         stdout=subprocess.PIPE,
@@ -85,6 +85,7 @@ def start(*options: str) -> tuple[subprocess.Popen[str], str]:
     line = process.stdout.readline()
     match = re.search(r"http://127\.0\.0\.1:\d+", line)
     assert match, line
+    assert "; server 2024-" in line and described in line, line  # flags included
     return process, match.group(0)
 
 
@@ -144,7 +145,14 @@ def test_binding_beyond_loopback_prints_a_warning() -> None:
 
 def test_the_flags_reach_the_emulator_as_a_self_hosted_server() -> None:
     process, url = start(
-        "--idempotency", "off", "--rate-limiting", "off", "--event-quota", "1", "--quiet"
+        "--idempotency",
+        "off",
+        "--rate-limiting",
+        "off",
+        "--event-quota",
+        "1",
+        "--quiet",
+        described="server 2024-05: idempotency off, rate limiting off, event quota 1",
     )
     try:
         settings = requests.get(url + "/emulator/settings", timeout=30).json()
@@ -155,6 +163,7 @@ def test_the_flags_reach_the_emulator_as_a_self_hosted_server() -> None:
     finally:
         stop(process)
     assert (settings["idempotency"], settings["rate_limiting"]) == (False, False)
+
     assert settings["event_quota"] == 1
     assert first.status_code == 201 and "Idempotency-Key" not in first.headers
     assert "RateLimit-Limit" not in first.headers
