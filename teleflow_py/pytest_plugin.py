@@ -57,7 +57,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
         f"{MARKER}(**options): keyword arguments for the Emulator of the teleflow_emulator "
-        "fixture (known_workflows, workflows, server_version, rate_limit, api_keys, ...)",
+        "fixture (known_workflows, workflows, server_version, idempotency, rate_limiting, "
+        "rate_limit_tier, event_quota, api_keys, ...)",
     )
 
 

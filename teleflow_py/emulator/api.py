@@ -1,7 +1,7 @@
 """The emulated Teleflow endpoints: routing and what each one stores and answers.
 
-Events API: trigger, bulk trigger, broadcast, cancel, following novuhq/novu
-``apps/api/src/app/events/`` (``events.controller.ts`` and the use cases
+Events API: trigger, bulk trigger, broadcast, cancel, following the fork, NxPKG/teleflow
+2066d4c74 ``apps/api/src/app/events/`` (``events.controller.ts`` and the use cases
 ``parse-event-request``, ``process-bulk-trigger``, ``trigger-event-to-all``,
 ``cancel-delayed``). Analytics: event batches and aliases (Teleflow's own routes).
 Auth, faults, rate limits and idempotency are applied around these by ``app.py``; a handler
@@ -38,14 +38,15 @@ class Call:
 @dataclass
 class Route:
     """A matched endpoint: its handler, which header carries its idempotency key, its param,
-    and its rate-limit category and cost (events.controller.ts ``@ThrottlerCategory``,
-    ``@ThrottlerCost``)."""
+    its rate-limit category and cost (events.controller.ts ``@ThrottlerCategory``,
+    ``@ThrottlerCost``) and its resource (``@ResourceCategory``: the event quota)."""
 
     handler: Callable[[Call], Reply]
     key_header: Optional[str]
     param: str = ""
     category: str = "trigger"
     cost: str = "single"
+    resource: Optional[str] = "events"
 
 
 class _Refused(Exception):
@@ -79,8 +80,12 @@ class EventsApi:
             "/v1/events/trigger": Route(self.trigger, EVENTS_KEY_HEADER),
             "/v1/events/trigger/bulk": Route(self.bulk, EVENTS_KEY_HEADER, cost="bulk"),
             "/v1/events/trigger/broadcast": Route(self.broadcast, EVENTS_KEY_HEADER, cost="bulk"),
-            "/v1/events/batch": Route(self.batch, ANALYTICS_KEY_HEADER, category="global"),
-            "/v1/identify/alias": Route(self.alias, ANALYTICS_KEY_HEADER, category="global"),
+            "/v1/events/batch": Route(
+                self.batch, ANALYTICS_KEY_HEADER, category="global", resource=None
+            ),
+            "/v1/identify/alias": Route(
+                self.alias, ANALYTICS_KEY_HEADER, category="global", resource=None
+            ),
         }
 
     def match(self, method: str, path: str) -> Optional[Route]:

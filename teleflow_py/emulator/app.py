@@ -2,21 +2,24 @@
 
 Control routes (``/``, ``/static/*``, ``/emulator/*``) pass the ``Guard`` (Host, cross-site)
 and go to ``ControlApi``. An API request goes through the order of the real server
-(novuhq/novu ``apps/api/src/bootstrap.ts`` and ``app.module.ts``: body-parser middleware,
-routing, the auth guard, then the interceptors in order: rate limit, idempotency, then the
-validation pipe and the handler):
+(NxPKG/teleflow ``apps/api/src/bootstrap.ts`` and ``app.module.ts``: body-parser middleware,
+routing, the auth guard, then the ``APP_INTERCEPTOR`` providers in order: rate limit,
+resource throttler, idempotency; then the validation pipe and the handler):
 
 1. log it (every request, including faulted and dropped ones) and, if it carries an
    idempotency key already used by that API key, count a retry;
 2. take the first matching injected fault: ``fail`` answers now, like a gateway in front of
    the server: nothing processed, nothing kept for the key;
-3. decode the body (400 for broken JSON; a non-JSON content type leaves it ``{}``);
+3. decode the body (400 for broken JSON; a form is read as ``qs`` reads it; another content
+   type leaves it ``{}``);
 4. route (404), authenticate (401);
-5. rate limit (when enabled): a 429, nothing processed;
-6. idempotency: 409 while in progress, 422 on a different body, else replay the kept answer;
-7. a ``delay`` fault sleeps here, with the key already in progress;
-8. the endpoint validates and handles it; its answer, error or not, is kept for the key;
-9. a ``drop`` fault closes the socket instead of answering.
+5. rate limit (when on): a 429, nothing processed;
+6. event quota (when set, events routes): a 402, nothing processed;
+7. idempotency (when on, for ``Idempotency-Key``): 409 while in progress, 422 on a different
+   body, else replay the kept answer; when off the header is ignored;
+8. a ``delay`` fault sleeps here, with the key already in progress;
+9. the endpoint validates and handles it; its answer, error or not, is kept for the key;
+10. a ``drop`` fault closes the socket instead of answering (the request was processed).
 """
 
 from __future__ import annotations
@@ -28,9 +31,11 @@ import traceback
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
-from .api import Call, EventsApi, Route
+from .access import api_key_of, authenticate, quota_refusal
+from .api import EVENTS_KEY_HEADER, Call, EventsApi, Route
 from .control import ControlApi, is_control_path
 from .faults import Fault, FaultQueue
+from .forms import form_value
 from .guard import Guard
 from .idempotency import (
     CONFLICT,
@@ -48,9 +53,15 @@ from .idempotency import (
 from .ratelimit import RateLimiter
 from .settings import LATEST, Settings
 from .store import Store, StoreLimits
-from .wire import Incoming, Reply, error_reply, json_reply, parse_json_body, with_request_context
+from .wire import (
+    Incoming,
+    Reply,
+    bare_error_reply,
+    error_reply,
+    parse_json_body,
+    with_request_context,
+)
 
-API_KEY_PREFIX = "ApiKey "  # passport-headerapikey prefix: matched exactly, case-sensitive
 # How much of a request body the log keeps (the whole body reached the endpoint).
 MAX_LOGGED_BODY = 64 * 1024
 _SECRET_HEADERS = ("authorization", "proxy-authorization", "x-api-key", "cookie")
@@ -64,7 +75,8 @@ class _Note:
     fault: Optional[str] = None
     delay: Optional[Fault] = None
     replayed: bool = False
-    key: Optional[str] = None
+    key: Optional[str] = None  # the key the request carries
+    honoured: Optional[str] = None  # the key idempotency acts on (None when off)
 
 
 def masked_headers(headers: dict[str, str]) -> dict[str, str]:
@@ -78,9 +90,14 @@ def masked_headers(headers: dict[str, str]) -> dict[str, str]:
     return shown
 
 
-def _api_key(incoming: Incoming) -> Optional[str]:
-    value = incoming.headers.get("authorization", "")
-    return value[len(API_KEY_PREFIX) :] if value.startswith(API_KEY_PREFIX) else None
+def _request_body(incoming: Incoming) -> tuple[Any, Optional[Reply]]:
+    """The body as body-parser leaves it: JSON, a form (``urlencoded({extended: true})``) or
+    ``{}`` for any other content type."""
+    media_type = incoming.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type != "application/x-www-form-urlencoded" or not incoming.raw_body:
+        return parse_json_body(incoming)
+    value, problem = form_value(incoming.raw_body)
+    return (value, None) if problem is None else (None, error_reply(413, problem))
 
 
 class Service:
@@ -150,7 +167,14 @@ class Service:
     def handle(self, incoming: Incoming) -> Reply:
         """Answer one framed request (``Reply.drop`` means: close without answering)."""
         if is_control_path(incoming.path):
-            reply = self._guard.check(incoming) or self._control.handle(incoming)
+            if incoming.method == "HEAD":  # Express answers HEAD with the GET route
+                incoming.method = "GET"
+            try:
+                reply = self._guard.check(incoming) or self._control.handle(incoming)
+            except Exception:
+                # Same promise as the API routes: every request gets an answer.
+                traceback.print_exc(file=sys.stderr)
+                reply = error_reply(500, "Internal server error")
             if incoming.method != "GET":
                 self._say(incoming, reply, 0.0, _Note())
             return reply
@@ -219,20 +243,27 @@ class Service:
     @staticmethod
     def _key(incoming: Incoming, route: Optional[Route]) -> Optional[str]:
         if route is None or route.key_header is None or incoming.method != "POST":
-            return None
+            return None  # the interceptor acts on POST and PATCH; the API has no PATCH route
         # An empty key is no key (the server tests it for truthiness).
         return incoming.headers.get(route.key_header) or None
 
     @staticmethod
     def _scope(incoming: Incoming, route: Route) -> str:
-        api_key = _api_key(incoming)
+        api_key = api_key_of(incoming)
         scope = scope_of(api_key if api_key is not None else incoming.headers["authorization"])
         # Analytics keys (Teleflow's own header) live beside the Events keys, not among them.
         return scope if route.key_header == "idempotency-key" else f"{scope}:{route.key_header}"
 
+    def _honours(self, route: Route) -> bool:
+        # IS_API_IDEMPOTENCY_ENABLED governs the interceptor's Idempotency-Key; the analytics
+        # routes' X-Idempotency-Key is Teleflow's own and always honoured.
+        return route.key_header != EVENTS_KEY_HEADER or self.settings.idempotency
+
     def _guarded(self, incoming: Incoming, route: Optional[Route], note: _Note) -> Reply:
         note.key = self._key(incoming, route)
         key = note.key
+        if route is not None and key is not None and self._honours(route):
+            note.honoured = key
         countable = key is not None and len(key) <= MAX_KEY_LENGTH
         if (
             route is not None
@@ -265,41 +296,38 @@ class Service:
             self._record_fault(delay, path, None)
             self.faults.sleep(delay.seconds)
 
-    def _authenticate(self, incoming: Incoming) -> Optional[Reply]:
-        if "authorization" not in incoming.headers:
-            return error_reply(401, "Missing authorization header")
-        api_key = _api_key(incoming)
-        if not api_key:
-            return error_reply(401, "Unauthorized")
-        accepted = self.settings.api_keys
-        if accepted is not None and api_key not in accepted:
-            return error_reply(401, "API Key not found")
-        return None
-
     def _process(self, incoming: Incoming, route: Optional[Route], note: _Note) -> Reply:
         body: Any = None
         if incoming.method in ("POST", "PUT", "PATCH"):
-            body, problem = parse_json_body(incoming)
+            body, problem = _request_body(incoming)
             if problem is not None:
                 return problem
         if route is None:
             shown = f"{incoming.path}?{incoming.query}" if incoming.query else incoming.path
             return error_reply(404, f"Cannot {incoming.method} {shown}")
-        refused = self._authenticate(incoming)
+        refused = authenticate(incoming, self.settings.api_keys)
         if refused is not None:
             return refused
         if self.limiter is None:
-            return self._keyed(incoming, route, body, note)
+            return self._metered(incoming, route, body, note)
         decision = self.limiter.hit(self._scope(incoming, route), route.category, route.cost)
         if not decision.allowed:
             # ThrottlerException carries a bare message: no "error" field in its body.
-            reply = json_reply(429, {"statusCode": 429, "message": "API rate limit exceeded"})
-            reply.error = {"statusCode": 429, "message": "API rate limit exceeded"}
+            reply = bare_error_reply(429, "API rate limit exceeded")
         else:
-            reply = self._keyed(incoming, route, body, note)
+            reply = self._metered(incoming, route, body, note)
         for name, value in decision.headers.items():
             reply.headers.setdefault(name, value)
         return reply
+
+    def _metered(self, incoming: Incoming, route: Route, body: Any, note: _Note) -> Reply:
+        if route.resource == "events" and self.settings.event_quota is not None:
+            counters = self.store.counters()
+            used = counters["triggers"] + counters["broadcasts"]
+            refused = quota_refusal(self.settings.event_quota, used)
+            if refused is not None:
+                return refused
+        return self._keyed(incoming, route, body, note)
 
     def _call(self, route: Route, call: Call) -> Reply:
         try:
@@ -309,7 +337,7 @@ class Service:
             return error_reply(500, "Internal server error")
 
     def _keyed(self, incoming: Incoming, route: Route, body: Any, note: _Note) -> Reply:
-        key = note.key
+        key = note.honoured
         call = Call(body, incoming.path, key, route.param)
         if key is None:
             self._sleep_once(incoming.path, note)

@@ -19,6 +19,7 @@ from types import FrameType
 from typing import Any, Optional, TextIO
 
 from .emulator import Emulator
+from .ratelimit import TIERS
 from .settings import SERVER_VERSIONS
 
 _PREFIX = "teleflow emulator"
@@ -48,17 +49,38 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         help="accept only this API key (repeat for more). Default: any key",
     )
     parser.add_argument(
-        "--rate-limit",
+        "--idempotency",
+        choices=("on", "off"),
+        default="on",
+        help="honour Idempotency-Key (on: the hosted service; off: a self-hosted server as "
+        "shipped, IS_API_IDEMPOTENCY_ENABLED=false)",
+    )
+    parser.add_argument(
+        "--rate-limiting",
+        choices=("on", "off"),
+        default="on",
+        help="token buckets per API key with RateLimit-* headers (on: the hosted service; "
+        "off: self-hosted, IS_API_RATE_LIMITING_ENABLED=false)",
+    )
+    parser.add_argument(
+        "--rate-limit-tier",
+        default="unlimited",
+        metavar="TIER",
+        help=f"{'|'.join(TIERS)} or N tokens per 1 s window in every category "
+        "(default unlimited; a new hosted organisation is free)",
+    )
+    parser.add_argument(
+        "--event-quota",
         metavar="N",
-        help="tokens per 5 s window per API key (a trigger costs 1, bulk/broadcast 100). "
-        "Default: none on the fork, the server's free tier on --server-version latest",
+        help="answer 402 Payment Required on the events routes after N triggered events "
+        "(default: no quota)",
     )
     parser.add_argument(
         "--server-version",
         default="fork",
         metavar="VERSION",
-        help=f"fork (= {SERVER_VERSIONS[0]}, default) or latest (= {SERVER_VERSIONS[1]}: "
-        "adds rate limiting and timestamp/path in error bodies)",
+        help=f"fork (= {SERVER_VERSIONS[0]}, NxPKG/teleflow 2066d4c74, default) or latest "
+        f"(= {SERVER_VERSIONS[1]}: timestamp/path in error bodies)",
     )
     parser.add_argument(
         "--allow-host",
@@ -93,8 +115,14 @@ def _options(args: argparse.Namespace, out: TextIO) -> dict[str, Any]:
         "server_version": args.server_version,
         "allowed_hosts": args.allowed_hosts,
     }
-    if args.rate_limit is not None:
-        options["rate_limit"] = _number(args.rate_limit, "--rate-limit", 1, 10**9)
+    options["idempotency"] = args.idempotency == "on"
+    options["rate_limiting"] = args.rate_limiting == "on"
+    tier = args.rate_limit_tier
+    options["rate_limit_tier"] = (
+        tier if tier in TIERS else _number(tier, "--rate-limit-tier (a tier or N)", 1, 10**9)
+    )
+    if args.event_quota is not None:
+        options["event_quota"] = _number(args.event_quota, "--event-quota", 0, 10**12)
     if not args.quiet:
 
         def say(line: str) -> None:
@@ -126,6 +154,18 @@ def _start(options: dict[str, Any], err: TextIO) -> Emulator:
     return emulator
 
 
+def _describe(settings: dict[str, Any]) -> str:
+    """One line on what server this emulates: its version and the state of its flags."""
+    tier = settings["rate_limit_tier"]
+    quota = settings["event_quota"]
+    return (
+        f"server {settings['server_version']}: "
+        f"idempotency {'on' if settings['idempotency'] else 'off'}, "
+        f"rate limiting {'off' if tier is None else 'on (' + tier + ')'}, "
+        f"event quota {'none' if quota is None else quota}"
+    )
+
+
 def run(
     args: argparse.Namespace, out: Optional[TextIO] = None, err: Optional[TextIO] = None
 ) -> int:
@@ -153,8 +193,10 @@ def run(
     # Installed before the address is printed: whoever reads it may stop us at once.
     previous = signal.signal(signal.SIGTERM, on_signal)
     try:
+        # One line: under --json it becomes {"url", "dashboard"} (the rest is in /emulator/settings).
         print(
-            f"Teleflow emulator on {emulator.url} (dashboard: {emulator.url}/), Ctrl-C to stop",
+            f"Teleflow emulator on {emulator.url} (dashboard: {emulator.url}/), Ctrl-C to stop; "
+            f"{_describe(emulator.settings())}",
             file=out,
             flush=True,
         )

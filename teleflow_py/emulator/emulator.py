@@ -6,21 +6,22 @@ from __future__ import annotations
 import threading
 import warnings
 from types import TracebackType
-from typing import Any, Callable, Iterable, Mapping, Optional
+from typing import Any, Callable, Iterable, Mapping, Optional, Union
 
 from .app import Service
 from .faults import Fault
 from .guard import Guard, is_loopback
+from .inspection import Inspection
 from .ratelimit import WINDOW_SECONDS, RateLimiter
 from .server import BODY_READ_TIMEOUT, EmulatorHTTPServer
-from .settings import FORK, LATEST, Workflow, build_settings
+from .settings import FORK, Workflow, build_settings
 from .store import StoreLimits
 
 # The server's body-parser limit on /v1/events (apps/api/src/bootstrap.ts: '20mb').
 DEFAULT_MAX_BODY_BYTES = 20 * 1024 * 1024
 
 
-class Emulator:
+class Emulator(Inspection):
     """A Teleflow API emulator on a local port, in a background thread.
 
     Use ``start()``/``stop()`` or ``with Emulator() as emu:``. Faults (``fail_next``,
@@ -35,16 +36,24 @@ class Emulator:
         db_path: keep everything in this SQLite file, across restarts (None: memory).
         known_workflows: the workflow names that exist; others are ``workflow_not_found``
             (None: every name exists).
-        rate_limit: tokens per ``rate_limit_window`` in each API key's buckets (events routes
-            and the rest apart; a trigger costs 1, a bulk or a broadcast 100). None: no
-            limit on the 2023-11 server, the server's free tier on 2024-10.
+        idempotency: honour ``Idempotency-Key`` on the Events routes, as the hosted service
+            does (the server's ``IS_API_IDEMPOTENCY_ENABLED``; False in a self-hosted
+            server's ``.env.production``: the header is ignored and never echoed).
+        rate_limiting: limit each API key with the server's token buckets and send the
+            ``RateLimit-*`` headers, as the hosted service does (``IS_API_RATE_LIMITING_ENABLED``;
+            False self-hosted).
+        rate_limit_tier: ``"unlimited"`` (default: the level of an organisation with none),
+            ``"free"`` (a new hosted organisation), ``"business"``, ``"enterprise"``, or a
+            number: tokens per window in every category (service level ``custom``).
+        rate_limit_window: the bucket's window in seconds (1, as on the server).
+        event_quota: after this many triggered events the events routes answer 402 Payment
+            Required (None: no quota, as self-hosted; 0: every request, as the fork with
+            ``IS_EVENT_RESOURCE_LIMITING_ENABLED``).
         max_body_bytes: larger bodies are a 413 (20 MB, as on the server).
         batch_event_limit: analytics batches with more events are a 413 (None: no limit).
-        rate_limit_window: the bucket's window in seconds (5, as on the server).
         api_keys: accept only these keys (None: any key).
-        server_version: ``"fork"``/``"2023-11"`` (default, what Teleflow forked) or
-            ``"latest"``/``"2024-10"`` (adds rate limiting and ``timestamp``/``path`` in
-            error bodies).
+        server_version: ``"fork"``/``"2024-05"`` (default: NxPKG/teleflow at 2066d4c74) or
+            ``"latest"``/``"2024-10"`` (Novu: ``timestamp``/``path`` in error bodies).
         workflows: per-workflow set-up, name to :class:`Workflow` or a dict of its fields
             (``active``, ``steps``, ``active_steps``, ``tenant_required``, ``delayed``).
         tenants: the tenant identifiers that exist; a trigger naming another is
@@ -66,10 +75,13 @@ class Emulator:
         port: int = 0,
         db_path: Optional[str] = None,
         known_workflows: Optional[Iterable[str]] = None,
-        rate_limit: Optional[int] = None,
+        idempotency: bool = True,
+        rate_limiting: bool = True,
+        rate_limit_tier: Union[str, int] = "unlimited",
+        rate_limit_window: float = WINDOW_SECONDS,
+        event_quota: Optional[int] = None,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         batch_event_limit: Optional[int] = None,
-        rate_limit_window: float = WINDOW_SECONDS,
         api_keys: Optional[Iterable[str]] = None,
         server_version: str = FORK,
         workflows: Optional[Mapping[str, Any]] = None,
@@ -93,9 +105,14 @@ class Emulator:
         settings = build_settings(
             server_version, known_workflows, workflows, tenants, api_keys, batch_event_limit
         )
-        limiter = None
-        if rate_limit is not None or settings.server_version == LATEST:
-            limiter = RateLimiter(rate_limit, rate_limit_window)
+        for name, flag in (("idempotency", idempotency), ("rate_limiting", rate_limiting)):
+            if not isinstance(flag, bool):
+                raise ValueError(f"{name} must be True or False, got {flag!r}")
+        settings.idempotency = idempotency
+        _check_quota(event_quota)
+        settings.event_quota = event_quota
+        limiter = RateLimiter(rate_limit_tier, rate_limit_window) if rate_limiting else None
+        settings.rate_limit_tier = None if limiter is None else str(limiter.tier)
         self._service = Service(
             settings,
             db_path=db_path,
@@ -249,6 +266,9 @@ class Emulator:
     def drop_next(self, count: int, path: Optional[str] = None) -> None:
         """Process and store the next ``count`` matching requests, then close without answering.
 
+        The fault "drop the connection after processing": the answer is lost after the server
+        did the work (its idempotency key, when honoured, keeps the answer for a resend).
+
         Args:
             count: how many requests.
             path: apply only to paths starting with this (None: any API path).
@@ -257,6 +277,18 @@ class Emulator:
             ValueError: for a bad count.
         """
         self._service.faults.add(Fault("drop", count, path=path))
+
+    def set_event_quota(self, quota: Optional[int]) -> None:
+        """Answer 402 on the events routes once ``quota`` events were triggered (None: never).
+
+        Args:
+            quota: how many events (triggers, bulk events, broadcasts) the quota allows.
+
+        Raises:
+            ValueError: for a quota below 0.
+        """
+        _check_quota(quota)
+        self._service.settings.event_quota = quota
 
     def set_batch_event_limit(self, limit: Optional[int]) -> None:
         """Make analytics batches of more than ``limit`` events a 413 (None: no limit).
@@ -312,78 +344,10 @@ class Emulator:
         """Forget everything received, every counter and pending fault."""
         self._service.reset()
 
-    # -- inspection -----------------------------------------------------------------------
 
-    def requests(
-        self, path: Optional[str] = None, method: Optional[str] = None
-    ) -> list[dict[str, Any]]:
-        """Every API request received, in order (exact ``path`` / ``method`` filters).
-
-        Args:
-            path: only requests for this exact path (None: all).
-            method: only requests with this method (None: all).
-
-        Each: seq, method, path, query, headers (lower-case; credentials masked), body (parsed
-        JSON, or None when not JSON or truncated), raw_body (at most 64 KB; empty for an
-        unknown route), body_size, truncated, idempotency_key, status (None when dropped),
-        fault, replayed, at.
-        """
-        return self._service.store.requests(path, method)
-
-    def triggers(self, name: Optional[str] = None) -> list[dict[str, Any]]:
-        """Triggers (single and each valid bulk event), in order, with their ``status``.
-
-        Args:
-            name: only triggers of this workflow (None: all).
-
-        Each: seq, name, to, payload, overrides, actor, tenant, transactionId (None for a
-        status other than ``processed``), status, cancelled, pending, source, idempotency_key.
-        """
-        return self._service.store.notifications(("trigger", "bulk"), name)
-
-    def bulk_calls(self) -> list[dict[str, Any]]:
-        """One entry per accepted bulk request: idempotency_key, count, errors, transactionIds."""
-        return self._service.store.records("bulk_call")
-
-    def broadcasts(self, name: Optional[str] = None) -> list[dict[str, Any]]:
-        """Broadcast notifications, in order."""
-        return self._service.store.notifications(("broadcast",), name)
-
-    def cancellations(self) -> list[dict[str, Any]]:
-        """Every cancel call: transactionId and result."""
-        return self._service.store.records("cancellation")
-
-    def events(
-        self, event: Optional[str] = None, user_id: Optional[str] = None
-    ) -> list[dict[str, Any]]:
-        """Accepted analytics events as sent (each message_id once), in arrival order."""
-        return self._service.store.events(event, user_id)
-
-    def aliases(self) -> list[dict[str, Any]]:
-        """Accepted aliases: user_id, anonymous_id, previous_id."""
-        return self._service.store.records("alias")
-
-    def batches(self) -> list[dict[str, Any]]:
-        """Accepted analytics batch requests: idempotency_key, count, accepted, rejected."""
-        return self._service.store.records("batch")
-
-    def replays(self) -> list[dict[str, Any]]:
-        """Idempotent replays served: path, idempotency_key."""
-        return self._service.store.records("replay")
-
-    def faults_served(self) -> list[dict[str, Any]]:
-        """Faults applied: fault, path, status (None for delay and drop)."""
-        return self._service.store.records("fault")
-
-    @property
-    def connections_accepted(self) -> int:
-        """TCP connections accepted so far (since start or the last reset)."""
-        return self._service.connections_accepted
-
-    def stats(self) -> dict[str, int]:
-        """Counters: triggers, bulk_calls, broadcasts, cancellations, events, batches, aliases,
-        replays, faults, duplicates_ignored, requests, retries_seen, connections_accepted."""
-        return self._service.stats()
+def _check_quota(value: Optional[int]) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+        raise ValueError(f"event_quota must be an integer >= 0 or None, got {value!r}")
 
 
 def _check_limit(name: str, value: Optional[int]) -> None:

@@ -1,7 +1,8 @@
 """Idempotency keys as the real server handles them.
 
-Follows novuhq/novu ``apps/api/src/app/shared/framework/idempotency.interceptor.ts`` (the same
-in the 2023-11 fork and in 2024-10):
+Follows ``apps/api/src/app/shared/framework/idempotency.interceptor.ts`` of the fork
+(NxPKG/teleflow 2066d4c74; the same in novuhq/novu 2024-10). It acts only when the server's
+``IS_API_IDEMPOTENCY_ENABLED`` is on (``Settings.idempotency``; the pipeline skips it when off):
 
 - a key is scoped to the organisation (here: the API key) across every route, not per route;
 - an empty key is ignored; a key over 255 characters is a 400 (nothing stored);
@@ -29,6 +30,8 @@ from .wire import Reply
 MAX_KEY_LENGTH = 255
 IN_PROGRESS_TTL = 5 * 60.0
 RESPONSE_TTL = 24 * 60 * 60.0
+# The interceptor's DOCS_LINK in NxPKG/teleflow 2066d4c74 (a later Teleflow tree, khulnasoft/
+# teleflow a8db8dd, links to docs.teleflow.khulnasoft.com; the fork followed here does not).
 DOCS_LINK = "https://docs.novu.co/additional-resources/idempotency"
 
 PROCEED = "proceed"

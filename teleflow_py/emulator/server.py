@@ -115,7 +115,14 @@ class _Handler(BaseHTTPRequestHandler):
                 self.connection.settimeout(IDLE_TIMEOUT)
         return b"".join(chunks)
 
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _serve
+    # Express routes every method; a HEAD answer has the GET answer's headers, no body.
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = do_TRACE = _serve
+
+    def do_CONNECT(self) -> None:
+        """Close without answering: Node's HTTP server destroys the socket of a CONNECT
+        request when nothing listens for ``connect`` (``lib/_http_server.js``), and the
+        server's Express app never sees it."""
+        self.close_connection = True
 
     def _refuse(self, incoming: Incoming, status: int, message: str) -> None:
         self._send(self.server.service.reject(incoming, status, message))
@@ -140,9 +147,10 @@ class _Handler(BaseHTTPRequestHandler):
         elif self.request_version == "HTTP/1.0":
             lines.append("Connection: keep-alive")
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", "replace")
+        body = b"" if self.command == "HEAD" else reply.body
         try:
             # One write: headers and body leave in the same segment.
-            self.wfile.write(head + reply.body)
+            self.wfile.write(head + body)
         except OSError:
             self.close_connection = True
 

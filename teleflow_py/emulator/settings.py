@@ -12,11 +12,12 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Optional
 
-# The Novu API as Teleflow forked it (novuhq/novu, 2023-11-20): idempotency, NestJS's default
-# error body, no rate limiting.
-FORK = "2023-11"
-# The newer Novu API (novuhq/novu, 2024-10): adds the token-bucket rate limiter and the
-# AllExceptionsFilter error body (``timestamp`` and ``path`` in every error answer).
+# The Teleflow server as forked: NxPKG/teleflow at 2066d4c74 (2024-05-07, @teleflow/api 0.24.1,
+# forked from novuhq/novu's next on 2024-05-03). NestJS's default error body; idempotency, the
+# token-bucket rate limiter and the event quota (402) behind feature flags.
+FORK = "2024-05"
+# The newer Novu API (novuhq/novu, 2024-10): the same guards, and the AllExceptionsFilter error
+# body (``timestamp`` and ``path`` in every error answer).
 LATEST = "2024-10"
 SERVER_VERSIONS = (FORK, LATEST)
 _VERSION_NAMES = {"fork": FORK, "latest": LATEST, FORK: FORK, LATEST: LATEST}
@@ -99,6 +100,9 @@ class Settings:
     workflow with the default set-up, otherwise it is ``workflow_not_found``.
     ``tenants`` (None: every tenant exists) makes other tenant identifiers ``no_tenant_found``.
     ``api_keys`` (None: any key) is the set of accepted keys.
+    ``idempotency`` is the server's ``IS_API_IDEMPOTENCY_ENABLED``; ``event_quota`` (None: no
+    quota) is how many events are triggered before the events routes answer 402;
+    ``rate_limit_tier`` (None: rate limiting off) is only shown.
     """
 
     server_version: str = FORK
@@ -107,6 +111,9 @@ class Settings:
     tenants: Optional[frozenset[str]] = None
     api_keys: Optional[frozenset[str]] = None
     batch_event_limit: Optional[int] = None
+    idempotency: bool = True
+    event_quota: Optional[int] = None
+    rate_limit_tier: Optional[str] = None
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def workflow(self, name: str) -> Optional[Workflow]:
@@ -133,6 +140,10 @@ class Settings:
             "tenants": None if self.tenants is None else sorted(self.tenants),
             "api_keys": "any" if self.api_keys is None else len(self.api_keys),
             "batch_event_limit": self.batch_event_limit,
+            "idempotency": self.idempotency,
+            "rate_limiting": self.rate_limit_tier is not None,
+            "rate_limit_tier": self.rate_limit_tier,
+            "event_quota": self.event_quota,
         }
 
 

@@ -17,6 +17,7 @@ from typing import Any, Optional, Union
 _REASONS = {
     400: "Bad Request",
     401: "Unauthorized",
+    402: "Payment Required",
     403: "Forbidden",
     404: "Not Found",
     409: "Conflict",
@@ -68,12 +69,20 @@ class Reply:
 
 
 _DECIMAL = re.compile(r"[0-9]+")
+# Past this a number is "too large" wherever it is read (Python refuses to convert 4,300 digits).
+MAX_DECIMAL = 10**18
 
 
 def parse_decimal(text: str) -> Optional[int]:
-    """``int(text)`` for plain ASCII digits only (no sign, no "²", no "1e3"), else None."""
+    """``int(text)`` for plain ASCII digits only (no sign, no "²", no "1e3"), else None.
+
+    Values past ``MAX_DECIMAL`` (however many digits) read as ``MAX_DECIMAL``.
+    """
     text = text.strip()
-    return int(text) if _DECIMAL.fullmatch(text) else None
+    if not _DECIMAL.fullmatch(text):
+        return None
+    digits = text.lstrip("0") or "0"
+    return MAX_DECIMAL if len(digits) > 18 else min(int(digits), MAX_DECIMAL)
 
 
 def encode_json(value: Any) -> bytes:
@@ -89,8 +98,24 @@ def json_reply(status: int, value: Any, headers: Optional[dict[str, str]] = None
 
 
 def error_body(status: int, message: Union[str, list[str]]) -> dict[str, Any]:
-    """Return the NestJS error body ``{"statusCode", "message", "error"}``."""
-    return {"statusCode": status, "message": message, "error": reason(status)}
+    """Return the NestJS error body ``{"message", "error", "statusCode"}``, in that order.
+
+    NestJS 10's ``HttpException.createBody`` (the fork's ``@nestjs/common`` 10.2.2) writes
+    the keys in this order, and the fork's e2e tests compare ``JSON.stringify(body)``.
+    """
+    return {"message": message, "error": reason(status), "statusCode": status}
+
+
+def bare_error_reply(status: int, message: str, headers: Optional[dict[str, str]] = None) -> Reply:
+    """The body of ``new HttpException(message, status)``: ``{"statusCode", "message"}``.
+
+    A plain ``HttpException`` with a string (``ThrottlerException``, the 402 of the resource
+    throttler) is written by NestJS's ``BaseExceptionFilter`` without an ``error`` field.
+    """
+    body: dict[str, Any] = {"statusCode": status, "message": message}
+    reply = json_reply(status, body, headers)
+    reply.error = body
+    return reply
 
 
 def error_reply(

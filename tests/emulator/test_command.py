@@ -64,14 +64,16 @@ def test_an_unwritable_db_is_one_line(tmp_path: Path) -> None:
     ("options", "expected"),
     [
         (("--server-version", "2019"), "server_version must be one of"),
-        (("--rate-limit", "0"), "--rate-limit must be an integer"),
+        (("--rate-limit-tier", "0"), "--rate-limit-tier (a tier or N) must be an integer"),
+        (("--rate-limit-tier", "gold"), "--rate-limit-tier (a tier or N) must be an integer"),
+        (("--event-quota", "-1"), "--event-quota must be an integer"),
     ],
 )
 def test_a_bad_option_value_is_one_line(options: tuple[str, ...], expected: str) -> None:
     assert expected in fails_with_one_line("--port", "0", *options)
 
 
-def start(*options: str) -> tuple[subprocess.Popen[str], str]:
+def start(*options: str, described: str = "") -> tuple[subprocess.Popen[str], str]:
     process = subprocess.Popen(
         command("--port", "0", *options),
         stdout=subprocess.PIPE,
@@ -83,6 +85,7 @@ def start(*options: str) -> tuple[subprocess.Popen[str], str]:
     line = process.stdout.readline()
     match = re.search(r"http://127\.0\.0\.1:\d+", line)
     assert match, line
+    assert "; server 2024-" in line and described in line, line  # flags included
     return process, match.group(0)
 
 
@@ -138,3 +141,45 @@ def test_binding_beyond_loopback_prints_a_warning() -> None:
     process.stdout.readline()
     _, err = stop(process)
     assert "warning" in err and "beyond this machine" in err and "Traceback" not in err
+
+
+def test_the_flags_reach_the_emulator_as_a_self_hosted_server() -> None:
+    process, url = start(
+        "--idempotency",
+        "off",
+        "--rate-limiting",
+        "off",
+        "--event-quota",
+        "1",
+        "--quiet",
+        described="server 2024-05: idempotency off, rate limiting off, event quota 1",
+    )
+    try:
+        settings = requests.get(url + "/emulator/settings", timeout=30).json()
+        headers = {"Authorization": "ApiKey k", "Idempotency-Key": "k"}
+        body = {"name": "w", "to": "u"}
+        first = requests.post(url + "/v1/events/trigger", json=body, headers=headers, timeout=30)
+        second = requests.post(url + "/v1/events/trigger", json=body, headers=headers, timeout=30)
+    finally:
+        stop(process)
+    assert (settings["idempotency"], settings["rate_limiting"]) == (False, False)
+
+    assert settings["event_quota"] == 1
+    assert first.status_code == 201 and "Idempotency-Key" not in first.headers
+    assert "RateLimit-Limit" not in first.headers
+    assert second.status_code == 402  # not a replay: the key is ignored, the quota is spent
+
+
+def test_a_numeric_tier_is_a_custom_limit() -> None:
+    process, url = start("--rate-limit-tier", "5", "--quiet")
+    try:
+        answer = requests.post(
+            url + "/v1/events/trigger",
+            json={"name": "w", "to": "u"},
+            headers={"Authorization": "ApiKey k"},
+            timeout=30,
+        )
+    finally:
+        stop(process)
+    assert answer.headers["RateLimit-Limit"] == "5"
+    assert 'serviceLevel="custom"' in answer.headers["RateLimit-Policy"]

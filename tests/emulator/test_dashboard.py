@@ -276,3 +276,48 @@ def test_the_chart_keeps_its_history_across_reloads(chromium: str, tmp_path: Pat
     assert first >= 2
     assert again > first  # the reloaded page starts from the kept history
     assert fresh <= first  # a new browser profile starts empty
+
+
+def test_filters_and_faults_are_separate_labelled_boxes_and_counters_start_at_zero(
+    chromium: str,
+) -> None:
+    with Emulator() as emu:
+        dom = render(emu.url + "/", chromium)  # the page polled a few times: no API request
+    legends = {
+        box: [node.text for node in dom.by_id(box).children if node.tag == "legend"]
+        for box in ("filters-box", "faults-box")
+    }
+    assert legends == {
+        "filters-box": ["Filter the lists"],
+        "faults-box": ["Inject a fault into the next API requests"],
+    }
+    assert [n.attrs["id"] for n in dom.by_id("filters-box").walk() if n.tag == "form"] == [
+        "filters"
+    ]
+    assert [n.attrs["id"] for n in dom.by_id("faults-box").walk() if n.tag == "form"] == [
+        "fault-form"
+    ]
+    values = {
+        node.attrs["id"]: node.text
+        for node in dom.walk()
+        if node.attrs.get("id", "").startswith("counter-") and "value" in node.attrs["class"]
+    }
+    assert values and set(values.values()) == {"0"}, values  # nothing counts the page itself
+
+
+def test_dropped_rows_are_counted_and_an_evicted_link_says_so(chromium: str) -> None:
+    with Emulator(max_stored_rows=2) as emu:
+        api = Api(emu.url)
+        answers = [api.post("/v1/events/trigger", trigger_body()) for _ in range(3)]
+        first = answers[0].json()["data"]["transactionId"]
+        evicted = render(f"{emu.url}/#trigger={first}", chromium)
+        dropped = emu.stats()
+    with Emulator() as fresh:  # nothing dropped: an unknown id was never there
+        unknown = render(f"{fresh.url}/#trigger=no-such-id", chromium)
+    total = sum(value for name, value in dropped.items() if name.endswith("_dropped"))
+    assert total >= 1
+    assert evicted.by_id("counter-dropped").text == str(total)
+    message = evicted.by_id("details-empty").text
+    assert first in message and "no longer stored" in message and "max_stored_rows" in message
+    assert "hidden" in evicted.by_id("details-body").attrs
+    assert "not stored: never received" in unknown.by_id("details-empty").text

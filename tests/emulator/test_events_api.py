@@ -5,6 +5,7 @@ Each behaviour follows novuhq/novu ``apps/api/src/app/events/`` (file named per 
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -133,26 +134,31 @@ def test_a_non_json_content_type_is_a_400_not_a_415(api: Api, emu: Emulator) -> 
     ("authorization", "message"),
     [
         (None, "Missing authorization header"),
-        ("", "Unauthorized"),
+        ("", "Missing authorization header"),
         ("ApiKey", "Unauthorized"),
         ("ApiKey ", "Unauthorized"),
-        ("apikey abc", "Unauthorized"),
-        ("APIKEY abc", "Unauthorized"),
+        ("Invalid invalid_value", 'Invalid authentication scheme: "Invalid"'),
+        ("apikey abc", 'Invalid authentication scheme: "apikey"'),
+        ("APIKEY abc", 'Invalid authentication scheme: "APIKEY"'),
         ("Bearer abc", "Unauthorized"),
-        ("abc", "Unauthorized"),
+        ("abc", 'Invalid authentication scheme: "abc"'),
     ],
 )
 def test_missing_or_malformed_api_key_is_401(
     emu: Emulator, authorization: Any, message: str
 ) -> None:
-    # auth/services/passport/apikey.strategy.ts: the "ApiKey " prefix is matched exactly;
-    # messages from auth/e2e/user.auth.guard.e2e.ts.
+    # NxPKG/teleflow packages/application-generic/src/services/auth/user.auth.guard.ts: the
+    # scheme is the text before the first space, case-sensitive; messages as
+    # apps/api/src/app/auth/e2e/user.auth.guard.e2e.ts expects them.
     headers = {} if authorization is None else {"Authorization": authorization}
     response = requests.post(
         emu.url + "/v1/events/trigger", json=trigger_body(), headers=headers, timeout=30
     )
     assert response.status_code == 401
-    assert response.json() == {"statusCode": 401, "message": message, "error": "Unauthorized"}
+    # NestJS 10 HttpException.createBody writes message, error, statusCode in this order.
+    assert response.text == json.dumps(
+        {"message": message, "error": "Unauthorized", "statusCode": 401}, separators=(",", ":")
+    )
     assert emu.triggers() == []
 
 

@@ -40,7 +40,7 @@ def test_plugin_in_a_fresh_pytest_run(tmp_path: Path) -> None:
             f"""
             import pytest, requests
 
-            @pytest.mark.teleflow_emulator(known_workflows=["welcome"], rate_limit=100)
+            @pytest.mark.teleflow_emulator(known_workflows=["welcome"], rate_limit_tier=100)
             def test_user_code(teleflow_emulator):
                 open({str(url_file)!r}, "w").write(teleflow_emulator.url)
                 headers = {{"Authorization": "ApiKey test"}}

@@ -98,7 +98,10 @@ def test_workflows_can_be_set_over_http_and_are_listed(emu: Emulator) -> None:
     assert bad.status_code == 400 and "steps" in bad.json()["message"]
     settings = requests.get(emu.url + "/emulator/settings", timeout=30).json()
     assert settings["workflows"]["w"]["active"] is False
-    assert settings["server_version"] == "2023-11"
+    assert settings["server_version"] == "2024-05"
+    # The hosted service's flags by default (apps/api/src/.env.production has both false).
+    assert (settings["idempotency"], settings["rate_limiting"]) == (True, True)
+    assert (settings["rate_limit_tier"], settings["event_quota"]) == ("unlimited", None)
     assert emu.settings() == settings
     response = Api(emu.url).post("/v1/events/trigger", trigger_body(name="w"))
     assert response.json()["data"]["status"] == "trigger_not_active"

@@ -18,8 +18,14 @@
     "counter-replays": "replays",
     "counter-faults": "faults",
     "counter-requests": "requests",
-    "counter-connections": "connections_accepted",
   };
+  // Counted from the stats' "<table>_dropped" counters: rows the store let go to stay bounded.
+  // (Connections are not shown: the dashboard's own polling opens them before any request.)
+  function droppedRows(stats) {
+    return Object.keys(stats)
+      .filter((name) => name.endsWith("_dropped"))
+      .reduce((sum, name) => sum + (stats[name] || 0), 0);
+  }
 
   const rates = loadRates(); // [{t, events, triggers}] per poll, oldest first
   let previous = null; // {at, events, triggers}
@@ -221,7 +227,19 @@
   }
 
   // The selected item: what it is, its payload, and every attempt that carried its key.
-  async function renderDetails(notifications, events, requests) {
+  // Why a selection from the address shows nothing: gone from the store, or never there.
+  function missingMessage(stats) {
+    const what = { trigger: "Trigger", event: "Event", request: "Request" }[selected.kind];
+    const table = { trigger: "notifications", event: "events", request: "requests" }[selected.kind];
+    if ((stats[table + "_dropped"] || 0) > 0) {
+      return what + " " + selected.id + " is no longer stored: the emulator dropped its oldest " +
+        "rows to stay within max_stored_rows / max_stored_bytes (" + stats[table + "_dropped"] +
+        " dropped so far; an id not found is most likely one of them).";
+    }
+    return what + " " + selected.id + " is not stored: never received, or the emulator was reset.";
+  }
+
+  async function renderDetails(notifications, events, requests, stats) {
     const body = document.getElementById("details-body");
     const empty = document.getElementById("details-empty");
     let item = null;
@@ -244,12 +262,14 @@
       }
     } else if (selected && selected.kind === "event") {
       item = events.find((e) => e.message_id === selected.id);
+      if (!item) item = (await getJson("/emulator/events")).find((e) => e.message_id === selected.id);
       if (item) {
         payload = item.properties || item.traits || {};
         fields.push(["event", item.event], ["user", item.user_id || item.anonymous_id], ["message id", item.message_id]);
       }
     } else if (selected && selected.kind === "request") {
       item = requests.find((r) => String(r.seq) === selected.id);
+      if (!item) item = (await getJson("/emulator/requests")).find((r) => String(r.seq) === selected.id);
       if (item) {
         request = item;
         key = item.idempotency_key;
@@ -259,6 +279,8 @@
     }
     body.hidden = !item;
     empty.hidden = !!item;
+    empty.textContent = selected && !item ? missingMessage(stats) : "Click a trigger, an event or a request.";
+    empty.classList.toggle("missing", !!(selected && !item));
     if (!item) return;
     const attempts = key ? await getJson("/emulator/requests" + query({ key: key, limit: ROWS })) : [];
     if (!request) request = attempts[0] || null;
@@ -410,12 +432,15 @@
       Object.keys(COUNTERS).forEach(function (id) {
         document.getElementById(id).textContent = String(stats[COUNTERS[id]] || 0);
       });
+      const dropped = droppedRows(stats);
+      document.getElementById("counter-dropped").textContent = String(dropped);
+      document.getElementById("counter-dropped-box").classList.toggle("bad", dropped > 0);
       fillTable("triggers", notifications, renderNotification);
       fillTable("events", events, renderEvent);
       fillTable("requests", requests, renderRequest);
       fillTable("faults", faults.served, renderFault);
       renderPending(faults.pending);
-      await renderDetails(notifications, events, requests);
+      await renderDetails(notifications, events, requests, stats);
       recordRates(stats);
       drawChart();
       setStatus("live", "live");
