@@ -83,9 +83,6 @@ class Ticket:
     send_at: float = 0.0
 
 
-_GO = Ticket(0.0)
-
-
 class _Bucket:
     """The model of one server bucket (guarded by the pacer's lock)."""
 
@@ -125,7 +122,7 @@ class Pacer:
 
     Args:
         clock: seconds, monotonic (tests pass a fake one).
-        enabled: False turns pacing off: every ticket says "go now", answers still feed
+        enabled: False turns pacing off: every ticket says "go now"; answers still feed
             :meth:`snapshot`.
     """
 
@@ -144,9 +141,9 @@ class Pacer:
             route: the request's category and cost (:func:`.route_cost`).
             time_left: seconds left in the call's deadline (``math.inf``: none).
         """
-        if not self.enabled:
-            return _GO
         key = (identity, route.category)
+        if not self.enabled:
+            return Ticket(0.0, key=key)
         cost = route.cost
         with self._lock:
             now = self._clock()
@@ -227,8 +224,9 @@ class Pacer:
         with self._lock:
             bucket = self._buckets.get(ticket.key)
             if bucket is None:
-                return
+                bucket = self._buckets[ticket.key] = _Bucket()
             now = self._clock()
+            debited = ticket.number in bucket.outstanding
             self._forget(bucket, ticket)
             bucket.answered_once = True
             if fields.present:
@@ -254,6 +252,8 @@ class Pacer:
                 observed = min(float(policy.burst), float(remaining)) - later
                 if bucket.known:
                     bucket.refill(now, policy)
+                    if status == 429 and debited and ticket.cost <= policy.burst:
+                        bucket.level += ticket.cost  # refused: the server took nothing
                     bucket.level = min(bucket.level, observed)
                 else:
                     bucket.level, bucket.stamp, bucket.known = observed, now, True
