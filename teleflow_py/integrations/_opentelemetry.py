@@ -6,13 +6,15 @@ attempt's context injected into the request headers through the global propagato
 (``traceparent``). Metrics: ``http.client.request.duration`` and the analytics counters and
 queue gauge. See ``docs/observability.rst``.
 
-Cost. With the API installed and no SDK configured, the global providers are OpenTelemetry's
-proxies: each call checks that once (two global reads) and returns the no-op call span, so
-nothing else runs. An SDK configured later is picked up by the next call.
+Cost. With the API installed and no SDK configured, no provider has been set: each call
+checks that (two attribute reads) and returns the no-op call span, so nothing else runs. An
+SDK configured later is picked up by the next call.
 """
 
 from __future__ import annotations
 
+import importlib
+import os
 import threading
 import time
 from typing import Any, Callable, Dict, Iterable, List, MutableMapping, Optional
@@ -49,6 +51,28 @@ try:  # the proxy the API hands out before an SDK is set (private name, stable s
 except ImportError:  # pragma: no cover - a future API without it: always record
     _IDLE_METERS = (NoOpMeterProvider,)
 _IDLE_TRACERS = (ProxyTracerProvider, NoOpTracerProvider)
+
+try:  # where set_meter_provider keeps the provider
+    _metrics_state: Any = importlib.import_module("opentelemetry.metrics._internal")
+except ImportError:  # pragma: no cover
+    _metrics_state = metrics
+
+_UNKNOWN: Any = object()
+
+
+def _global(module: Any, name: str, from_environment: bool) -> Any:
+    """The provider set with ``set_*_provider``, None when none is, cheaply.
+
+    ``get_tracer_provider()`` reads ``os.environ`` on every call until a provider is set (a
+    few microseconds); the module's global says the same in one attribute read. When the
+    global is not where it is expected, or a provider is named in the environment (made on
+    first use), the answer is :data:`_UNKNOWN` and the public function decides.
+    """
+    provider = getattr(module, name, _UNKNOWN)
+    if provider is None and from_environment:
+        return _UNKNOWN
+    return provider
+
 
 SCOPE = "teleflow_py"
 #: The semantic conventions' advisory boundaries for http.client.request.duration.
@@ -288,9 +312,15 @@ class OpenTelemetry(Telemetry):
         self._tracers: List[Any] = [None, None]  # [provider, tracer]
         self._meters: List[Any] = [None, None]  # [provider, instruments]
         self._queues = _QueueSizes()
+        self._env_tracer = "OTEL_PYTHON_TRACER_PROVIDER" in os.environ
+        self._env_meter = "OTEL_PYTHON_METER_PROVIDER" in os.environ
 
     def _tracer(self) -> Optional[trace.Tracer]:
-        provider = self._tracer_provider or trace.get_tracer_provider()
+        provider = self._tracer_provider or _global(trace, "_TRACER_PROVIDER", self._env_tracer)
+        if provider is None:
+            return None
+        if provider is _UNKNOWN:
+            provider = trace.get_tracer_provider()
         if isinstance(provider, _IDLE_TRACERS):
             return None
         cached_provider, tracer = self._tracers
@@ -300,7 +330,13 @@ class OpenTelemetry(Telemetry):
         return tracer  # type: ignore[no-any-return]
 
     def _instruments(self) -> Optional[_Instruments]:
-        provider = self._meter_provider or metrics.get_meter_provider()
+        provider = self._meter_provider or _global(
+            _metrics_state, "_METER_PROVIDER", self._env_meter
+        )
+        if provider is None:
+            return None
+        if provider is _UNKNOWN:
+            provider = metrics.get_meter_provider()
         if isinstance(provider, _IDLE_METERS):
             return None
         cached_provider, instruments = self._meters
