@@ -45,6 +45,10 @@ from .ratelimit_headers import Policy, RouteCost, read_fields
 PROBE_POLL = 0.01
 #: The others wait for the first request's answer at most this long after it was sent.
 PROBE_PATIENCE = 1.0
+#: A reservation neither answered, failed nor released this long after its send time is
+#: forgotten (looked for once more than a few are outstanding).
+FORGET_AFTER = 600.0
+_MANY_OUTSTANDING = 64
 
 
 @dataclass(frozen=True)
@@ -271,9 +275,15 @@ class Pacer:
 
     @staticmethod
     def _forget(bucket: _Bucket, ticket: Ticket) -> None:
-        bucket.outstanding.pop(ticket.number, None)
+        outstanding = bucket.outstanding
+        outstanding.pop(ticket.number, None)
         if bucket.probe == ticket.number:
             bucket.probe = None
+        # Tickets never reported (a driver bug) must not pile up for the client's lifetime.
+        if outstanding and len(outstanding) > _MANY_OUTSTANDING:
+            horizon = ticket.send_at - FORGET_AFTER
+            for number in [n for n, (sent, _) in outstanding.items() if sent < horizon]:
+                del outstanding[number]
 
     def snapshot(self, identity: Hashable) -> Dict[str, Budget]:
         """The last known budget of each category of ``identity`` (read-only copies).

@@ -15,7 +15,7 @@ from typing import Dict, List, Optional
 
 import pytest
 
-from teleflow_py._core.pacing import PROBE_PATIENCE, PROBE_POLL, Pacer, Ticket
+from teleflow_py._core.pacing import FORGET_AFTER, PROBE_PATIENCE, PROBE_POLL, Pacer, Ticket
 from teleflow_py._core.ratelimit_headers import (
     Policy,
     RouteCost,
@@ -350,3 +350,15 @@ def test_threads_reserving_together_never_get_the_same_slot() -> None:
         thread.join()
     slots = sorted(round(w * 100) for w in waits)
     assert slots == list(range(2, 2 + 1600))
+
+
+def test_reservations_never_reported_are_forgotten_after_a_while() -> None:
+    clock = Clock()
+    pacer = Pacer(clock)
+    learnt(pacer, clock, remaining=100, limit=100)
+    for _ in range(5):
+        for _ in range(100):
+            pacer.reserve(KEY, SINGLE, math.inf)  # never reported: a driver bug
+        clock.now += FORGET_AFTER + 1000
+        pacer.answered(pacer.reserve(KEY, SINGLE, math.inf), 201, headers(100, limit=100))
+    assert len(pacer._buckets[(KEY, "trigger")].outstanding) <= 100
