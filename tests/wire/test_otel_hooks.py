@@ -10,6 +10,7 @@ Attribute names follow the stable HTTP semantic conventions (``http.request.meth
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -300,3 +301,20 @@ def test_the_trace_on_the_observability_page_is_what_the_hooks_record(sdk: Any) 
     block = page.split(".. trace-example-start\n", 1)[1].split("\n.. trace-example-end", 1)[0]
     shown = "\n".join(line[3:] for line in block.splitlines() if line.startswith("   "))
     assert shown == drawn
+
+
+def test_a_provider_named_in_the_environment_is_used() -> None:
+    # OTEL_PYTHON_TRACER_PROVIDER makes the API build the SDK's provider on first use: the
+    # cheap "no provider set" check must not hide it.
+    code = """
+import json
+from teleflow_py._core.tracing import NOOP_CALL, CallInfo
+from teleflow_py.integrations.otel import telemetry
+call = telemetry().call(CallInfo("trigger"))
+print(json.dumps(call is NOOP_CALL))
+"""
+    env = dict(os.environ, OTEL_PYTHON_TRACER_PROVIDER="sdk_tracer_provider")
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+    )
+    assert json.loads(out.stdout) is False
