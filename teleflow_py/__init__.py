@@ -2,6 +2,7 @@
 
 from typing import TYPE_CHECKING, Any
 
+from ._logging import setup_from_environment as _setup_logging
 from ._version import __version__
 from .analytics import AnalyticsHealth, AnalyticsStats, FlushResult
 from .client import Client
@@ -104,3 +105,5 @@ __all__ = [
     "ValidationError",
     "__version__",
 ]
+
+_setup_logging()  # the key filter on the logger tree, and TELEFLOW_LOG

@@ -11,7 +11,20 @@ the raw key in a local variable.
 
 from __future__ import annotations
 
-from typing import Any, Dict, NoReturn
+import threading
+import weakref
+from typing import Any, Dict, List, NoReturn
+
+# The live credentials, so the log filter (teleflow_py._logging) can find any key in a record
+# without a second copy of it being kept anywhere.
+_live: weakref.WeakSet[ApiKeyCredential] = weakref.WeakSet()
+_live_lock = threading.Lock()
+
+
+def live_keys() -> List[str]:
+    """The keys of the credentials alive now (for scrubbing; never print them)."""
+    with _live_lock:
+        return [credential.reveal() for credential in _live]
 
 
 def mask_key(api_key: str) -> str:
@@ -24,10 +37,12 @@ def mask_key(api_key: str) -> str:
 class ApiKeyCredential:
     """One API key. ``repr``/``str`` show ``ApiKey ***1234``; ``encode()`` gives the header."""
 
-    __slots__ = ("_key",)
+    __slots__ = ("__weakref__", "_key")
 
     def __init__(self, api_key: str) -> None:
         self._key = api_key
+        with _live_lock:
+            _live.add(self)
 
     def reveal(self) -> str:
         """The key itself (for code that must have it, never for printing)."""

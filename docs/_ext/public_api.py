@@ -229,6 +229,10 @@ def settings() -> List[Setting]:
     return rows
 
 
+#: Variables that configure the process rather than a Client setting, and what they set.
+PROCESS_VARIABLES = {"TELEFLOW_LOG": "the SDK's log output (:doc:`observability`)"}
+
+
 def environment_variables() -> Dict[str, List[str]]:
     """``TELEFLOW_*`` names written in the package's code -> the files that read them."""
     root = Path(importlib.import_module(PACKAGE).__file__ or "").resolve().parent

@@ -89,9 +89,10 @@ class EnvironmentDirective(_Generated):
                 feeds.setdefault(name, []).append(f"``{setting.name}``")
         rows = []
         for name, files in sorted(public_api.environment_variables().items()):
-            if name not in feeds:
+            sets = ", ".join(feeds.get(name, [])) or public_api.PROCESS_VARIABLES.get(name, "")
+            if not sets:
                 LOG.warning("%s is read in %s but no Client setting describes it", name, files)
-            rows.append([f"``{name}``", ", ".join(feeds.get(name, [])), ", ".join(files)])
+            rows.append([f"``{name}``", sets, ", ".join(files)])
         return _table(["Variable", "Sets", "Read in"], rows, [30, 30, 40])
 
 

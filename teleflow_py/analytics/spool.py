@@ -36,7 +36,7 @@ from .ids import new_message_id
 from .queue import MemoryQueue, message_size
 from .spool_file import SpoolError, open_or_repair
 
-logger = logging.getLogger("teleflow_py")
+logger = logging.getLogger("teleflow_py.analytics")
 
 #: The writer thread commits what was tracked at most this long after the first of it.
 GROUP_WINDOW = 0.02

@@ -21,7 +21,7 @@ import sqlite3
 import time
 from typing import Any, Dict, Optional
 
-logger = logging.getLogger("teleflow_py")
+logger = logging.getLogger("teleflow_py.analytics")
 
 SCHEMA_VERSION = 1
 

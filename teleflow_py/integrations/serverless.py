@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Optional, Type
 if TYPE_CHECKING:
     from ..client import Client
 
-logger = logging.getLogger("teleflow_py")
+logger = logging.getLogger("teleflow_py.integrations")
 
 
 class flush_after(contextlib.ContextDecorator):  # lower case: used as a decorator

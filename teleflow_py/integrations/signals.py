@@ -20,7 +20,7 @@ from ..analytics.lifecycle import exit_flush_running
 if TYPE_CHECKING:
     from ..client import Client
 
-logger = logging.getLogger("teleflow_py")
+logger = logging.getLogger("teleflow_py.integrations")
 
 _Handler = Union[Callable[[int, Optional[FrameType]], Any], int, None]
 # How much longer than its own bound the handler waits for the flush: a hang guard only.
