@@ -1,8 +1,8 @@
 """``teleflow bulk FILE.jsonl``: trigger one event per line, 100 per request, resumable.
 
 The file is read as a stream (see :mod:`teleflow_py.cli.jsonl`): at most ``--concurrency``
-chunks (and at most 16 MiB of lines) are in flight and one more is being read, so memory
-does not grow with the file.
+chunks (and at most 8 MiB of parsed lines, see :func:`~.jsonl.line_weight`) are in flight
+and one more is being read, so memory does not grow with the file.
 Each chunk is one :meth:`~teleflow_py.Client.trigger_bulk_event` call of at most 100
 events under a key derived from its lines, so a chunk sent again (a re-run, a resume, a
 slice run elsewhere) is answered from the server's idempotency store, not triggered twice.
@@ -24,7 +24,7 @@ from ..results import BulkTriggerResult
 from .jsonl import (
     ALL_LINES,
     DEFAULT_KEY_PREFIX,
-    MAX_CHUNK_BYTES,
+    MAX_CHUNK_WEIGHT,
     BadLine,
     Chunk,
     LineRange,
@@ -51,6 +51,8 @@ MAX_CONCURRENCY = 64
 MAX_LISTED = 20
 #: The header on an answer the server replayed from its idempotency store.
 REPLAY_HEADER = "Idempotency-Replay"
+#: The most the chunks in flight may weigh together (see :func:`~.jsonl.line_weight`).
+IN_FLIGHT_WEIGHT = MAX_CHUNK_WEIGHT
 #: Derived keys (``<key>-1``, ``-2``, ...) tried for a chunk whose 5xx the server replays.
 MAX_KEY_STEPS = 3
 
@@ -274,12 +276,12 @@ class BulkSender:
         return summary
 
     def _full(self, in_flight: Dict[Future[BulkTriggerResult], Chunk], chunk: Chunk) -> bool:
-        # At most ``concurrency`` requests, and at most one chunk's worth of bytes in flight
-        # (unless it is the only one): memory stays flat whatever the lines hold.
+        # At most ``concurrency`` requests, and at most IN_FLIGHT_WEIGHT of lines in flight
+        # (or a single chunk): memory stays flat whatever the lines hold.
         if not in_flight:
             return False
-        size = sum(sent.size for sent in in_flight.values())
-        return len(in_flight) >= self._concurrency or size + chunk.size > MAX_CHUNK_BYTES
+        weight = sum(sent.weight for sent in in_flight.values()) + chunk.weight
+        return len(in_flight) >= self._concurrency or weight > IN_FLIGHT_WEIGHT
 
     def _send(self, chunk: Chunk) -> BulkTriggerResult:
         key = chunk.key

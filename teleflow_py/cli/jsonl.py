@@ -13,10 +13,11 @@ read from a file or from stdin; a line that changed gives its chunk a new key. B
 count as lines (and are hashed) but carry no event. A line without ``payload`` is sent
 with an empty one, which the server requires in a bulk request.
 
-Two bounds keep every request within what the server takes (a body of at most 20 MB) and
-the command's memory flat whatever the file holds: a line longer than
-:data:`MAX_LINE_BYTES` is refused by its number without being held whole, and so are the
-lines of a chunk that together pass :data:`MAX_CHUNK_BYTES`; nothing of that chunk is sent.
+Two bounds keep the command's memory flat whatever the file holds, and every request
+well within what the server takes (a body of at most 20 MB): a line longer than
+:data:`MAX_LINE_BYTES` is refused by its number without being held whole, and so is the
+line at which a chunk's lines would take more than :data:`MAX_CHUNK_WEIGHT` in memory
+once parsed (:func:`line_weight`, counted before parsing); nothing of that chunk is sent.
 """
 
 from __future__ import annotations
@@ -37,9 +38,11 @@ DEFAULT_KEY_PREFIX = "teleflow-bulk"
 MAX_KEY_PREFIX_LENGTH = 100
 #: The longest line (one trigger, its line end included) read, in bytes: 1 MiB.
 MAX_LINE_BYTES = 1024 * 1024
-#: The most the lines of one chunk may hold together: 16 MiB, under the server's 20 MB
-#: limit on a request body (its JSON is re-encoded compactly, so it does not grow much).
-MAX_CHUNK_BYTES = 16 * 1024 * 1024
+#: The most the lines of one chunk may take in memory once parsed (see :func:`line_weight`):
+#: 8 MiB. Sending a chunk holds about five times its weight (the events, the client's
+#: checked copy, the JSON text and its bytes), so this bounds the command's memory; it
+#: is also far under the server's 20 MB limit on a request body.
+MAX_CHUNK_WEIGHT = 8 * 1024 * 1024
 
 
 class BadLine(UsageError):
@@ -71,8 +74,8 @@ class Chunk:
     key: str
     events: List[TriggerEventBody] = field(default_factory=list)
     lines: List[int] = field(default_factory=list)
-    #: The bytes of its lines, as read.
-    size: int = 0
+    #: What its lines take in memory once parsed, estimated (see :func:`line_weight`).
+    weight: int = 0
 
 
 @dataclass(frozen=True)
@@ -198,6 +201,21 @@ def _read_lines(stream: IO[bytes]) -> Iterator[Tuple[bytes, int]]:
         yield b"", length
 
 
+def line_weight(raw: bytes) -> int:
+    """What a line of JSON takes in memory once parsed, estimated from its text alone.
+
+    Its bytes, plus what Python spends on each object or array (``{``, ``[``: 64 bytes),
+    on each element (``,``: 32) and on each string (two ``"``: 50); an upper estimate for
+    ordinary JSON, counted at C speed before anything is parsed. A line of one long string
+    weighs about its length; ``[{},{},...]`` about 30 times its length.
+
+    Args:
+        raw: the line's bytes.
+    """
+    containers = raw.count(b"{") + raw.count(b"[")
+    return len(raw) + 64 * containers + 32 * raw.count(b",") + 25 * raw.count(b'"')
+
+
 def _too_long(line: int, chunk_first_line: int, length: int) -> BadLine:
     return BadLine(
         line,
@@ -209,12 +227,13 @@ def _too_long(line: int, chunk_first_line: int, length: int) -> BadLine:
 
 
 def _chunk_too_large(line: int, chunk: Chunk) -> BadLine:
+    lines = f"lines {chunk.first_line}-{line}" if line > chunk.first_line else "this line"
     return BadLine(
         line,
         chunk.first_line,
-        f"lines {chunk.first_line}-{line} hold {chunk.size:,} bytes together, over the "
-        f"{MAX_CHUNK_BYTES:,} one request may carry (the server refuses bodies over 20 MB; "
-        "nothing of this chunk was sent): make the payloads smaller",
+        f"{lines} would take about {chunk.weight / 1e6:,.1f} MB of memory once parsed, over "
+        f"the {MAX_CHUNK_WEIGHT / 1e6:,.1f} MB one request of 100 lines may take (nothing of "
+        "this chunk was sent): make the payloads smaller",
     )
 
 
@@ -257,8 +276,8 @@ def read_chunks(
             digest = hashlib.sha256()
         if not raw:
             raise _too_long(number, current.first_line, length)
-        current.size += length
-        if current.size > MAX_CHUNK_BYTES:
+        current.weight += line_weight(raw)
+        if current.weight > MAX_CHUNK_WEIGHT:
             raise _chunk_too_large(number, current)
         text = raw.rstrip(b"\r\n")
         digest.update(text + b"\n")

@@ -24,9 +24,10 @@ def _dead_url() -> str:
 
 
 def test_a_refused_key_in_the_sdk_says_where_keys_come_from() -> None:
-    with Emulator(api_keys=[GOOD_KEY]) as emulator, Client(
-        api_key=API_KEY, base_url=emulator.url, register_atexit=False
-    ) as client:
+    with (
+        Emulator(api_keys=[GOOD_KEY]) as emulator,
+        Client(api_key=API_KEY, base_url=emulator.url, register_atexit=False) as client,
+    ):
         with pytest.raises(AuthenticationError) as caught:
             client.trigger_event("welcome", "ada")
     message = str(caught.value)
