@@ -172,20 +172,20 @@ class Summary:
         sent = f"{plural(self.events, 'event')} sent in {plural(self.requests, 'request')}"
         unsent = self.first_unsent_line
         if unsent is None:
-            text = f"lines {self.first_line:,}-{self.last_line:,}: {sent}"
+            text = f"lines {self.first_line}-{self.last_line}: {sent}"
         else:
             # Requests run side by side: a later chunk may be done when an earlier one fails.
             later = sum(events for first, events in self.sent_chunks if first > unsent)
             text = sent
             if unsent > self.first_line:
-                text = f"lines {self.first_line:,}-{unsent - 1:,}: {sent}"
+                text = f"lines {self.first_line}-{unsent - 1}: {sent}"
             if later:
                 text += (
-                    f" ({plural(later, 'event')} of them from lines after line {unsent:,}: a "
+                    f" ({plural(later, 'event')} of them from lines after line {unsent}: a "
                     "resume sends them again under the same keys, and the server does not "
                     "trigger them twice)"
                 )
-            text += f"; from line {unsent:,} on, not sent"
+            text += f"; from line {unsent} on, not sent"
         if self.replayed_events:
             text += (
                 f"; {self.replayed_events:,} of them were sent before (same lines, same keys) "
