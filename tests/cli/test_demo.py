@@ -33,11 +33,21 @@ def test_the_demo_walks_through_everything_and_every_check_holds() -> None:
         "triggers stored: 1 (not doubled)",
         "analytics batch attempts: ['503', '503', 'dropped', '200']",
         "checkout events stored: 100 (100 unique), none lost",
+        "page_viewed events the server stored: 2,000 of 2,000",
+        "idempotency key: demo-outage (the same on all 4 attempts)",
+        "analytics events stored        2,100  (page_viewed 2,000, checkout 100: the 2,000 "
+        "track() calls and the outage's 100)",
+        "shutdown(): 0 events left undelivered, 0 dropped",
         "ok   outage events once, one key",
         "Dashboard: http://127.0.0.1:",
     ):
         assert expected in text, f"missing {expected!r} in:\n{text}"
     assert "FAIL" not in text
+    # Self-explaining: no raw dataclass repr, and the two parts of the delivery add up.
+    assert "FlushResult(" not in text and "AnalyticsStats(" not in text
+    worker, _, rest = text.partition("the worker sent ")[2].partition(" while the calls ran; ")
+    flushed = rest.split("flush() sent the other ")[1].split(" ")[0] if "other" in rest else "0"
+    assert int(worker.replace(",", "")) + int(flushed.replace(",", "")) == 2000
     # The URL printed above is dead once the demo returns, and the demo says so last.
     assert (
         text.rstrip()
