@@ -428,8 +428,18 @@ def next_step(status: int, server_message: str, response: Optional[Response]) ->
             "it there (on the local emulator started with --workflow, add --workflow "
             f"{name or 'NAME'})"
         )
-    if status == 404 and "/v1/v1/" in server_message:
-        return "base_url must be the API root, without /v1"
+    if status == 403:
+        return "this API key may not do this: check that it is a key of the right environment"
+    if status == 404 and server_message.startswith("Cannot "):
+        return "no such route: base_url must be the API's root (the SDK adds /v1/...)"
+    if status == 413:
+        return "the request is over the server's size limit: send fewer or smaller events"
+    if status == 429:
+        if is_daily_quota(server_message):
+            return "the daily quota is spent: it renews the next day (or raise the plan's quota)"
+        return "the rate limit is spent: send less often, or let calls wait longer (deadline)"
+    if status >= 500:
+        return "the server failed: try again later; a repeat with the same idempotency key is safe"
     return ""
 
 

@@ -19,6 +19,7 @@ from ..errors import (
     APIConnectionError,
     APIError,
     AuthenticationError,
+    ResponseTooLargeError,
     TeleflowError,
     ValidationError,
 )
@@ -129,6 +130,8 @@ def describe(
         if error.retry_count:
             plural = "retry" if error.retry_count == 1 else "retries"
             text += f" (after {error.retry_count} {plural})"
+        if not isinstance(error, ResponseTooLargeError):
+            text += ": check that the API answers at that address (--base-url or TELEFLOW_BASE_URL)"
         return text
     if isinstance(error, OSError) and error.strerror:
         return f"{error.filename}: {error.strerror}" if error.filename else error.strerror

@@ -182,8 +182,9 @@ def test_a_failed_chunk_stops_and_resume_from_sends_the_rest_once(
     ran = cli("bulk", str(data), "--concurrency", "1", "--json")
     assert ran.code == 1
     assert ran.err_lines[-1] == (
-        "teleflow: error: lines 201-300 not sent: HTTP 500: Injected fault (request id req-7); "
-        "first line not sent: 201; carry on with --resume-from 201"
+        "teleflow: error: lines 201-300 not sent: HTTP 500: Injected fault: the server "
+        "failed: try again later; a repeat with the same idempotency key is safe "
+        "(request id req-7); first line not sent: 201; carry on with --resume-from 201"
     )
     assert ran.json["first_unsent_line"] == 201
     assert ran.json["error"]["request_id"] == "req-7"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from teleflow_py import AuthenticationError, Client, UnprocessableEntityError
+from teleflow_py import APIError, AuthenticationError, Client, UnprocessableEntityError
 from teleflow_py.emulator import Emulator
 
 from .conftest import API_KEY, command_env, run_command
@@ -173,3 +173,46 @@ def test_a_retried_503_is_reported_by_its_status(emulator: Emulator) -> None:
     assert ran.code == 0, ran.err
     assert len(ran.err_lines) == 1
     assert "/v1/events/trigger failed (503); attempt 2 of 6 in 0.0 s" in ran.err_lines[0]
+
+
+def test_each_error_status_says_what_to_do(emulator: Emulator) -> None:
+    hints = {
+        403: "this API key may not do this",
+        413: "send fewer or smaller events",
+        429: "send less often",
+        500: "try again later; a repeat with the same idempotency key is safe",
+        503: "try again later; a repeat with the same idempotency key is safe",
+    }
+    with Client(
+        api_key=API_KEY, base_url=emulator.url, register_atexit=False, max_retries=0
+    ) as client:
+        for status, hint in hints.items():
+            emulator.fail_next(1, status, path="/v1/events/trigger")
+            with pytest.raises(APIError) as caught:
+                client.trigger_event("welcome", "ada")
+            assert caught.value.status == status
+            assert hint in str(caught.value), (status, str(caught.value))
+        emulator.fail_next(
+            1, 429, body={"message": "Daily quota reached", "statusCode": 429}, path="/v1/"
+        )
+        with pytest.raises(APIError) as daily:
+            client.trigger_event("welcome", "ada")
+        assert "the daily quota is spent: it renews the next day" in str(daily.value)
+
+
+def test_a_base_url_with_a_wrong_path_says_it_must_be_the_api_root(emulator: Emulator) -> None:
+    with Client(api_key=API_KEY, base_url=emulator.url + "/api", register_atexit=False) as client:
+        with pytest.raises(APIError) as caught:
+            client.trigger_event("welcome", "ada")
+    assert caught.value.status == 404
+    assert "base_url must be the API's root" in str(caught.value)
+
+
+def test_a_connection_failure_in_the_command_says_where_to_look() -> None:
+    ran = run_command(
+        ["trigger", "welcome", "--to", "ada", "--max-retries", "0"], base_url=_dead_url()
+    )
+    assert ran.code == 3
+    assert ran.err_lines[-1].endswith(
+        ": check that the API answers at that address (--base-url or TELEFLOW_BASE_URL)"
+    )
