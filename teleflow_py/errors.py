@@ -403,7 +403,8 @@ class EventsRejectedError(TeleflowError):
         super().__init__(f"the server rejected {rejected} of {total} events{suffix}")
 
 
-#: The environment variable the key comes from when ``api_key=`` is not passed.
+#: The environment variable the key comes from when ``api_key=`` is not passed (the same
+#: as ``config.API_KEY_ENV``, which this module cannot import: config imports it).
 _KEY_ENV = "TELEFLOW_API_KEY"
 
 
@@ -448,7 +449,7 @@ def _workflow_of(response: Optional[Response]) -> str:
         return ""
     try:
         body = json.loads(response.request_body)
-    except ValueError:
+    except (ValueError, RecursionError):
         return ""
     name = body.get("name") if isinstance(body, dict) else None
     return name if isinstance(name, str) else ""

@@ -72,3 +72,25 @@ def test_every_example_on_the_page_runs(
             else:
                 assert printed == shown, command
     assert ran_any >= 10
+
+
+def _shown_error(prefix: str) -> str:
+    [line] = [
+        line.strip()
+        for line in PAGE.read_text(encoding="utf-8").splitlines()
+        if line.strip().startswith(prefix)
+    ]
+    return line
+
+
+def test_the_error_lines_shown_are_what_the_command_prints() -> None:
+    # The page's key is the suite's (it ends in "cdef"); this emulator knows another one,
+    # and only the workflow "welcome".
+    with Emulator(api_keys=["sk_test_another_key_0000"]) as emulator:
+        refused = run_in_process(["trigger", "welcome", "--to", "ada"], base_url=emulator.url)
+    assert refused.code == 1
+    assert refused.err_lines == [_shown_error("teleflow: error: HTTP 401")]
+    with Emulator(known_workflows=["welcome"]) as emulator:
+        unknown = run_in_process(["trigger", "welcom", "--to", "ada"], base_url=emulator.url)
+    assert unknown.code == 1
+    assert unknown.err_lines == [_shown_error("teleflow: error: HTTP 422")]

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from teleflow_py import APIError, AuthenticationError, Client, UnprocessableEntityError
+from teleflow_py import APIError, AuthenticationError, Client, UnprocessableEntityError, errors
+from teleflow_py.config import API_KEY_ENV
 from teleflow_py.emulator import Emulator
 
 from .conftest import API_KEY, command_env, run_command
@@ -216,3 +217,7 @@ def test_a_connection_failure_in_the_command_says_where_to_look() -> None:
     assert ran.err_lines[-1].endswith(
         ": check that the API answers at that address (--base-url or TELEFLOW_BASE_URL)"
     )
+
+
+def test_the_hint_names_the_same_variable_the_client_reads() -> None:
+    assert errors._KEY_ENV == API_KEY_ENV
