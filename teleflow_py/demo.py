@@ -54,7 +54,7 @@ def _by_name(rows: List[Dict[str, Any]]) -> str:
     """``welcome 2, digest 250``: how many rows each name has, in first-seen order."""
     counts: Dict[str, int] = {}
     for row in rows:
-        name = str(row.get("name") or row.get("event") or "?")
+        name = str(row.get("name") or "?")
         counts[name] = counts.get(name, 0) + 1
     return ", ".join(f"{name} {count:,}" for name, count in counts.items())
 
@@ -141,6 +141,8 @@ def run_demo(
         checks.append(("cancel true then false", first and not again))
 
         say.section(f"{events:,} track() calls: queued, sent in batches by a background thread")
+        # The emulator's counters count every event; its tables keep the newest rows only.
+        stored_before = emu.stats().get("events", 0)
         began = time.perf_counter()
         for i in range(events):
             client.track("page_viewed", user_id=f"user-{i % 50}", properties={"n": i})
@@ -160,8 +162,8 @@ def run_demo(
             f"    the worker sent {before_flush:,} while the calls ran; {flushed}; "
             f"{result.pending:,} still queued, {result.dropped:,} dropped"
         )
-        delivered = len(emu.events(event="page_viewed"))
-        say.say(f"    page_viewed events the server stored: {delivered:,} of {events:,}")
+        delivered = emu.stats().get("events", 0) - stored_before
+        say.say(f"    page_viewed events the server accepted: {delivered:,} of {events:,}")
         checks.append(
             (
                 f"{events} events delivered",
@@ -222,7 +224,8 @@ def run_demo(
             (
                 "analytics events stored",
                 stats.get("events", 0),
-                f"{_by_name(emu.events())}: the {events:,} track() calls and the outage's 100",
+                f"page_viewed {delivered:,} + checkout {len(checkout):,}: the {events:,} "
+                "track() calls and the outage's 100",
             ),
             ("duplicates ignored", stats.get("duplicates_ignored", 0), "none was sent twice"),
             (
