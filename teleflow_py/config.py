@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from dataclasses import dataclass, field, fields
 from typing import Any, Callable, Dict, List, Mapping, Optional, Union
 from urllib.parse import urlsplit
@@ -76,11 +77,38 @@ def _check_base_url(base_url: Optional[str]) -> str:
     if parts.query or parts.fragment:
         raise ValidationError("base_url", f"must not have a query or fragment, got {base_url!r}")
     # One spelling of scheme and host, so "HTTPS://" can never be mistaken for plain HTTP.
-    return (
+    url = (
         parts._replace(scheme=parts.scheme.lower(), netloc=parts.netloc.lower())
         .geturl()
         .rstrip("/")
     )
+    return _without_version(url)
+
+
+def _without_version(url: str) -> str:
+    # Every path the SDK sends starts with /v1, so a root ending in it would ask for
+    # /v1/v1/... and get 404s that name no cause: drop it once, and say so.
+    if not url.endswith("/v1"):
+        return url
+    root = url[: -len("/v1")]
+    warnings.warn(
+        f"base_url {url!r} ends in /v1; using {root!r} (the SDK adds /v1 itself)",
+        UserWarning,
+        stacklevel=5,
+    )
+    return root
+
+
+def key_hint(api_key: str, source: str) -> str:
+    """Which key was used, safe to print: where it came from and at most its last 4 characters.
+
+    Args:
+        api_key: the key.
+        source: where it came from, in words (``"the api_key= argument"``).
+    """
+    suffix = mask_key(api_key).replace("***", "...")
+    shown = f"ending {suffix}" if suffix != "..." else "(too short to show any of it)"
+    return f"the key from {source}, {shown}"
 
 
 def _check_number(name: str, value: Any, *, minimum: float, allow_none: bool = False) -> None:

@@ -43,6 +43,22 @@ def _keys(requests: List[Dict[str, Any]], header: str) -> List[str]:
     return [str(request["headers"].get(header, "-")) for request in requests]
 
 
+def _same_key(keys: List[str]) -> str:
+    """``keys`` in words: one key sent on every attempt, or the list when they differ."""
+    if len(set(keys)) == 1:
+        return f"{keys[0]} (the same on all {len(keys)} attempts)"
+    return str(keys)
+
+
+def _by_name(rows: List[Dict[str, Any]]) -> str:
+    """``welcome 2, digest 250``: how many rows each name has, in first-seen order."""
+    counts: Dict[str, int] = {}
+    for row in rows:
+        name = str(row.get("name") or "?")
+        counts[name] = counts.get(name, 0) + 1
+    return ", ".join(f"{name} {count:,}" for name, count in counts.items())
+
+
 def _statuses(requests: List[Dict[str, Any]]) -> List[str]:
     return [
         "dropped" if request["status"] is None else str(request["status"]) for request in requests
@@ -125,16 +141,35 @@ def run_demo(
         checks.append(("cancel true then false", first and not again))
 
         say.section(f"{events:,} track() calls: queued, sent in batches by a background thread")
+        # The emulator's counters count every event; its tables keep the newest rows only.
+        stored_before = emu.stats().get("events", 0)
         began = time.perf_counter()
         for i in range(events):
             client.track("page_viewed", user_id=f"user-{i % 50}", properties={"n": i})
             if (i + 1) % max(1, events // 20) == 0 or i + 1 == events:
                 say.progress(i + 1, events)
         caller_ms = (time.perf_counter() - began) * 1000
+        before_flush = client.analytics_stats.accepted
         result = client.flush(timeout=60)
-        say.say(f"    caller thread spent {caller_ms:.0f} ms in total; flush: {result}")
-        delivered = len(emu.events(event="page_viewed"))
-        checks.append((f"{events} events delivered", delivered == events))
+        say.say(f"    the caller's thread spent {caller_ms:.0f} ms in all {events:,} calls")
+        flushed = (
+            f"flush() sent the other {result.accepted:,} in {result.batches:,} batches and "
+            "waited for them"
+            if result.accepted
+            else "flush() found nothing left to send"
+        )
+        say.say(
+            f"    the worker sent {before_flush:,} while the calls ran; {flushed}; "
+            f"{result.pending:,} still queued, {result.dropped:,} dropped"
+        )
+        delivered = emu.stats().get("events", 0) - stored_before
+        say.say(f"    page_viewed events the server accepted: {delivered:,} of {events:,}")
+        checks.append(
+            (
+                f"{events} events delivered",
+                delivered == events == before_flush + result.accepted,
+            )
+        )
 
         say.section("An outage: 503s with Retry-After, then a dropped connection")
         before = len(emu.triggers())
@@ -143,7 +178,7 @@ def run_demo(
         outage = client.trigger_event("welcome", "grace", idempotency_key="demo-outage")
         attempts = emu.requests(path="/v1/events/trigger")[-4:]
         say.say(f"    attempts answered: {_statuses(attempts)}")
-        say.say(f"    idempotency key on each: {_keys(attempts, 'idempotency-key')}")
+        say.say(f"    idempotency key: {_same_key(_keys(attempts, 'idempotency-key'))}")
         stored = len(emu.triggers()) - before
         say.say(f"    result: status={outage.status}; triggers stored: {stored} (not doubled)")
         checks.append(("outage trigger stored once", outage.ok and stored == 1))
@@ -160,7 +195,7 @@ def run_demo(
                 break
         batches = emu.requests(path="/v1/events/batch")[earlier:]
         say.say(f"    analytics batch attempts: {_statuses(batches)}")
-        say.say(f"    X-Idempotency-Key on each: {_keys(batches, 'x-idempotency-key')}")
+        say.say(f"    X-Idempotency-Key: {_same_key(_keys(batches, 'x-idempotency-key'))}")
         checkout = emu.events(event="checkout")
         unique = len({event["message_id"] for event in checkout})
         say.say(f"    checkout events stored: {len(checkout)} ({unique} unique), none lost")
@@ -170,23 +205,39 @@ def run_demo(
         say.section("Clean shutdown")
         final = client.shutdown(timeout=10)
         client.close()
-        say.say(f"    {final}")
+        say.say(
+            f"    shutdown(): {final.pending:,} events left undelivered, {final.dropped:,} "
+            f"dropped{' (nothing was left to send)' if final.ok and not final.accepted else ''}"
+        )
 
         stats = emu.stats()
-        say.section("Summary")
+        say.section("Summary: what the emulator stored")
         rows = [
-            ("triggers stored", stats.get("triggers", 0)),
-            ("bulk requests", stats.get("bulk_calls", 0)),
-            ("broadcasts", stats.get("broadcasts", 0)),
-            ("cancellations", stats.get("cancellations", 0)),
-            ("analytics events stored", stats.get("events", 0)),
-            ("duplicates ignored", stats.get("duplicates_ignored", 0)),
-            ("idempotent replays", stats.get("replays", 0)),
-            ("faults injected", stats.get("faults", 0)),
-            ("seconds", round(time.monotonic() - started, 1)),
+            ("triggers stored", stats.get("triggers", 0), _by_name(emu.triggers())),
+            ("bulk requests", stats.get("bulk_calls", 0), "250 events split by 100"),
+            ("broadcasts", stats.get("broadcasts", 0), ""),
+            (
+                "cancellations",
+                stats.get("cancellations", 0),
+                "one found the delayed trigger, one found nothing left",
+            ),
+            (
+                "analytics events stored",
+                stats.get("events", 0),
+                f"page_viewed {delivered:,} + checkout {len(checkout):,}: the {events:,} "
+                "track() calls and the outage's 100",
+            ),
+            ("duplicates ignored", stats.get("duplicates_ignored", 0), "none was sent twice"),
+            (
+                "idempotent replays",
+                stats.get("replays", 0),
+                "requests repeated after a dropped connection, answered from the idempotency store",
+            ),
+            ("faults injected", stats.get("faults", 0), "the outage: 2x 503 + 1 drop, twice"),
+            ("seconds", round(time.monotonic() - started, 1), ""),
         ]
-        for label, value in rows:
-            say.say(f"    {label:<26}{value:>10}")
+        for label, value, why in rows:
+            say.say(f"    {label:<26}{value:>10,}{f'  ({why})' if why else ''}")
         for label, ok in checks:
             say.say(f"    {'ok  ' if ok else 'FAIL'} {label}")
         dashboard = f"{emu.url}/"

@@ -37,6 +37,7 @@ No error ever carries the API key: request headers are redacted before they are 
 
 from __future__ import annotations
 
+import json
 import re
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Tuple, Type
 
@@ -232,7 +233,8 @@ class APIError(TeleflowError):
             text += f" (redirect to {location}: is base_url right?)"
         if self.retry_count:
             text += f" (after {self.retry_count} retries)"
-        return text
+        hint = next_step(self.status, self.server_message, self.response)
+        return f"{text}: {hint}" if hint else text
 
 
 class BadRequestError(APIError):
@@ -399,6 +401,58 @@ class EventsRejectedError(TeleflowError):
         details = "; ".join(f"#{e.get('index')}: {e.get('message')}" for e in errors[:5])
         suffix = f": {details}" if details else ""
         super().__init__(f"the server rejected {rejected} of {total} events{suffix}")
+
+
+#: The environment variable the key comes from when ``api_key=`` is not passed (the same
+#: as ``config.API_KEY_ENV``, which this module cannot import: config imports it).
+_KEY_ENV = "TELEFLOW_API_KEY"
+
+
+def next_step(status: int, server_message: str, response: Optional[Response]) -> str:
+    """What the user can do about an error answer, in words; ``""`` when nothing specific.
+
+    Args:
+        status: the HTTP status.
+        server_message: the server's message, as one line.
+        response: the exchange (its request body names the workflow of a trigger).
+    """
+    if status == 401:
+        return (
+            f"check the API key (the api_key= argument, or the {_KEY_ENV} environment "
+            "variable when none is passed): it must be a key of this environment"
+        )
+    if status == 422 and "workflow_not_found" in server_message:
+        name = _workflow_of(response)
+        which = f"no workflow {name!r}" if name else "no such workflow"
+        return (
+            f"{which}: check its name (the workflow identifier in the dashboard), or create "
+            "it there (on the local emulator started with --workflow, add --workflow "
+            f"{name or 'NAME'})"
+        )
+    if status == 403:
+        return "this API key may not do this: check that it is a key of the right environment"
+    if status == 404 and server_message.startswith("Cannot "):
+        return "no such route: base_url must be the API's root (the SDK adds /v1/...)"
+    if status == 413:
+        return "the request is over the server's size limit: send fewer or smaller events"
+    if status == 429:
+        if is_daily_quota(server_message):
+            return "the daily quota is spent: it renews the next day (or raise the plan's quota)"
+        return "the rate limit is spent: send less often, or let calls wait longer (deadline)"
+    if status >= 500:
+        return "the server failed: try again later; a repeat with the same idempotency key is safe"
+    return ""
+
+
+def _workflow_of(response: Optional[Response]) -> str:
+    if response is None or not response.request_body:
+        return ""
+    try:
+        body = json.loads(response.request_body)
+    except (ValueError, RecursionError):
+        return ""
+    name = body.get("name") if isinstance(body, dict) else None
+    return name if isinstance(name, str) else ""
 
 
 _STATUS_CLASSES: Dict[int, Type[APIError]] = {

@@ -9,17 +9,26 @@ what is printed, and the exit codes, live in :mod:`teleflow_py.cli.output`:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import traceback
+import warnings
 from types import ModuleType
-from typing import List, NoReturn, Optional, Sequence
+from typing import Any, Iterator, List, NoReturn, Optional, Sequence
 
 from .._version import __version__
 from ..errors import TeleflowError
 from . import broadcast, bulk, cancel, demo, emulator, spool, track, trigger
-from .options import api_key_of
-from .output import EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, LibraryLogging, Output, UsageError
+from .options import api_key_of, key_hint_of
+from .output import (
+    EXIT_BROKEN_PIPE,
+    EXIT_INTERRUPTED,
+    LibraryLogging,
+    Output,
+    UsageError,
+    flag_names,
+)
 
 #: Every command, in the order ``teleflow --help`` lists them.
 COMMANDS: Sequence[ModuleType] = (
@@ -57,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
         name = module.__name__.rpartition(".")[2]
         sub = commands.add_parser(name, help=module.HELP, description=module.HELP)
         module.configure_parser(sub)
-        sub.set_defaults(run=module.run)
+        sub.set_defaults(run=module.run, names=flag_names(sub))
     return parser
 
 
@@ -66,6 +75,19 @@ def _quiet_stdout() -> None:
     # interpreter's final flush does not print a second error.
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, sys.stdout.fileno())
+
+
+@contextlib.contextmanager
+def _warnings_as_notes(output: Output) -> Iterator[None]:
+    # The SDK's warnings (a base_url corrected, for one) as one line each, not Python's
+    # two-line format that points into the command's own source.
+    def show(message: Any, category: Any, *_: Any, **__: Any) -> None:
+        output.note(f"teleflow: warning: {message}")
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")
+        warnings.showwarning = show
+        yield
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -78,8 +100,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     output = Output(json_mode="--json" in arguments)
     try:
         args = build_parser().parse_args(arguments)
-        output = Output(json_mode=args.json, secret=api_key_of(args))
-        with LibraryLogging(output, args.verbose):
+        output = Output(
+            json_mode=args.json,
+            secret=api_key_of(args),
+            key_hint=key_hint_of(args),
+            names=args.names,
+        )
+        quiet = getattr(args, "quiet_retries", True)
+        with LibraryLogging(output, args.verbose, quiet), _warnings_as_notes(output):
             try:
                 code: int = args.run(args, output)
                 return code

@@ -1,7 +1,8 @@
 """``teleflow bulk FILE.jsonl``: trigger one event per line, 100 per request, resumable.
 
 The file is read as a stream (see :mod:`teleflow_py.cli.jsonl`): at most ``--concurrency``
-chunks are in flight and one more is being read, so memory does not grow with the file.
+chunks (and at most 8 MiB of parsed lines, see :func:`~.jsonl.line_weight`) are in flight
+and one more is being read, so memory does not grow with the file.
 Each chunk is one :meth:`~teleflow_py.Client.trigger_bulk_event` call of at most 100
 events under a key derived from its lines, so a chunk sent again (a re-run, a resume, a
 slice run elsewhere) is answered from the server's idempotency store, not triggered twice.
@@ -15,7 +16,7 @@ import stat
 import sys
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import IO, Any, Dict, Iterator, List, Optional
+from typing import IO, Any, Dict, Iterator, List, Optional, Tuple
 
 from ..client import Client
 from ..errors import ServerError
@@ -23,6 +24,7 @@ from ..results import BulkTriggerResult
 from .jsonl import (
     ALL_LINES,
     DEFAULT_KEY_PREFIX,
+    MAX_CHUNK_WEIGHT,
     BadLine,
     Chunk,
     LineRange,
@@ -36,9 +38,8 @@ from .output import (
     InterruptedByUser,
     Output,
     UsageError,
-    describe,
-    error_fields,
     exit_code_for,
+    plural,
 )
 from .progress import Progress
 
@@ -50,6 +51,8 @@ MAX_CONCURRENCY = 64
 MAX_LISTED = 20
 #: The header on an answer the server replayed from its idempotency store.
 REPLAY_HEADER = "Idempotency-Replay"
+#: The most the chunks in flight may weigh together (see :func:`~.jsonl.line_weight`).
+IN_FLIGHT_WEIGHT = MAX_CHUNK_WEIGHT
 #: Derived keys (``<key>-1``, ``-2``, ...) tried for a chunk whose 5xx the server replays.
 MAX_KEY_STEPS = 3
 
@@ -110,6 +113,9 @@ class Summary:
     unsent_from: List[int] = field(default_factory=list)
     error: Optional[BaseException] = None
     failed_chunk: Optional[Chunk] = None
+    #: ``(first line, events)`` of every chunk the server accepted.
+    sent_chunks: List[Tuple[int, int]] = field(default_factory=list)
+    key_prefix: str = DEFAULT_KEY_PREFIX
     _error_line: int = 0
 
     @property
@@ -137,8 +143,12 @@ class Summary:
         ):
             self.error, self.failed_chunk, self._error_line = error, chunk, first_unsent
 
-    def as_json(self) -> Dict[str, Any]:
-        """The ``--json`` result."""
+    def as_json(self, output: Output) -> Dict[str, Any]:
+        """The ``--json`` result.
+
+        Args:
+            output: where it goes (its key hint and names are used in the error's message).
+        """
         return {
             "ok": self.error is None and not self.not_processed,
             "lines": {"first": self.first_line, "last": self.last_line},
@@ -150,21 +160,37 @@ class Summary:
             "not_processed_lines": self.not_processed_lines,
             "unconfirmed": self.unconfirmed,
             "first_unsent_line": self.first_unsent_line,
-            "error": error_fields(self.error) if self.error is not None else None,
+            "error": output.fields(self.error) if self.error is not None else None,
         }
 
     def as_text(self) -> str:
-        """The human summary."""
-        if self.first_line is None:
-            return "no lines to read: nothing sent"
-        text = (
-            f"lines {self.first_line:,}-{self.last_line:,}: {_count(self.events, 'event')} "
-            f"sent in {_count(self.requests, 'request')}"
-        )
+        """The human summary: its line ranges agree with ``first line not sent``."""
+        if self.first_line is None or self.last_line is None:
+            return "nothing sent" if self.error is not None else "no lines to read: nothing sent"
+        if self.events == 0 and self.error is not None:
+            return "nothing sent"
+        sent = f"{plural(self.events, 'event')} sent in {plural(self.requests, 'request')}"
+        unsent = self.first_unsent_line
+        if unsent is None:
+            text = f"lines {self.first_line}-{self.last_line}: {sent}"
+        else:
+            # Requests run side by side: a later chunk may be done when an earlier one fails.
+            later = sum(events for first, events in self.sent_chunks if first > unsent)
+            text = sent
+            if unsent > self.first_line:
+                text = f"lines {self.first_line}-{unsent - 1}: {sent}"
+            if later:
+                text += (
+                    f" ({plural(later, 'event')} of them from lines after line {unsent}: a "
+                    "resume sends them again under the same keys, and the server does not "
+                    "trigger them twice)"
+                )
+            text += f"; from line {unsent} on, not sent"
         if self.replayed_events:
             text += (
-                f"; {self.replayed_events:,} of them were sent before (same keys) "
-                "and not triggered again"
+                f"; {self.replayed_events:,} of them were sent before (same lines, same keys) "
+                "and not triggered again: to send them again on purpose, run with a new "
+                f"--key-prefix (e.g. --key-prefix {self.key_prefix}-2)"
             )
         if self.not_processed:
             text += f"; {self.not_processed:,} not processed by the server"
@@ -176,10 +202,6 @@ class Summary:
         return text
 
 
-def _count(number: int, noun: str) -> str:
-    return f"{number:,} {noun}{'' if number == 1 else 's'}"
-
-
 class BulkSender:
     """Sends chunks with up to ``concurrency`` requests in flight; stops at the first failure.
 
@@ -188,16 +210,22 @@ class BulkSender:
         concurrency: requests in flight at once.
         progress: counts what was sent.
         first_line: the first line to be read (where a run stopped before reading resumes).
+        key_prefix: the first part of the chunks' keys (named in the summary).
     """
 
     def __init__(
-        self, client: Client, concurrency: int, progress: Progress, first_line: int = 1
+        self,
+        client: Client,
+        concurrency: int,
+        progress: Progress,
+        first_line: int = 1,
+        key_prefix: str = DEFAULT_KEY_PREFIX,
     ) -> None:
         self._client = client
         self._concurrency = concurrency
         self._progress = progress
         self._first_line = first_line
-        self.summary = Summary()
+        self.summary = Summary(key_prefix=key_prefix)
 
     def send(self, chunks: Iterator[Chunk]) -> Summary:
         """Send every chunk, or stop at the first one that fails; return the summary.
@@ -220,7 +248,7 @@ class BulkSender:
                     if summary.first_line is None:
                         summary.first_line = chunk.first_line
                     summary.last_line = chunk.last_line
-                    while len(in_flight) >= self._concurrency and summary.error is None:
+                    while self._full(in_flight, chunk) and summary.error is None:
                         self._collect(in_flight, wait(in_flight, return_when=FIRST_COMPLETED).done)
                     if summary.error is not None:
                         summary.unsent_from.append(chunk.first_line)
@@ -246,6 +274,14 @@ class BulkSender:
             executor.shutdown(wait=True)
             self._progress.close()
         return summary
+
+    def _full(self, in_flight: Dict[Future[BulkTriggerResult], Chunk], chunk: Chunk) -> bool:
+        # At most ``concurrency`` requests, and at most IN_FLIGHT_WEIGHT of lines in flight
+        # (or a single chunk): memory stays flat whatever the lines hold.
+        if not in_flight:
+            return False
+        weight = sum(sent.weight for sent in in_flight.values()) + chunk.weight
+        return len(in_flight) >= self._concurrency or weight > IN_FLIGHT_WEIGHT
 
     def _send(self, chunk: Chunk) -> BulkTriggerResult:
         key = chunk.key
@@ -273,6 +309,7 @@ class BulkSender:
             result = future.result()
             summary.requests += 1
             summary.events += len(chunk.events)
+            summary.sent_chunks.append((chunk.first_line, len(chunk.events)))
             if any(r.headers.get(REPLAY_HEADER) == "true" for r in result.responses):
                 summary.replayed_requests += 1
                 summary.replayed_events += len(chunk.events)
@@ -335,7 +372,7 @@ def _options(args: argparse.Namespace) -> LineRange:
     return lines
 
 
-def _stop_line(summary: Summary) -> str:
+def _stop_line(summary: Summary, output: Output) -> str:
     error = summary.error
     assert error is not None
     unsent = summary.first_unsent_line
@@ -343,9 +380,9 @@ def _stop_line(summary: Summary) -> str:
         what = str(error)
     elif summary.failed_chunk is not None:
         chunk = summary.failed_chunk
-        what = f"lines {chunk.first_line}-{chunk.last_line} not sent: {describe(error)}"
+        what = f"lines {chunk.first_line}-{chunk.last_line} not sent: {output.describe(error)}"
     else:
-        what = describe(error)
+        what = output.describe(error)
     if unsent is None:
         return what
     if summary.events == 0 and summary.first_line in (None, unsent):
@@ -371,21 +408,20 @@ def run(args: argparse.Namespace, output: Output) -> int:
         try:
             total = _count_lines(args.file, lines) if output.stderr.isatty() else None
             progress = Progress(output.stderr, total)
-            summary = BulkSender(client, args.concurrency, progress, lines.first).send(
-                read_chunks(stream, lines, args.key_prefix)
-            )
+            sender = BulkSender(client, args.concurrency, progress, lines.first, args.key_prefix)
+            summary = sender.send(read_chunks(stream, lines, args.key_prefix))
         finally:
             if stream is not sys.stdin.buffer:
                 stream.close()
-    output.result(summary.as_json(), summary.as_text())
+    output.result(summary.as_json(output), summary.as_text())
     if summary.error is not None:
         interrupted = isinstance(summary.error, InterruptedByUser)
-        output.note(f"teleflow: {'' if interrupted else 'error: '}{_stop_line(summary)}")
+        output.note(f"teleflow: {'' if interrupted else 'error: '}{_stop_line(summary, output)}")
         return exit_code_for(summary.error)
     if summary.not_processed:
         first = summary.not_processed_lines[0]
         output.note(
-            f"teleflow: error: {_count(summary.not_processed, 'event')} not processed; first: "
+            f"teleflow: error: {plural(summary.not_processed, 'event')} not processed; first: "
             f"line {first['line']}: status {first['status']}: {'; '.join(first['error']) or '-'}"
         )
         return EXIT_API_ERROR

@@ -12,6 +12,12 @@ so the same lines of the same file give the same key on any machine, on any run,
 read from a file or from stdin; a line that changed gives its chunk a new key. Blank lines
 count as lines (and are hashed) but carry no event. A line without ``payload`` is sent
 with an empty one, which the server requires in a bulk request.
+
+Two bounds keep the command's memory flat whatever the file holds, and every request
+well within what the server takes (a body of at most 20 MB): a line longer than
+:data:`MAX_LINE_BYTES` is refused by its number without being held whole, and so is the
+line at which a chunk's lines would take more than :data:`MAX_CHUNK_WEIGHT` in memory
+once parsed (:func:`line_weight`, counted before parsing); nothing of that chunk is sent.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from typing import IO, Iterator, List, Optional, cast
+from typing import IO, Iterator, List, Optional, Tuple, cast
 
 from .._bodies import MAX_BULK_EVENTS, bulk_event_body
 from ..errors import ValidationError
@@ -30,6 +36,13 @@ from .output import UsageError
 CHUNK_LINES = MAX_BULK_EVENTS
 DEFAULT_KEY_PREFIX = "teleflow-bulk"
 MAX_KEY_PREFIX_LENGTH = 100
+#: The longest line (one trigger, its line end included) read, in bytes: 1 MiB.
+MAX_LINE_BYTES = 1024 * 1024
+#: The most the lines of one chunk may take in memory once parsed (see :func:`line_weight`):
+#: 8 MiB. Sending a chunk holds about five times its weight (the events, the client's
+#: checked copy, the JSON text and its bytes), so this bounds the command's memory; it
+#: is also far under the server's 20 MB limit on a request body.
+MAX_CHUNK_WEIGHT = 8 * 1024 * 1024
 
 
 class BadLine(UsageError):
@@ -61,6 +74,8 @@ class Chunk:
     key: str
     events: List[TriggerEventBody] = field(default_factory=list)
     lines: List[int] = field(default_factory=list)
+    #: What its lines take in memory once parsed, estimated (see :func:`line_weight`).
+    weight: int = 0
 
 
 @dataclass(frozen=True)
@@ -167,6 +182,61 @@ def _event(raw: bytes, line: int, chunk_first_line: int, index: int) -> TriggerE
     return cast(TriggerEventBody, body)
 
 
+def _read_lines(stream: IO[bytes]) -> Iterator[Tuple[bytes, int]]:
+    """Each line as ``(text, length)``; a line over :data:`MAX_LINE_BYTES` comes as
+    ``(b"", length)``, read in pieces and dropped, so it is never held whole."""
+    while True:
+        raw = stream.readline(MAX_LINE_BYTES + 1)
+        if not raw:
+            return
+        if len(raw) <= MAX_LINE_BYTES or raw.endswith(b"\n"):
+            yield raw, len(raw)
+            continue
+        length = len(raw)
+        while not raw.endswith(b"\n"):
+            raw = stream.readline(MAX_LINE_BYTES)
+            if not raw:
+                break
+            length += len(raw)
+        yield b"", length
+
+
+def line_weight(raw: bytes) -> int:
+    """What a line of JSON takes in memory once parsed, estimated from its text alone.
+
+    Its bytes, plus what Python spends on each object or array (``{``, ``[``: 64 bytes),
+    on each element (``,``: 32) and on each string (two ``"``: 50); an upper estimate for
+    ordinary JSON, counted at C speed before anything is parsed. A line of one long string
+    weighs about its length; ``[{},{},...]`` about 30 times its length.
+
+    Args:
+        raw: the line's bytes.
+    """
+    containers = raw.count(b"{") + raw.count(b"[")
+    return len(raw) + 64 * containers + 32 * raw.count(b",") + 25 * raw.count(b'"')
+
+
+def _too_long(line: int, chunk_first_line: int, length: int) -> BadLine:
+    return BadLine(
+        line,
+        chunk_first_line,
+        f"is {length:,} bytes long, over the {MAX_LINE_BYTES:,} bytes a line may have "
+        "(nothing of its chunk was sent); send it on its own with teleflow trigger, or "
+        "make its payload smaller",
+    )
+
+
+def _chunk_too_large(line: int, chunk: Chunk) -> BadLine:
+    lines = f"lines {chunk.first_line}-{line}" if line > chunk.first_line else "this line"
+    return BadLine(
+        line,
+        chunk.first_line,
+        f"{lines} would take about {chunk.weight / 1e6:,.1f} MB of memory once parsed, over "
+        f"the {MAX_CHUNK_WEIGHT / 1e6:,.1f} MB one request of 100 lines may take (nothing of "
+        "this chunk was sent): make the payloads smaller",
+    )
+
+
 def read_chunks(
     stream: IO[bytes], lines: Optional[LineRange] = None, key_prefix: str = DEFAULT_KEY_PREFIX
 ) -> Iterator[Chunk]:
@@ -181,14 +251,15 @@ def read_chunks(
         key_prefix: the first part of every key (see :func:`chunk_key`).
 
     Raises:
-        BadLine: a line is not a valid trigger body (raised before its chunk is yielded).
+        BadLine: a line is not a valid trigger body, or is too long, or its chunk is too
+            large (raised before its chunk is yielded).
         OSError: the stream cannot be read.
     """
     lines = lines or ALL_LINES
     current: Optional[Chunk] = None
     digest = hashlib.sha256()
     number = 0
-    for number, raw in enumerate(stream, start=1):
+    for number, (raw, length) in enumerate(_read_lines(stream), start=1):
         if number < lines.first:
             continue
         if lines.last is not None and number > lines.last:
@@ -203,6 +274,11 @@ def read_chunks(
         if current is None:
             current = Chunk(first_line=number, last_line=number, key="")
             digest = hashlib.sha256()
+        if not raw:
+            raise _too_long(number, current.first_line, length)
+        current.weight += line_weight(raw)
+        if current.weight > MAX_CHUNK_WEIGHT:
+            raise _chunk_too_large(number, current)
         text = raw.rstrip(b"\r\n")
         digest.update(text + b"\n")
         if text.strip():

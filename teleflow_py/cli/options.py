@@ -9,7 +9,7 @@ import sys
 from typing import Any, Dict, Optional, Union
 
 from ..client import Client
-from ..config import API_KEY_ENV, BASE_URL_ENV
+from ..config import API_KEY_ENV, BASE_URL_ENV, key_hint
 from .output import UsageError
 
 
@@ -33,7 +33,7 @@ def add_output_options(parser: argparse.ArgumentParser) -> None:
 
 
 def add_api_options(parser: argparse.ArgumentParser) -> None:
-    """``--api-key``, ``--base-url``, ``--max-retries`` and the output options.
+    """``--api-key``, ``--base-url``, ``--max-retries``, ``--quiet`` and the output options.
 
     Args:
         parser: the sub-command's parser.
@@ -56,6 +56,13 @@ def add_api_options(parser: argparse.ArgumentParser) -> None:
         help="retries of a failed request, same idempotency key each time "
         "(default: the client's, 5)",
     )
+    group.add_argument(
+        "--quiet",
+        "-q",
+        dest="quiet_retries",
+        action="store_true",
+        help="no line on stderr when a request waits to be retried",
+    )
     add_output_options(parser)
 
 
@@ -67,6 +74,18 @@ def api_key_of(args: argparse.Namespace) -> Optional[str]:
     """
     key = getattr(args, "api_key", None) or os.environ.get(API_KEY_ENV)
     return key or None
+
+
+def key_hint_of(args: argparse.Namespace) -> str:
+    """Which key a command uses, safe to print: its source and at most its last 4 characters.
+
+    Args:
+        args: the parsed command line.
+    """
+    if getattr(args, "api_key", None):
+        return key_hint(args.api_key, "--api-key")
+    key = os.environ.get(API_KEY_ENV)
+    return key_hint(key, f"the {API_KEY_ENV} environment variable") if key else ""
 
 
 def make_client(args: argparse.Namespace, **settings: Any) -> Client:

@@ -11,6 +11,8 @@ import importlib
 import time
 from typing import Any, Optional, TextIO
 
+from .output import plural
+
 #: Seconds between two plain progress lines.
 PLAIN_EVERY = 5.0
 
@@ -58,7 +60,7 @@ class Progress:
         if self._last_plain is None or now - self._last_plain >= PLAIN_EVERY:
             self._last_plain = now
             print(
-                f"teleflow bulk: {self._events:,} events sent so far",
+                f"teleflow bulk: {plural(self._events, 'event')} sent so far",
                 file=self._stream,
                 flush=True,
             )

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 
 from ..analytics import FlushResult
-from ..errors import APIConnectionError, TeleflowError
+from ..errors import APIConnectionError
 from .options import add_api_options, json_object_argument, make_client
-from .output import EXIT_API_ERROR, EXIT_CONNECTION, EXIT_OK, Output
+from .output import EXIT_API_ERROR, EXIT_CONNECTION, EXIT_OK, Output, UsageError
 
 HELP = "record an analytics event; waits until the server has it"
 
@@ -48,14 +48,9 @@ def _exit_code(result: FlushResult) -> int:
     return EXIT_CONNECTION
 
 
-def _problem(result: FlushResult, timeout: float) -> str:
+def _problem(result: FlushResult, timeout: float, output: Output) -> str:
     if result.errors:
-        error = result.errors[-1]
-        text = str(error)
-        request_id = getattr(error, "request_id", None)
-        if isinstance(error, TeleflowError) and request_id:
-            text += f" (request id {request_id})"
-        return text
+        return output.describe(result.errors[-1])
     if result.rejected:
         return "the server rejected the event"
     return f"not delivered within {timeout:g} seconds"
@@ -73,6 +68,11 @@ def run(args: argparse.Namespace, output: Output) -> int:
         TeleflowError: the API call failed; ``main`` prints it in one line and picks the
             exit code (1 API error, 2 invalid input, 3 connection).
     """
+    if not (args.user_id or args.anonymous_id):
+        raise UsageError(
+            "teleflow track: give --user-id ID (or --anonymous-id ID for a visitor who is "
+            "not signed in)"
+        )
     properties = json_object_argument(args.properties, "--properties")
     with make_client(args) as client:
         client.track(
@@ -95,6 +95,6 @@ def run(args: argparse.Namespace, output: Output) -> int:
     )
     if code != EXIT_OK:
         output.note(
-            f"teleflow: error: {args.event!r} not delivered: {_problem(result, args.timeout)}"
+            f"teleflow: error: {args.event!r} not delivered: {_problem(result, args.timeout, output)}"
         )
     return code

@@ -8,12 +8,13 @@ installed unless you call :func:`flush_on_sigterm`.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
 import threading
 from types import FrameType
-from typing import TYPE_CHECKING, Any, Callable, Optional, Union
+from typing import TYPE_CHECKING, Any, Callable, List, Optional, Union
 
 from ..analytics.lifecycle import exit_flush_running
 
@@ -37,7 +38,9 @@ def flush_on_sigterm(client: Client) -> None:
     nothing had intervened: the process ends, killed by SIGTERM, and its exit status says
     so. A SIGTERM that arrives while the process already runs its exit flush lets that
     flush finish, and the process then ends as it was ending. A second SIGTERM while
-    flushing goes straight to the previous action. Calling this for several clients chains
+    flushing goes straight to the previous action, after one line on stderr saying how
+    many events were not delivered (lost with the process; with a ``spool_path`` they
+    stay in the spool for the next process). Calling this for several clients chains
     their handlers.
 
     Call it once, from the main thread, where your program starts. It changes the
@@ -80,7 +83,33 @@ class _FlushThenPass:
                 self._deliver()
             finally:
                 self._busy = False
+        else:
+            self._report_undelivered()
         self._pass_on(signum, frame)
+
+    def _report_undelivered(self) -> None:
+        # A second signal cuts the flush short: say what that costs before the process ends.
+        # Read on a thread with a bounded wait: this handler may have interrupted the main
+        # thread inside the client, holding a lock the count needs.
+        counted: List[int] = []
+        reader = threading.Thread(
+            target=lambda: counted.append(self._client.analytics_stats.pending), daemon=True
+        )
+        with contextlib.suppress(RuntimeError):  # no new threads: the interpreter is ending
+            reader.start()
+            reader.join(_GUARD)
+        number = f"{counted[0]:,}" if counted else "an unknown number of"
+        noun = "event" if counted == [1] else "events"
+        if self._client.config.spool_path:
+            fate = f"they stay in the spool {self._client.config.spool_path}"
+        else:
+            fate = "they are lost"
+        message = (
+            f"teleflow_py: a second SIGTERM cut the analytics flush short: {number} {noun} "
+            f"not delivered; {fate}\n"
+        )
+        with contextlib.suppress(OSError):
+            os.write(2, message.encode("utf-8", "replace"))
 
     def _deliver(self) -> None:
         client = self._client

@@ -33,11 +33,21 @@ def test_the_demo_walks_through_everything_and_every_check_holds() -> None:
         "triggers stored: 1 (not doubled)",
         "analytics batch attempts: ['503', '503', 'dropped', '200']",
         "checkout events stored: 100 (100 unique), none lost",
+        "page_viewed events the server accepted: 2,000 of 2,000",
+        "idempotency key: demo-outage (the same on all 4 attempts)",
+        "analytics events stored        2,100  (page_viewed 2,000 + checkout 100: the 2,000 "
+        "track() calls and the outage's 100)",
+        "shutdown(): 0 events left undelivered, 0 dropped",
         "ok   outage events once, one key",
         "Dashboard: http://127.0.0.1:",
     ):
         assert expected in text, f"missing {expected!r} in:\n{text}"
     assert "FAIL" not in text
+    # Self-explaining: no raw dataclass repr, and the two parts of the delivery add up.
+    assert "FlushResult(" not in text and "AnalyticsStats(" not in text
+    worker, _, rest = text.partition("the worker sent ")[2].partition(" while the calls ran; ")
+    flushed = rest.split("flush() sent the other ")[1].split(" ")[0] if "other" in rest else "0"
+    assert int(worker.replace(",", "")) + int(flushed.replace(",", "")) == 2000
     # The URL printed above is dead once the demo returns, and the demo says so last.
     assert (
         text.rstrip()
@@ -47,6 +57,15 @@ def test_the_demo_walks_through_everything_and_every_check_holds() -> None:
             "longer answers."
         )
     )
+
+
+def test_more_events_than_the_emulator_lists_still_add_up() -> None:
+    # The emulator's tables keep the newest 10,000 rows; its counters count every event.
+    out = io.StringIO()
+    assert run_demo(events=10_050, out=out).ok
+    text = out.getvalue()
+    assert "page_viewed events the server accepted: 10,050 of 10,050" in text
+    assert "analytics events stored       10,150  (page_viewed 10,050 + checkout 100" in text
 
 
 def test_the_demo_command_runs_in_a_fresh_interpreter() -> None:

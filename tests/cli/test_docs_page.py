@@ -62,9 +62,35 @@ def test_every_example_on_the_page_runs(
         assert ran.code == 0, f"{command}\n{ran.err}"
         for shown, printed in zip(expected, ran.out.splitlines()):
             if shown.startswith("{"):
-                assert set(json.loads(printed)) == set(json.loads(shown.replace('"..."', '""')))
+                expected_json = json.loads(shown)
+                printed_json = json.loads(printed)
+                assert set(printed_json) == set(expected_json), command
+                for name, value in expected_json.items():
+                    assert value == "..." or printed_json[name] == value, (command, name)
             elif "..." in shown:
                 assert printed.startswith(shown.split("...")[0]), (command, printed)
             else:
                 assert printed == shown, command
     assert ran_any >= 10
+
+
+def _shown_error(prefix: str) -> str:
+    [line] = [
+        line.strip()
+        for line in PAGE.read_text(encoding="utf-8").splitlines()
+        if line.strip().startswith(prefix)
+    ]
+    return line
+
+
+def test_the_error_lines_shown_are_what_the_command_prints() -> None:
+    # The page's key is the suite's (it ends in "cdef"); this emulator knows another one,
+    # and only the workflow "welcome".
+    with Emulator(api_keys=["sk_test_another_key_0000"]) as emulator:
+        refused = run_in_process(["trigger", "welcome", "--to", "ada"], base_url=emulator.url)
+    assert refused.code == 1
+    assert refused.err_lines == [_shown_error("teleflow: error: HTTP 401")]
+    with Emulator(known_workflows=["welcome"]) as emulator:
+        unknown = run_in_process(["trigger", "welcom", "--to", "ada"], base_url=emulator.url)
+    assert unknown.code == 1
+    assert unknown.err_lines == [_shown_error("teleflow: error: HTTP 422")]

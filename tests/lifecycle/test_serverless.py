@@ -83,9 +83,7 @@ def test_an_invocation_facing_an_outage_says_what_stays_queued(emulator: Emulato
         """
     )
     assert result.returncode == 0, result.stderr
-    assert "1 events were not delivered within 1.0 s at the end of the invocation" in (
-        result.stderr
-    )
+    assert "1 event was not delivered within 1.0 s at the end of the invocation" in result.stderr
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")

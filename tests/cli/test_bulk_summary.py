@@ -1,0 +1,56 @@
+"""The bulk summary's numbers agree with each other and with the first line not sent."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from teleflow_py.cli.bulk import Summary
+from teleflow_py.cli.output import InterruptedByUser
+from teleflow_py.emulator import Emulator
+
+from .conftest import run_command, sent_lines, write_jsonl
+
+BULK = "/v1/events/trigger/bulk"
+
+
+def test_a_later_chunk_sent_before_an_earlier_one_failed_is_explained() -> None:
+    # Requests run side by side: chunk 2 may be accepted while chunk 1 fails.
+    summary = Summary(first_line=1, last_line=300, events=100, requests=1)
+    summary.sent_chunks.append((101, 100))
+    summary.stop(InterruptedByUser("interrupted"), 1, None)
+    assert summary.as_text() == (
+        "100 events sent in 1 request (100 events of them from lines after line 1: a resume "
+        "sends them again under the same keys, and the server does not trigger them twice); "
+        "from line 1 on, not sent"
+    )
+
+
+def test_sent_lines_end_where_the_first_line_not_sent_begins() -> None:
+    summary = Summary(first_line=1, last_line=900, events=800, requests=8)
+    summary.sent_chunks.extend((100 * k + 1, 100) for k in range(8))
+    summary.stop(InterruptedByUser("interrupted"), 801, None)
+    assert summary.as_text() == (
+        "lines 1-800: 800 events sent in 8 requests; from line 801 on, not sent"
+    )
+
+
+def test_after_a_failure_the_summary_counts_what_the_server_stored(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    # Whichever chunk meets the refusal, the summary's numbers match what arrived.
+    data = write_jsonl(tmp_path / "f.jsonl", 300)
+    emulator.fail_next(1, 400, path=BULK)
+    ran = run_command(["bulk", str(data), "--concurrency", "3"], base_url=emulator.url)
+    assert ran.code == 1
+    stored = len(sent_lines(emulator))
+    named = re.search(r"first line not sent: (\d+)", ran.err)
+    assert named, ran.err
+    first_unsent = int(named.group(1))
+    text = ran.out.strip()
+    assert re.search(rf"\b{stored} events? sent in \d+ requests?", text), text
+    assert text.endswith(f"from line {first_unsent} on, not sent"), text
+    prefix = re.match(r"lines 1-(\d+): ", text)
+    if prefix:
+        assert int(prefix.group(1)) == first_unsent - 1
+    assert set(range(1, first_unsent)) <= set(sent_lines(emulator))
