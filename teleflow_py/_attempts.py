@@ -14,7 +14,7 @@ import logging
 import platform
 import socket
 import time
-from typing import Any, Dict, Mapping, Optional, Union
+from typing import Any, Dict, Mapping, NamedTuple, Optional, Union
 
 from requests.structures import CaseInsensitiveDict
 
@@ -35,6 +35,17 @@ logger = logging.getLogger("teleflow_py")
 
 REDACTED = "ApiKey ***"
 RETRY_COUNT_HEADER = "X-Teleflow-Retry-Count"
+
+
+class RetryNote(NamedTuple):
+    """What a retry log record carries for handlers (the ``teleflow_retry`` extra field)."""
+
+    method: str
+    url: str
+    failure: str
+    retry: int
+    max_retries: int
+    wait: float
 
 
 def user_agent(telemetry: bool, include_hostname: bool = False) -> str:
@@ -250,6 +261,17 @@ class Attempts:
             self.retries,
             policy.max_retries,
             decision.wait,
+            # Read by the CLI's retry line: the log filter formats the message and drops args.
+            extra={
+                "teleflow_retry": RetryNote(
+                    self.method,
+                    self.url,
+                    str(status) if status is not None else type(error).__name__,
+                    self.retries,
+                    policy.max_retries,
+                    decision.wait,
+                )
+            },
         )
         self._next_attempt()
         if self._pause is not None and status == 429:

@@ -15,6 +15,7 @@ import re
 import sys
 from typing import Any, Dict, List, Mapping, Match, Optional, TextIO
 
+from .._attempts import RetryNote
 from ..errors import (
     APIConnectionError,
     APIError,
@@ -270,10 +271,6 @@ class _Scrub(logging.Filter):
         return True
 
 
-#: The SDK's record of a retry: method, URL, what failed, retry N, of M, wait in seconds.
-_RETRY_RECORD = re.compile(r"retry %d of %d in %\.\d+fs")
-
-
 class RetryNotice(logging.Handler):
     """One line on stderr when a request is about to be retried, from the SDK's own record.
 
@@ -294,20 +291,14 @@ class RetryNotice(logging.Handler):
         Args:
             record: a record of the ``teleflow_py`` logger.
         """
-        args = record.args
-        if not isinstance(record.msg, str) or not _RETRY_RECORD.search(record.msg):
+        note = getattr(record, "teleflow_retry", None)
+        if not isinstance(note, RetryNote):
             return
-        if not isinstance(args, tuple) or len(args) != 6:
-            return
-        method, url, failure, retry, retries, wait = args
         self._output.note(
-            f"teleflow: {method} {url} failed ({failure}); attempt {_number(retry) + 1:.0f} "
-            f"of {_number(retries) + 1:.0f} in {_number(wait):.1f} s (--quiet hides this line)"
+            f"teleflow: {note.method} {note.url} failed ({note.failure}); attempt "
+            f"{note.retry + 1} of {note.max_retries + 1} in {note.wait:.1f} s "
+            "(--quiet hides this line)"
         )
-
-
-def _number(value: object) -> float:
-    return float(value) if isinstance(value, (int, float)) else 0.0
 
 
 class LibraryLogging:
