@@ -7,6 +7,7 @@ import os
 from types import TracebackType
 from typing import Any, Mapping, Optional, Type, Union
 
+from .._core.environment import warn_if_key_in_clear
 from .._transport import Transport
 from ..analytics.batcher import Batcher
 from ..analytics.mixin import AnalyticsQueueMixin
@@ -133,6 +134,7 @@ class AsyncClient(AsyncEventsMixin, AnalyticsQueueMixin):
             spool_mode="group",
             spool_max_bytes=spool_max_bytes,
         )
+        warn_if_key_in_clear(self._config.base_url)
         self._aio = AsyncTransport(self._config)
         # The analytics worker thread sends with the sync transport; it connects (and
         # starts its thread) only on the first track(), identify() or alias().

@@ -37,13 +37,13 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-def test_importing_the_package_does_not_import_httpx() -> None:
+def test_importing_the_package_does_not_import_aiohttp() -> None:
     code = (
         "import sys, teleflow_py\n"
-        "assert 'httpx' not in sys.modules, 'httpx imported'\n"
+        "assert 'aiohttp' not in sys.modules, 'aiohttp imported'\n"
         "assert 'teleflow_py.aio' not in sys.modules\n"
         "teleflow_py.AsyncClient\n"
-        "assert 'httpx' in sys.modules\n"
+        "assert 'aiohttp' in sys.modules\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
 
@@ -226,17 +226,19 @@ async def test_a_proxy_named_by_the_environment_is_used(
 ) -> None:
     # The API host does not resolve: the call succeeds only through the proxy. Which
     # proxy applies follows requests' reading of HTTP(S)_PROXY / NO_PROXY, as in Client.
-    async with AsyncClient(api_key=API_KEY, base_url="http://api.teleflow.invalid") as client:
+    with pytest.warns(UserWarning, match="unencrypted"):  # a host that is not loopback
+        client = AsyncClient(api_key=API_KEY, base_url="http://api.teleflow.invalid")
+    async with client:
         result = await client.trigger_event("welcome", "s-1", transaction_id="via-proxy")
     assert result.ok
     assert forward_proxy.seen == [b"POST http://api.teleflow.invalid/v1/events/trigger HTTP/1.1"]
     assert [t["transactionId"] for t in emulator.triggers()] == ["via-proxy"]
 
 
-def test_the_sync_client_works_without_httpx_installed(tmp_path: Path) -> None:
+def test_the_sync_client_works_without_aiohttp_installed(tmp_path: Path) -> None:
     # A shadowing module that fails to import stands in for an environment without the
     # `async` extra: the sync client and `import *` work; AsyncClient explains what to do.
-    (tmp_path / "httpx.py").write_text("raise ImportError('no httpx here')\n")
+    (tmp_path / "aiohttp.py").write_text("raise ImportError('no aiohttp here')\n")
     code = (
         "from teleflow_py import *\n"
         "import teleflow_py\n"
@@ -246,7 +248,7 @@ def test_the_sync_client_works_without_httpx_installed(tmp_path: Path) -> None:
         "except ImportError as exc:\n"
         "    assert 'teleflow-py[async]' in str(exc), exc\n"
         "else:\n"
-        "    raise SystemExit('AsyncClient imported without httpx')\n"
+        "    raise SystemExit('AsyncClient imported without aiohttp')\n"
     )
     env = dict(os.environ, PYTHONPATH=str(tmp_path))
     subprocess.run([sys.executable, "-c", code], check=True, env=env)
@@ -259,12 +261,14 @@ async def test_through_a_proxy_the_deadline_and_the_size_cap_hold(
 ) -> None:
     with RawServer(behaviour) as server:
         forward_proxy.upstream = server.port
-        async with AsyncClient(
-            api_key=API_KEY,
-            base_url="http://api.teleflow.invalid",
-            deadline=1.0,
-            max_response_bytes=100_000,
-        ) as client:
+        with pytest.warns(UserWarning, match="unencrypted"):  # a host that is not loopback
+            client = AsyncClient(
+                api_key=API_KEY,
+                base_url="http://api.teleflow.invalid",
+                deadline=1.0,
+                max_response_bytes=100_000,
+            )
+        async with client:
             expected = ResponseTooLargeError if behaviour == "endless" else APITimeoutError
             with pytest.raises(expected):
                 await client.trigger_event("welcome", "s-1")
