@@ -3,9 +3,12 @@
 The SDK's own route skips requests' and urllib3's per-request machinery (merging settings,
 preparing the request, hooks, cookies, URL re-parsing), which on a fast network costs more
 than the exchange itself, and sends headers and body in one write. It resolves the
-environment's settings once, with requests' own rules (``REQUESTS_CA_BUNDLE``,
-``CURL_CA_BUNDLE``, ``NO_PROXY``...), and verifies TLS against the same CA bundle requests
-would use. When the environment names a proxy for the API, or the caller passes their own
+environment's settings once, by requests' own rules (``REQUESTS_CA_BUNDLE``,
+``CURL_CA_BUNDLE``, ``NO_PROXY``...: :mod:`teleflow_py._core.environment`), and verifies
+TLS against the same CA bundle requests would use. Failures are raised as they are met;
+the attempt loop maps them to the SDK's errors with :data:`SYNC_FAILURES`.
+
+When the environment names a proxy for the API, or the caller passes their own
 ``requests.Session``, every request goes through ``requests`` as usual, so proxies, custom
 adapters and CA settings keep working.
 

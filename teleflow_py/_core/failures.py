@@ -19,7 +19,6 @@ Anything else is not a transport failure and is raised as it is by the caller.
 
 from __future__ import annotations
 
-import asyncio
 import http.client
 import socket
 import ssl
@@ -38,10 +37,9 @@ class FailureKinds(NamedTuple):
     transient: _Classes
 
 
-#: The standard library's failures, which every driver may meet (``asyncio.TimeoutError``
-#: is not the built-in ``TimeoutError`` before Python 3.11).
+#: The standard library's failures, which every driver may meet.
 STDLIB = FailureKinds(
-    timeouts=(socket.timeout, TimeoutError, asyncio.TimeoutError),
+    timeouts=(socket.timeout, TimeoutError),
     permanent=(http.client.InvalidURL,),
     transient=(http.client.HTTPException, OSError),
 )

@@ -40,11 +40,11 @@ class CaseInsensitiveDict(MutableMapping[str, str]):
     def __init__(
         self, data: Union[Mapping[str, str], Iterable[Tuple[str, str]], None] = None
     ) -> None:
-        self._store: Dict[str, Tuple[str, str]] = {}
-        if data is not None:
-            items = data.items() if isinstance(data, Mapping) else data
-            for name, value in items:
-                self._store[name.lower()] = (name, value)
+        if data is None:
+            self._store: Dict[str, Tuple[str, str]] = {}
+            return
+        items = data.items() if hasattr(data, "items") else data
+        self._store = {name.lower(): (name, value) for name, value in items}
 
     def __setitem__(self, name: str, value: str) -> None:
         self._store[name.lower()] = (name, value)

@@ -45,24 +45,26 @@ MAX_CONNECTIONS = 100
 _LARGE_BODY = 64 * 1024
 
 #: What aiohttp's failures mean, for the core's one mapping (the standard library's
-#: timeouts, TLS and OS errors are known there).
+#: timeouts, TLS and OS errors are known there). Before Python 3.11 the timer's
+#: ``asyncio.TimeoutError`` is not the built-in ``TimeoutError``.
 AIO_FAILURES = FailureKinds(
-    timeouts=(aiohttp.ServerTimeoutError,),
+    timeouts=(aiohttp.ServerTimeoutError, asyncio.TimeoutError),
     permanent=(aiohttp.InvalidURL, aiohttp.ClientConnectorCertificateError),
     transient=(aiohttp.ClientError,),
 )
 
 if sys.version_info >= (3, 11):
 
-    def _timer() -> Any:
-        return asyncio.timeout(None)
+    def _timer(when: Optional[float]) -> Any:
+        return asyncio.timeout_at(when)
 
 else:  # pragma: no cover - exercised on Python < 3.11 only
 
     class _Timer:
         """``asyncio.timeout`` for Python 3.9 and 3.10: one call-at handle, movable."""
 
-        def __init__(self) -> None:
+        def __init__(self, when: Optional[float]) -> None:
+            self._when = when
             self._handle: Optional[asyncio.TimerHandle] = None
             self._task: Optional[asyncio.Task[Any]] = None
             self._loop: Optional[asyncio.AbstractEventLoop] = None
@@ -71,6 +73,7 @@ else:  # pragma: no cover - exercised on Python < 3.11 only
         async def __aenter__(self) -> _Timer:
             self._loop = asyncio.get_running_loop()
             self._task = asyncio.current_task()
+            self.reschedule(self._when)
             return self
 
         def reschedule(self, when: Optional[float]) -> None:
@@ -91,8 +94,8 @@ else:  # pragma: no cover - exercised on Python < 3.11 only
             if self._fired and exc_type is asyncio.CancelledError:
                 raise asyncio.TimeoutError() from exc
 
-    def _timer() -> Any:
-        return _Timer()
+    def _timer(when: Optional[float]) -> Any:
+        return _Timer(when)
 
 
 class _Attempt:
@@ -100,11 +103,13 @@ class _Attempt:
 
     __slots__ = ("head_wait", "limits", "loop", "timer")
 
-    def __init__(self, timer: Any, limits: Limits, head_wait: float) -> None:
+    def __init__(
+        self, timer: Any, limits: Limits, head_wait: float, loop: asyncio.AbstractEventLoop
+    ) -> None:
         self.timer = timer
         self.limits = limits
         self.head_wait = head_wait
-        self.loop = asyncio.get_running_loop()
+        self.loop = loop
 
     def until(self, seconds: float, doing: str) -> None:
         """End the attempt ``seconds`` from now (cut to the deadline)."""
@@ -153,6 +158,7 @@ class SessionRoute:
         # Through a proxy the TLS to the API host is still ours to verify, by the same CA.
         self._tls = route.tls or (tls_context() if https else None)
         self._authorization = _SecretHeader(credential.encode().decode("latin-1"))
+        self._timeouts: Dict[float, aiohttp.ClientTimeout] = {}
         self._session: Optional[aiohttp.ClientSession] = None
         self._loop: Optional[asyncio.AbstractEventLoop] = None
         self.closed = False
@@ -178,6 +184,18 @@ class SessionRoute:
             self._session, self._loop = session, loop
         return session
 
+    def _timeout_of(self, connect: float) -> aiohttp.ClientTimeout:
+        """aiohttp's timeouts: ``connect`` for a new connection's setup, nothing else.
+
+        The attempt's timer ends at the deadline whatever happens, so ``connect`` need not
+        be cut to it; one object per value, not one per request.
+        """
+        timeout = self._timeouts.get(connect)
+        if timeout is None:
+            timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect)
+            self._timeouts[connect] = timeout
+        return timeout
+
     async def send(
         self,
         method: str,
@@ -201,10 +219,12 @@ class SessionRoute:
         head_wait = timeouts.read
         if body is not None and len(body) > _LARGE_BODY:
             head_wait += timeouts.write
-        async with _timer() as timer:
-            attempt = _Attempt(timer, limits, head_wait)
-            if not limits.deadline.unlimited:
-                attempt.until(limits.deadline.remaining(), "a connection was free")
+        deadline = limits.deadline
+        loop = asyncio.get_running_loop()
+        # Until the connection is ours (waiting for a free one included): the deadline.
+        when = None if deadline.unlimited else loop.time() + deadline.remaining()
+        async with _timer(when) as timer:
+            attempt = _Attempt(timer, limits, head_wait, loop)
             token = _CURRENT.set(attempt)
             try:
                 response = await session.request(
@@ -214,9 +234,7 @@ class SessionRoute:
                     headers=sent,
                     proxy=self._proxy,
                     allow_redirects=False,
-                    timeout=aiohttp.ClientTimeout(
-                        total=None, sock_connect=limits.timeout(timeouts.connect, "connecting")
-                    ),
+                    timeout=self._timeout_of(timeouts.connect),
                 )
             finally:
                 _CURRENT.reset(token)
@@ -263,10 +281,7 @@ async def _read(
                 break
         budget.count(len(piece))
         pieces.append(piece)
-    headers = CaseInsensitiveDict(
-        (name.decode("latin-1"), value.decode("latin-1")) for name, value in raw
-    )
-    return response.status, headers, b"".join(pieces)
+    return response.status, CaseInsensitiveDict(response.headers), b"".join(pieces)
 
 
 def _abandon(session: aiohttp.ClientSession, loop: Optional[asyncio.AbstractEventLoop]) -> None:

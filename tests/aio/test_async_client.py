@@ -302,3 +302,54 @@ async def test_a_spooled_queue_is_delivered_at_close(emulator: Emulator, tmp_pat
         assert client.track("signed_up", user_id="u-1") is True
         assert client.analytics_health() is not None
     assert [e["event"] for e in emulator.events()] == ["signed_up"]
+
+
+def test_the_async_client_imports_and_sends_with_httpx_absent(emulator: Emulator) -> None:
+    # A meta-path finder refuses httpx (and its parts), as in an environment with only the
+    # `async` extra installed: the async client needs aiohttp alone.
+    code = (
+        "import sys\n"
+        "class NoHttpx:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'httpx' or name.startswith(('httpx.', 'httpcore')):\n"
+        "            raise ImportError(f'{name} is blocked')\n"
+        "sys.meta_path.insert(0, NoHttpx())\n"
+        "import asyncio, teleflow_py.aio\n"
+        "async def main():\n"
+        "    async with teleflow_py.aio.AsyncClient(api_key='sk_test_0123456789abcdef',\n"
+        "                                           base_url=sys.argv[1]) as client:\n"
+        "        assert (await client.trigger_event('welcome', 's-1')).ok\n"
+        "asyncio.run(main())\n"
+        "assert 'aiohttp' in sys.modules and 'httpx' not in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code, emulator.url], check=True, timeout=60)
+    assert len(emulator.triggers()) == 1
+
+
+@pytest.mark.usefixtures("only_the_test_proxy")
+async def test_no_proxy_sends_directly_to_the_hosts_it_names(
+    emulator: Emulator, forward_proxy: Proxy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # HTTP_PROXY names the proxy, NO_PROXY exempts the emulator's host: the call goes
+    # straight to it, as the sync client's (and requests') reading of NO_PROXY says.
+    monkeypatch.setenv("NO_PROXY", "localhost,127.0.0.0/8")
+    async with AsyncClient(api_key=API_KEY, base_url=emulator.url) as client:
+        assert (await client.trigger_event("welcome", "s-1")).ok
+    assert forward_proxy.seen == []
+    assert len(emulator.triggers()) == 1
+
+
+@pytest.mark.usefixtures("only_the_test_proxy")
+async def test_through_a_proxy_a_trickled_body_ends_at_the_deadline(
+    forward_proxy: Proxy,
+) -> None:
+    with RawServer("trickle_body") as server:
+        forward_proxy.upstream = server.port
+        with pytest.warns(UserWarning, match="unencrypted"):  # a host that is not loopback
+            client = AsyncClient(
+                api_key=API_KEY, base_url="http://api.teleflow.invalid", deadline=1.0
+            )
+        async with client:
+            with pytest.raises(APITimeoutError):
+                await client.trigger_event("welcome", "s-1")
+    assert forward_proxy.seen[0] == b"POST http://api.teleflow.invalid/v1/events/trigger HTTP/1.1"
