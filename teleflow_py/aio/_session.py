@@ -5,10 +5,10 @@
   passed as ``proxy=`` (``trust_env=True`` would look the environment up again on every
   request), https is verified against the same CA bundle.
 - **One timer per attempt**: aiohttp's own session timeout is off; the attempt runs under
-  one ``asyncio.timeout`` (an equivalent before Python 3.11) that first ends at the
-  deadline (waiting for one of the connections), is moved to the read timeout once the
-  connection is ours (:class:`_Connector`), and again before each read of the body. A new
-  connection's TCP and TLS setup is bounded by ``open_timeout`` (aiohttp's
+  one :class:`~teleflow_py.aio._timer.AttemptTimer` (one ``call_at`` handle): the deadline
+  while waiting for one of the connections, the read timeout once the connection is ours
+  (:class:`_Connector` tells it), and again for each read of the body that must wait. A
+  new connection's TCP and TLS setup is bounded by ``open_timeout`` (aiohttp's
   ``sock_connect``, which only runs for a new connection).
 - **The answer's size**: a declared length over ``max_response_bytes`` is refused before
   reading; the body is read as it streams in and counted
@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import sys
 from typing import Any, Dict, List, NoReturn, Optional, Tuple
 
 import aiohttp
@@ -35,6 +34,7 @@ from .._core.headers import CaseInsensitiveDict
 from .._core.limits import Answer, Limits
 from .._credential import ApiKeyCredential
 from ..errors import TeleflowError
+from ._timer import AttemptTimer
 
 #: Connections one client opens at most per event loop; more concurrent calls wait for
 #: one (within their deadline). Far below the usual 1,024 open files of a process.
@@ -53,73 +53,8 @@ AIO_FAILURES = FailureKinds(
     transient=(aiohttp.ClientError,),
 )
 
-if sys.version_info >= (3, 11):
-
-    def _timer(when: Optional[float]) -> Any:
-        return asyncio.timeout_at(when)
-
-else:  # pragma: no cover - exercised on Python < 3.11 only
-
-    class _Timer:
-        """``asyncio.timeout`` for Python 3.9 and 3.10: one call-at handle, movable."""
-
-        def __init__(self, when: Optional[float]) -> None:
-            self._when = when
-            self._handle: Optional[asyncio.TimerHandle] = None
-            self._task: Optional[asyncio.Task[Any]] = None
-            self._loop: Optional[asyncio.AbstractEventLoop] = None
-            self._fired = False
-
-        async def __aenter__(self) -> _Timer:
-            self._loop = asyncio.get_running_loop()
-            self._task = asyncio.current_task()
-            self.reschedule(self._when)
-            return self
-
-        def reschedule(self, when: Optional[float]) -> None:
-            if self._handle is not None:
-                self._handle.cancel()
-            assert self._loop is not None
-            self._handle = None if when is None else self._loop.call_at(when, self._fire)
-
-        def _fire(self) -> None:
-            self._fired = True
-            if self._task is not None:
-                self._task.cancel()
-
-        async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-            if self._handle is not None:
-                self._handle.cancel()
-                self._handle = None
-            if self._fired and exc_type is asyncio.CancelledError:
-                raise asyncio.TimeoutError() from exc
-
-    def _timer(when: Optional[float]) -> Any:
-        return _Timer(when)
-
-
-class _Attempt:
-    """The timer of the attempt running in this task, and how far it has come."""
-
-    __slots__ = ("head_wait", "limits", "loop", "timer")
-
-    def __init__(
-        self, timer: Any, limits: Limits, head_wait: float, loop: asyncio.AbstractEventLoop
-    ) -> None:
-        self.timer = timer
-        self.limits = limits
-        self.head_wait = head_wait
-        self.loop = loop
-
-    def until(self, seconds: float, doing: str) -> None:
-        """End the attempt ``seconds`` from now (cut to the deadline)."""
-        self.timer.reschedule(self.loop.time() + self.limits.timeout(seconds, doing))
-
-    def connected(self) -> None:
-        self.until(self.head_wait, "the request was sent")
-
-
-_CURRENT: contextvars.ContextVar[Optional[_Attempt]] = contextvars.ContextVar(
+#: The running attempt's timer and the wait it allows for the answer once connected.
+_CURRENT: contextvars.ContextVar[Optional[Tuple[AttemptTimer, float]]] = contextvars.ContextVar(
     "teleflow_py_attempt", default=None
 )
 
@@ -131,7 +66,8 @@ class _Connector(aiohttp.TCPConnector):
         connection = await super().connect(req, traces, timeout)
         attempt = _CURRENT.get()
         if attempt is not None:
-            attempt.connected()
+            timer, head_wait = attempt
+            timer.phase(head_wait)
         return connection
 
 
@@ -222,10 +158,9 @@ class SessionRoute:
         deadline = limits.deadline
         loop = asyncio.get_running_loop()
         # Until the connection is ours (waiting for a free one included): the deadline.
-        when = None if deadline.unlimited else loop.time() + deadline.remaining()
-        async with _timer(when) as timer:
-            attempt = _Attempt(timer, limits, head_wait, loop)
-            token = _CURRENT.set(attempt)
+        deadline_end = None if deadline.unlimited else loop.time() + deadline.remaining()
+        with AttemptTimer(loop, deadline_end, head_wait) as timer:
+            token = _CURRENT.set((timer, head_wait))
             try:
                 response = await session.request(
                     method,
@@ -239,7 +174,7 @@ class SessionRoute:
             finally:
                 _CURRENT.reset(token)
             try:
-                status, answer_headers, content = await _read(response, attempt)
+                status, answer_headers, content = await _read(response, limits, timer)
             except BaseException:
                 response.close()  # a half-read answer leaves the connection unusable
                 raise
@@ -259,10 +194,10 @@ class SessionRoute:
 
 
 async def _read(
-    response: aiohttp.ClientResponse, attempt: _Attempt
+    response: aiohttp.ClientResponse, limits: Limits, timer: AttemptTimer
 ) -> Tuple[int, CaseInsensitiveDict, bytes]:
     """Status, headers and body of ``response``, within the attempt's limits."""
-    budget = attempt.limits.budget()
+    budget = limits.budget()
     raw = response.raw_headers
     budget.count(sum(len(name) + len(value) + 4 for name, value in raw))
     declared = response.content_length
@@ -275,7 +210,7 @@ async def _read(
         if not piece:
             if content.at_eof():
                 break
-            attempt.until(attempt.limits.timeouts.read, "the answer was read")
+            timer.phase(limits.timeouts.read)
             piece = await content.readany()
             if not piece:
                 break
