@@ -214,7 +214,8 @@ class Attempts:
             started = time.monotonic()
             whole = Deadline(None if sending.per_attempt else sending.deadline)
             while True:
-                yield from self._before_send(whole)
+                if self.pause is not None or observer is not NO_OBSERVER:
+                    yield from self._before_send(whole)
                 deadline = Deadline(sending.deadline) if sending.per_attempt else whole
                 limits = Limits(sending.timeouts, deadline, sending.max_response_bytes)
                 self.headers[RETRY_COUNT_HEADER] = str(self.retries)

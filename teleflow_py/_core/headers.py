@@ -147,6 +147,7 @@ def parse_body(content: bytes) -> Any:
     if not content.strip():
         return None
     try:
-        return json.loads(content)
-    except (ValueError, RecursionError):
+        # Decoded first: json.loads(bytes) guesses the encoding in Python code.
+        return json.loads(content.decode("utf-8"))
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
         return content.decode("utf-8", errors="replace")
