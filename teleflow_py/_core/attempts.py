@@ -166,6 +166,10 @@ class Attempts:
                         outcome = Failure(exc)
                 else:
                     outcome = sleep(step.seconds) is not False
+            except BaseException as exc:  # cancelled, interrupted: the loop ends with it
+                flow.throw(exc)
+                raise
+            try:
                 step = flow.send(outcome)
             except StopIteration as done:
                 return done.value  # type: ignore[no-any-return]
@@ -187,6 +191,10 @@ class Attempts:
                         outcome = Failure(exc)
                 else:
                     outcome = (await sleep(step.seconds)) is not False
+            except BaseException as exc:  # cancelled, interrupted: the loop ends with it
+                flow.throw(exc)
+                raise
+            try:
                 step = flow.send(outcome)
             except StopIteration as done:
                 return done.value  # type: ignore[no-any-return]

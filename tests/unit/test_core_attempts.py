@@ -215,3 +215,14 @@ def test_a_pacing_delay_past_the_deadline_ends_the_call_before_waiting() -> None
         next(flow)
     assert not caught.value.retryable
     assert recorder.seen[-1] == ("call_ended", "APITimeoutError")
+
+
+def test_a_call_interrupted_in_its_driver_still_ends_for_the_observer() -> None:
+    recorder = Recorder()
+
+    def interrupted(call: Call, headers: Any, limits: Any) -> Answer:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        Attempts(CALL, sending(recorder)).run(interrupted, lambda seconds: None)
+    assert recorder.seen[-1] == ("call_ended", "KeyboardInterrupt")
