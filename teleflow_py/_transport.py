@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import time
 import weakref
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Optional
 
 import requests
 
@@ -22,7 +22,6 @@ from ._core.attempts import Attempts, Sending
 from ._core.calls import Call
 from ._core.deadline import SharedPause
 from ._core.hooks import NO_OBSERVER, AttemptObserver
-from ._core.limits import Answer, Limits
 from .config import ClientConfig
 from .response import Response
 
@@ -102,12 +101,16 @@ class Transport:
             APIConnectionError: no answer after retries (``APITimeoutError`` for timeouts
                 and for the deadline).
         """
-        return self.attempts(call, pause).run(self.send_attempt, self._wait)
+        return self.run(self.attempts(call, pause), self._wait)
+
+    def run(self, attempts: Attempts, sleep: Callable[[float], Any]) -> Response:
+        """Drive ``attempts`` over this transport's connections, waiting with ``sleep``.
+
+        The analytics worker passes its own ``sleep``, which refuses a wait past its
+        shutdown deadline (see :meth:`~teleflow_py._core.attempts.Attempts.run`).
+        """
+        return attempts.run(self._connection.send, sleep)
 
     def _wait(self, seconds: float) -> None:
         if seconds > 0:
             self._sleep(seconds)
-
-    def send_attempt(self, call: Call, headers: Dict[str, str], limits: Limits) -> Answer:
-        """One attempt of ``call`` (the "send" step of the loop); raises what the route met."""
-        return self._connection.send(call.method, call.path, call.body, headers, limits)

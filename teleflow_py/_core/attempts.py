@@ -151,17 +151,24 @@ class Attempts:
 
     def run(
         self,
-        send: Callable[[Call, Dict[str, str], Limits], Answer],
+        send: Callable[[str, str, Optional[bytes], Dict[str, str], Limits], Answer],
         sleep: Callable[[float], Any],
     ) -> Response:
-        """Drive :meth:`flow` with blocking I/O; see :meth:`flow` for what it raises."""
+        """Drive :meth:`flow` with blocking I/O; see :meth:`flow` for what it raises.
+
+        ``send(method, path, body, headers, limits)`` makes one attempt (a route's
+        ``send``); ``sleep(seconds)`` waits, returning ``False`` when it may not.
+        """
+        call = self.call
         flow = self.flow()
         step = next(flow)
         while True:
             try:
                 if isinstance(step, Send):
                     try:
-                        outcome: Any = send(self.call, step.headers, step.limits)
+                        outcome: Any = send(
+                            call.method, call.path, call.body, step.headers, step.limits
+                        )
                     except Exception as exc:
                         outcome = Failure(exc)
                 else:
@@ -176,17 +183,23 @@ class Attempts:
 
     async def arun(
         self,
-        send: Callable[[Call, Dict[str, str], Limits], Awaitable[Answer]],
+        send: Callable[[str, str, Optional[bytes], Dict[str, str], Limits], Awaitable[Answer]],
         sleep: Callable[[float], Awaitable[Any]],
     ) -> Response:
-        """Drive :meth:`flow` with awaited I/O; see :meth:`flow` for what it raises."""
+        """Drive :meth:`flow` with awaited I/O; see :meth:`flow` for what it raises.
+
+        As :meth:`run`, with ``send`` and ``sleep`` awaited.
+        """
+        call = self.call
         flow = self.flow()
         step = next(flow)
         while True:
             try:
                 if isinstance(step, Send):
                     try:
-                        outcome: Any = await send(self.call, step.headers, step.limits)
+                        outcome: Any = await send(
+                            call.method, call.path, call.body, step.headers, step.limits
+                        )
                     except Exception as exc:
                         outcome = Failure(exc)
                 else:

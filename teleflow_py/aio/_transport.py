@@ -10,14 +10,13 @@ through aiohttp (:mod:`teleflow_py.aio._session`) and a "sleep" step is ``asynci
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Awaitable, Callable, Dict, Optional
+from typing import Any, Awaitable, Callable, Optional
 
 from .._core.attempts import Attempts, Sending
 from .._core.calls import Call
 from .._core.deadline import SharedPause
 from .._core.failures import reason
 from .._core.hooks import NO_OBSERVER, AttemptObserver
-from .._core.limits import Answer, Limits
 from ..config import ClientConfig
 from ..errors import APIConnectionError
 from ..response import Response
@@ -78,11 +77,9 @@ class AsyncTransport:
             APIConnectionError: no answer after retries (``APITimeoutError`` for timeouts
                 and for the deadline).
         """
-        return await Attempts(call, self.sending, pause).arun(self._send_attempt, self._wait)
+        route = self._open()
+        return await Attempts(call, self.sending, pause).arun(route.send, self._wait)
 
     async def _wait(self, seconds: float) -> None:
         if seconds > 0:
             await self._sleep(seconds)
-
-    async def _send_attempt(self, call: Call, headers: Dict[str, str], limits: Limits) -> Answer:
-        return await self._open().send(call.method, call.path, call.body, headers, limits)

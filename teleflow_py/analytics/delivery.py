@@ -93,7 +93,7 @@ class Sender:
         )
         attempts = Attempts(call, self._sending)
         try:
-            response = attempts.run(self._transport.send_attempt, self._retry_wait)
+            response = self._transport.run(attempts, self._retry_wait)
         except TeleflowError as error:
             decision = attempts.decision
             reason = decision.reason if decision is not None else "not_retryable"

@@ -220,7 +220,7 @@ def test_a_pacing_delay_past_the_deadline_ends_the_call_before_waiting() -> None
 def test_a_call_interrupted_in_its_driver_still_ends_for_the_observer() -> None:
     recorder = Recorder()
 
-    def interrupted(call: Call, headers: Any, limits: Any) -> Answer:
+    def interrupted(*attempt: Any) -> Answer:
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
