@@ -18,10 +18,11 @@ from typing import Any, Callable, Optional
 import requests
 
 from ._connection import SYNC_FAILURES, Connection
-from ._core.attempts import Attempts, Sending
+from ._core.attempts import Attempts
 from ._core.calls import Call
 from ._core.deadline import SharedPause
 from ._core.hooks import NO_OBSERVER, AttemptObserver
+from ._core.sending import Sending
 from .config import ClientConfig
 from .response import Response
 

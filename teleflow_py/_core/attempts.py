@@ -33,7 +33,6 @@ from typing import (
     Union,
 )
 
-from ..config import ClientConfig
 from ..errors import (
     APIConnectionError,
     APITimeoutError,
@@ -45,18 +44,18 @@ from ..errors import (
 from ..response import Response
 from .calls import Call
 from .deadline import Deadline, SharedPause
-from .failures import STDLIB, FailureKinds, api_error
+from .failures import api_error
 from .headers import (
     RETRY_COUNT_HEADER,
     CaseInsensitiveDict,
-    base_headers,
     parse_body,
     redacted,
     request_headers,
 )
-from .hooks import NO_OBSERVER, AttemptObserver
-from .limits import Answer, Limits, Timeouts
-from .retry import RetryDecision, RetryPolicy, server_requested_wait
+from .hooks import NO_OBSERVER
+from .limits import Answer, Limits
+from .retry import RetryDecision, server_requested_wait
+from .sending import Sending
 
 logger = logging.getLogger("teleflow_py")
 
@@ -83,46 +82,6 @@ class Failure(NamedTuple):
 
 Step = Union[Send, Sleep]
 Flow = Generator[Step, Any, Response]
-
-
-class Sending(NamedTuple):
-    """A client's settings for sending, built once per client (and per ``with_options``)."""
-
-    base_url: str
-    base_headers: Dict[str, str]
-    policy: RetryPolicy
-    timeouts: Timeouts
-    #: Seconds for one whole call (``None`` or ``math.inf``: no limit).
-    deadline: Optional[float]
-    max_response_bytes: int
-    #: The driver's exception classes (see :mod:`teleflow_py._core.failures`).
-    kinds: FailureKinds = STDLIB
-    observer: AttemptObserver = NO_OBSERVER
-    #: The deadline bounds each attempt rather than the whole call (the analytics worker,
-    #: whose waits between attempts its own shutdown deadline bounds).
-    per_attempt: bool = False
-
-    @classmethod
-    def of(
-        cls, config: ClientConfig, kinds: FailureKinds, observer: AttemptObserver = NO_OBSERVER
-    ) -> Sending:
-        """The Events API settings of a client's ``config``, for a driver with ``kinds``."""
-        return cls(
-            base_url=config.base_url,
-            base_headers=base_headers(
-                config.telemetry, config.telemetry_hostname, config.default_headers
-            ),
-            policy=RetryPolicy(
-                max_retries=config.max_retries, max_server_wait=config.max_retry_wait
-            ),
-            timeouts=Timeouts(
-                connect=config.open_timeout, read=config.timeout, write=config.write_timeout
-            ),
-            deadline=config.deadline,
-            max_response_bytes=config.max_response_bytes,
-            kinds=kinds,
-            observer=observer,
-        )
 
 
 class Attempts:

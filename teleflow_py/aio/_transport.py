@@ -12,11 +12,12 @@ from __future__ import annotations
 import asyncio
 from typing import Any, Awaitable, Callable, Optional
 
-from .._core.attempts import Attempts, Sending
+from .._core.attempts import Attempts
 from .._core.calls import Call
 from .._core.deadline import SharedPause
 from .._core.failures import reason
 from .._core.hooks import NO_OBSERVER, AttemptObserver
+from .._core.sending import Sending
 from ..config import ClientConfig
 from ..errors import APIConnectionError
 from ..response import Response

@@ -19,12 +19,13 @@ from teleflow_py import (
     ServiceUnavailableError,
     TeleflowError,
 )
-from teleflow_py._core.attempts import Attempts, Failure, Send, Sending, Sleep
+from teleflow_py._core.attempts import Attempts, Failure, Send, Sleep
 from teleflow_py._core.calls import Call
 from teleflow_py._core.deadline import SharedPause
 from teleflow_py._core.hooks import NO_OBSERVER, AttemptObserver
 from teleflow_py._core.limits import Answer, Timeouts
 from teleflow_py._core.retry import RetryPolicy
+from teleflow_py._core.sending import Sending
 from teleflow_py.response import Response
 
 CALL = Call("POST", "/v1/events/trigger", b'{"name":"w","to":"s"}', "key-1", kind="trigger")
