@@ -19,17 +19,17 @@ from ..results import TriggerResult
 logger = logging.getLogger("teleflow_py")
 
 
-#: The fields of a trigger's result (novu ``libs/shared/src/dto/events``,
-#: ``TriggerEventResponseDto``: ``acknowledged``, ``status``, ``transactionId``, ``error``).
-_RESULT_FIELDS = ("acknowledged", "status", "transactionId")
-
-
 def describes_a_trigger(data: Any) -> bool:
     """Whether ``data`` is a trigger's result: a dict with one of its fields at least.
 
+    The fields (novu ``libs/shared/src/dto/events``, ``TriggerEventResponseDto``):
+    ``acknowledged``, ``status``, ``transactionId`` (and ``error``).
+
     ``{"accepted": "x"}`` (another endpoint's answer, a proxy's JSON) is not one.
     """
-    return isinstance(data, dict) and any(name in data for name in _RESULT_FIELDS)
+    return isinstance(data, dict) and (
+        "acknowledged" in data or "status" in data or "transactionId" in data
+    )
 
 
 def trigger_result(response: Response, what: str) -> TriggerResult:

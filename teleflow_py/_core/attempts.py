@@ -183,6 +183,7 @@ class Attempts:
             Exception: a failure that is not a transport failure, as the driver met it.
         """
         call, sending, observer = self.call, self.sending, self.sending.observer
+        debug = logger.isEnabledFor(logging.DEBUG)
         observer.call_started(call)
         try:
             if self.pause is not None:
@@ -200,7 +201,7 @@ class Attempts:
                 limits = Limits(sending.timeouts, deadline, sending.max_response_bytes)
                 self.headers[RETRY_COUNT_HEADER] = str(self.retries)
                 observer.attempt_started(call, self.retries, self.headers)
-                if logger.isEnabledFor(logging.DEBUG):
+                if debug:
                     logger.debug(
                         "%s %s attempt %d headers=%s",
                         call.method,
@@ -221,6 +222,8 @@ class Attempts:
                     )
                     answered = self._answered(outcome, whole, started)
                     if isinstance(answered, Response):
+                        if debug:
+                            logger.debug("%s %s -> %d", call.method, self.url, answered.status)
                         observer.call_ended(call, answered, None)
                         return answered
                     error, wait = answered
@@ -281,7 +284,6 @@ class Attempts:
                     # The window's last request: the others wait for its reset.
                     reset = server_requested_wait(headers) or 0.0
                     self.pause.hold(min(reset, self.sending.policy.max_server_wait))
-                logger.debug("%s %s -> %d", call.method, self.url, status)
                 return response
             # Not the endpoint's answer (a captive portal, a proxy's page): nothing says the
             # request was taken, so it is retried like a lost answer.

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+from itertools import chain
 from typing import Any, Dict, List, NoReturn, Optional, Tuple
 
 import aiohttp
@@ -199,7 +200,7 @@ async def _read(
     """Status, headers and body of ``response``, within the attempt's limits."""
     budget = limits.budget()
     raw = response.raw_headers
-    budget.count(sum(len(name) + len(value) + 4 for name, value in raw))
+    budget.count(sum(map(len, chain.from_iterable(raw))) + 4 * len(raw))  # ": ", CRLF
     declared = response.content_length
     if declared is not None:
         budget.declared(declared)
