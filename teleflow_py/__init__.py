@@ -51,7 +51,7 @@ if TYPE_CHECKING:
 
 
 def __getattr__(name: str) -> Any:
-    # AsyncClient is imported on first use, so that `import teleflow_py` never imports httpx
+    # AsyncClient is imported on first use, so that `import teleflow_py` never imports aiohttp
     # (nor does `from teleflow_py import *`: it is left out of __all__ for that reason).
     if name == "AsyncClient":
         from .aio import AsyncClient

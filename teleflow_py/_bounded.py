@@ -1,4 +1,4 @@
-"""Reading an answer within a size cap and a deadline, whatever the server sends.
+"""The sync driver's reading of an answer within a size cap and a deadline.
 
 A socket timeout bounds each read, not the whole answer: a server that trickles one byte a
 second, or streams an endless chunked body, would otherwise hold the call (and grow its
@@ -6,7 +6,7 @@ memory) for as long as it likes. Both routes to the API read through here:
 
 - the SDK's own ``http.client`` connections read the status line, headers and body through
   :class:`BoundedReader`, which sets each read's socket timeout to what the deadline leaves
-  and counts every byte;
+  and counts every byte (a :class:`~teleflow_py._core.limits.ReadBudget`);
 - a ``requests`` session (the caller's, or ours behind a proxy) is read with
   ``stream=True`` and :func:`read_session_body`, in pieces, with the same two limits.
 """
@@ -18,41 +18,8 @@ import io
 import socket
 from typing import Any, List, Optional
 
-from ._deadline import Deadline
+from ._core.limits import ReadBudget
 from .errors import ResponseTooLargeError
-
-
-class ReadBudget:
-    """What one answer may still take: bytes (``max_bytes``) and time (``deadline``)."""
-
-    __slots__ = ("deadline", "max_bytes", "read_timeout", "used")
-
-    def __init__(self, deadline: Deadline, max_bytes: int, read_timeout: float) -> None:
-        self.deadline = deadline
-        self.max_bytes = max_bytes
-        self.read_timeout = read_timeout
-        self.used = 0
-
-    def next_timeout(self) -> float:
-        """The timeout of the next read.
-
-        Raises:
-            socket.timeout: the deadline has passed.
-        """
-        timeout = self.deadline.bound(self.read_timeout)
-        if timeout <= 0:
-            raise socket.timeout(f"{self.deadline.describe()} passed while reading the answer")
-        return timeout
-
-    def count(self, size: int) -> None:
-        """Add ``size`` bytes read.
-
-        Raises:
-            ResponseTooLargeError: the answer passed ``max_bytes``.
-        """
-        self.used += size
-        if self.used > self.max_bytes:
-            raise ResponseTooLargeError(self.max_bytes)
 
 
 class BoundedReader(io.RawIOBase):
@@ -116,7 +83,7 @@ def read_body(answer: http.client.HTTPResponse, budget: ReadBudget) -> bytes:
 
     Raises:
         ResponseTooLargeError: the body declared, or reached, more than the cap.
-        socket.timeout: the deadline passed while reading.
+        TimeoutError: the deadline passed while reading.
     """
     if answer.length is not None and answer.length > budget.max_bytes:
         raise ResponseTooLargeError(budget.max_bytes)
@@ -138,7 +105,7 @@ def read_session_body(answer: Any, budget: ReadBudget) -> bytes:
 
     Raises:
         ResponseTooLargeError: the body passed the cap (or declared a longer length).
-        socket.timeout: the deadline passed while reading.
+        TimeoutError: the deadline passed while reading.
     """
     declared = answer.headers.get("Content-Length")
     if declared is not None and declared.strip().isdigit() and int(declared) > budget.max_bytes:

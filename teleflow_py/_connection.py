@@ -3,9 +3,12 @@
 The SDK's own route skips requests' and urllib3's per-request machinery (merging settings,
 preparing the request, hooks, cookies, URL re-parsing), which on a fast network costs more
 than the exchange itself, and sends headers and body in one write. It resolves the
-environment's settings once, with requests' own rules (``REQUESTS_CA_BUNDLE``,
-``CURL_CA_BUNDLE``, ``NO_PROXY``...), and verifies TLS against the same CA bundle requests
-would use. When the environment names a proxy for the API, or the caller passes their own
+environment's settings once, by requests' own rules (``REQUESTS_CA_BUNDLE``,
+``CURL_CA_BUNDLE``, ``NO_PROXY``...: :mod:`teleflow_py._core.environment`), and verifies
+TLS against the same CA bundle requests would use. Failures are raised as they are met;
+the attempt loop maps them to the SDK's errors with :data:`SYNC_FAILURES`.
+
+When the environment names a proxy for the API, or the caller passes their own
 ``requests.Session``, every request goes through ``requests`` as usual, so proxies, custom
 adapters and CA settings keep working.
 
@@ -23,78 +26,41 @@ import socket
 import ssl
 import threading
 from functools import partial
-from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Tuple, Union
+from typing import Any, Dict, List, Mapping, Optional, Union
 from urllib.parse import urlsplit
 
 import requests
 import urllib3
 from requests.adapters import HTTPAdapter
-from requests.structures import CaseInsensitiveDict
 
-from ._bounded import BoundedResponse, ReadBudget, read_body, read_session_body
+from ._bounded import BoundedResponse, read_body, read_session_body
+from ._core.environment import route_for
+from ._core.failures import FailureKinds, reason
+from ._core.headers import CaseInsensitiveDict
+from ._core.limits import Answer, Limits
 from ._credential import ApiKeyCredential
-from ._deadline import Deadline
-from .errors import APIConnectionError, APITimeoutError, ResponseTooLargeError, TeleflowError
+from .errors import APIConnectionError, TeleflowError
 
 #: Idle keep-alive connections kept per client (more threads at once open short-lived ones).
 POOL_SIZE = 32
 
-#: Transport failures that no retry can fix, from either route. (A failed TLS handshake
-#: other than an EOF is one: a wrong certificate or a plain-HTTP port stays so.)
-_PERMANENT_FAILURES = (
-    requests.exceptions.InvalidHeader,
-    requests.exceptions.InvalidURL,
-    requests.exceptions.InvalidSchema,
-    requests.exceptions.MissingSchema,
-    requests.exceptions.SSLError,
-    http.client.InvalidURL,
+#: What the failures of both routes mean, for the core's one mapping
+#: (:func:`teleflow_py._core.failures.api_error`); the standard library's are known there.
+SYNC_FAILURES = FailureKinds(
+    timeouts=(requests.Timeout, urllib3.exceptions.TimeoutError),
+    # No retry fixes these (requests' SSLError: a wrong certificate stays wrong).
+    permanent=(
+        requests.exceptions.InvalidHeader,
+        requests.exceptions.InvalidURL,
+        requests.exceptions.InvalidSchema,
+        requests.exceptions.MissingSchema,
+        requests.exceptions.SSLError,
+    ),
+    transient=(
+        requests.RequestException,
+        urllib3.exceptions.HTTPError,  # reading a streamed body on the requests route
+    ),
 )
-_TIMEOUTS = (requests.Timeout, socket.timeout, urllib3.exceptions.TimeoutError)
-_TRANSIENT_FAILURES = (
-    requests.RequestException,
-    http.client.HTTPException,
-    OSError,
-    urllib3.exceptions.HTTPError,  # reading a streamed body on the requests route
-)
-
-
-class Timeouts(NamedTuple):
-    """Seconds allowed to connect, for each socket write, and for each socket read."""
-
-    connect: float
-    read: float
-    write: float
-
-
-class Limits(NamedTuple):
-    """What one attempt may take: per-operation timeouts, the call's deadline, answer size."""
-
-    timeouts: Timeouts
-    deadline: Deadline
-    max_response_bytes: int
-
-    def budget(self) -> ReadBudget:
-        """A fresh budget for reading one answer."""
-        return ReadBudget(self.deadline, self.max_response_bytes, self.timeouts.read)
-
-    def timeout(self, which: float, doing: str) -> float:
-        """``which`` cut to the deadline.
-
-        Raises:
-            socket.timeout: the deadline has already passed.
-        """
-        bounded = self.deadline.bound(which)
-        if bounded <= 0:
-            raise socket.timeout(f"{self.deadline.describe()} passed before {doing}")
-        return bounded
-
-
-class Answer(NamedTuple):
-    """What the server answered: status, headers (case-insensitive) and the raw body."""
-
-    status_code: int
-    headers: Mapping[str, str]
-    content: bytes
 
 
 class _ApiKeyAuth(requests.auth.AuthBase):
@@ -268,42 +234,6 @@ def _closed_by_peer(connection: http.client.HTTPConnection) -> bool:
         return True
 
 
-def _tls_context(verify: Union[bool, str, None], cert: Any) -> ssl.SSLContext:
-    """The TLS settings requests would apply, as one context (certifi's CA bundle by default)."""
-    if verify is False:  # None (not set) means verify, as in requests
-        context = ssl.create_default_context()
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    else:
-        bundle = verify if isinstance(verify, str) else requests.utils.DEFAULT_CA_BUNDLE_PATH
-        if os.path.isdir(bundle):
-            context = ssl.create_default_context(capath=bundle)
-        else:
-            context = ssl.create_default_context(cafile=bundle)
-    if cert:
-        if isinstance(cert, (tuple, list)):
-            context.load_cert_chain(cert[0], cert[1])
-        else:
-            context.load_cert_chain(cert)
-    return context
-
-
-def environment_route(base_url: str) -> Tuple[bool, Optional[ssl.SSLContext]]:
-    """How the environment says to reach ``base_url``, by requests' rules.
-
-    Returns whether a proxy applies (``HTTPS_PROXY``, ``NO_PROXY``...) and, for an https
-    URL without one, the TLS context requests would verify with (``None`` for http).
-    Shared by the sync and the async client, so both connect alike.
-    """
-    with requests.Session() as session:
-        settings = session.merge_environment_settings(base_url, {}, None, None, None)
-    if requests.utils.select_proxy(base_url, settings["proxies"]):
-        return True, None
-    if urlsplit(base_url).scheme.lower() != "https":
-        return False, None
-    return False, _tls_context(settings["verify"], settings["cert"])
-
-
 class _SessionRoute:
     """Sends through a ``requests.Session``: the caller's, or ours when a proxy applies."""
 
@@ -380,10 +310,11 @@ class Connection:
 
         Raises:
             TeleflowError: the client was closed.
-            APITimeoutError: the connect, write or read timeout or the deadline passed.
+            APIConnectionError: the environment's CA bundle cannot be used (not retryable).
             ResponseTooLargeError: the answer passed ``limits.max_response_bytes``.
-            APIConnectionError: no answer; ``retryable`` is false for failures a repeat
-                cannot fix (an invalid URL or header, a TLS certificate that fails to verify).
+            Exception: the route's own failure (``OSError``, ``http.client`` and
+                ``requests`` errors, ``TimeoutError``), which the attempt loop maps with
+                :data:`SYNC_FAILURES`.
         """
         url = self._base_url + path
         route = self._route
@@ -395,28 +326,9 @@ class Connection:
             except Exception as exc:
                 # For example REQUESTS_CA_BUNDLE naming a missing or broken file.
                 raise APIConnectionError(
-                    f"{method} {url} cannot connect: {_reason(exc)}", url=url, retryable=False
+                    f"{method} {url} cannot connect: {reason(exc)}", url=url, retryable=False
                 ) from exc
-        try:
-            return route.send(method, path, body, headers, limits)
-        except ResponseTooLargeError as exc:
-            exc.url = url
-            exc.args = (f"{method} {url}: {exc}",)
-            raise
-        except _TIMEOUTS as exc:
-            raise APITimeoutError(f"{method} {url} timed out: {_reason(exc)}", url=url) from exc
-        except ssl.SSLError as exc:
-            retryable = isinstance(exc, (ssl.SSLEOFError, ssl.SSLZeroReturnError))
-            raise APIConnectionError(
-                f"{method} {url} failed in TLS: {_reason(exc)}", url=url, retryable=retryable
-            ) from exc
-        except (*_PERMANENT_FAILURES, ValueError) as exc:
-            # http.client raises ValueError for a header value it will not send.
-            raise APIConnectionError(
-                f"{method} {url} cannot succeed: {_reason(exc)}", url=url, retryable=False
-            ) from exc
-        except _TRANSIENT_FAILURES as exc:
-            raise APIConnectionError(f"{method} {url} failed: {_reason(exc)}", url=url) from exc
+        return route.send(method, path, body, headers, limits)
 
     def _open(self) -> Route:
         with self._lock:
@@ -431,8 +343,8 @@ class Connection:
     def _new_route(self) -> Route:
         if self._user_session is not None:
             return _SessionRoute(self._user_session, self._base_url, self._credential)
-        proxied, tls = environment_route(self._base_url)
-        if proxied:
+        proxy, tls = route_for(self._base_url)
+        if proxy is not None:
             session = requests.Session()
             session.mount("http://", HTTPAdapter(pool_maxsize=POOL_SIZE))
             session.mount("https://", HTTPAdapter(pool_maxsize=POOL_SIZE))
@@ -464,9 +376,3 @@ class Connection:
             route.close()
         elif route is not None and route.session is not self._user_session:
             route.session.close()
-
-
-def _reason(exc: BaseException) -> str:
-    """A short, key-free description of a transport failure (the key is never in a URL)."""
-    text = str(exc) or type(exc).__name__
-    return f"{type(exc).__name__}: {text[:300]}"

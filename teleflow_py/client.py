@@ -8,6 +8,7 @@ from typing import Any, Dict, Mapping, Optional, Type, Union
 
 import requests
 
+from ._core.environment import warn_if_key_in_clear
 from ._transport import Transport
 from .analytics.batcher import Batcher
 from .analytics.mixin import AnalyticsMixin
@@ -198,6 +199,7 @@ class Client(EventsMixin, AnalyticsMixin):
             spool_mode=spool_mode,
             spool_max_bytes=spool_max_bytes,
         )
+        warn_if_key_in_clear(self._config.base_url)
         self._transport = Transport(self._config, session)
         # Starts no thread until the first track(), identify() or alias().
         self._batcher = Batcher(self._config, self._transport)

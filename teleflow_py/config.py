@@ -11,9 +11,9 @@ from urllib.parse import urlsplit
 
 from typing_extensions import Literal
 
+from ._core.deadline import check_seconds
 from ._credential import ApiKeyCredential
 from ._credential import mask_key as mask_key
-from ._deadline import check_seconds
 from .errors import ValidationError
 
 DEFAULT_BASE_URL = "https://api-teleflow.khulnasoft.com"

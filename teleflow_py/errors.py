@@ -41,9 +41,8 @@ import json
 import re
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Tuple, Type
 
-from requests.structures import CaseInsensitiveDict
-
-from ._retry import server_requested_wait
+from ._core.headers import CaseInsensitiveDict
+from ._core.retry import server_requested_wait
 from .response import request_id_of
 
 if TYPE_CHECKING:

@@ -1,12 +1,15 @@
-"""The Events API: trigger, bulk trigger, broadcast, cancel. Answered at once, never queued."""
+"""The Events API: trigger, bulk trigger, broadcast, cancel. Answered at once, never queued.
+
+The mixin checks the arguments and documents the calls; each call itself is data
+(:mod:`teleflow_py._core.calls`), sent by the sync driver (:mod:`teleflow_py._transport`)
+and read by :mod:`teleflow_py._core.answers`.
+"""
 
 from __future__ import annotations
 
-import logging
 import threading
 from functools import partial
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple, Union
-from urllib.parse import quote
+from typing import Any, Callable, Iterable, List, Mapping, Optional, Union
 
 from ._bodies import (
     MAX_BULK_EVENTS,
@@ -17,19 +20,23 @@ from ._bodies import (
     plan_chunks,
     trigger_body,
 )
-from ._deadline import SharedPause
-from ._transport import Transport, raise_for_body_shape
-from ._validation import check_idempotency_key, check_transaction_id
-from .errors import BulkTriggerError, TeleflowError
+from ._core.answers import cancel_result, chunk_results, trigger_result
+from ._core.bulk import BulkOutcomes
+from ._core.calls import (
+    BROADCAST_PATH,
+    BULK_PATH,
+    TRIGGER_PATH,
+    bulk_call,
+    cancel_call,
+    cancel_path,
+    trigger_call,
+)
+from ._core.deadline import SharedPause
+from ._transport import Transport
+from ._validation import check_idempotency_key
 from .response import Response
-from .results import BulkTriggerResult, TriggerResult, chunk_results, trigger_result
+from .results import BulkTriggerResult, TriggerResult
 from .types import Actor, Recipients, Tenant, TriggerEvent, TriggerEventBody
-
-logger = logging.getLogger("teleflow_py")
-
-TRIGGER_PATH = "/v1/events/trigger"
-BULK_PATH = "/v1/events/trigger/bulk"
-BROADCAST_PATH = "/v1/events/trigger/broadcast"
 
 #: What ``trigger_bulk_event`` takes: the typed wire dict, or a :class:`TriggerEvent`.
 BulkEventInput = Union[TriggerEventBody, TriggerEvent]
@@ -46,15 +53,6 @@ __all__ = [
     "cancel_result",
     "chunk_idempotency_key",
 ]
-
-
-def _unwrap(response: Response, expected: str) -> Any:
-    """The ``data`` of an answer; the body itself when the server did not wrap it."""
-    body = response.body
-    if isinstance(body, dict):
-        return body.get("data", body)
-    raise_for_body_shape(response, expected)
-    raise AssertionError("unreachable")  # pragma: no cover
 
 
 class EventsMixin:
@@ -145,7 +143,7 @@ class EventsMixin:
             actor=actor,
             tenant=tenant,
         )
-        return self._send_one(TRIGGER_PATH, body, idempotency_key, f"trigger {name!r}")
+        return self._send_one(TRIGGER_PATH, body, idempotency_key, "trigger", name)
 
     def broadcast_event(
         self,
@@ -210,14 +208,13 @@ class EventsMixin:
             actor=actor,
             tenant=tenant,
         )
-        return self._send_one(BROADCAST_PATH, body, idempotency_key, f"broadcast {name!r}")
+        return self._send_one(BROADCAST_PATH, body, idempotency_key, "broadcast", name)
 
     def _send_one(
-        self, path: str, body: bytes, idempotency_key: Optional[str], what: str
+        self, path: str, body: bytes, idempotency_key: Optional[str], kind: str, name: str
     ) -> TriggerResult:
-        key = check_idempotency_key(idempotency_key)
-        response = self._transport.request("POST", path, body=body, idempotency_key=key)
-        return trigger_result(response, what)
+        call = trigger_call(path, body, check_idempotency_key(idempotency_key), kind)
+        return trigger_result(self._transport.send(call), f"{kind} {name!r}")
 
     def trigger_bulk_event(
         self,
@@ -273,9 +270,7 @@ class EventsMixin:
         return outcomes.result(chunks)
 
     def _send_chunk(self, chunk: Chunk, pause: SharedPause) -> Response:
-        return self._transport.request(
-            "POST", BULK_PATH, body=chunk.body, idempotency_key=chunk.key, pause=pause
-        )
+        return self._transport.send(bulk_call(chunk.body, chunk.key), pause)
 
     def cancel_triggered_event(self, transaction_id: str) -> bool:
         """Cancel the pending steps (delays, digests) of a triggered transaction.
@@ -302,111 +297,8 @@ class EventsMixin:
                 answer's ``data`` is not a boolean.
             APIConnectionError: no answer from the server after retries.
         """
-        response = self._transport.request(
-            "DELETE", cancel_path(transaction_id), idempotency_key=check_idempotency_key(None)
-        )
-        return cancel_result(response, transaction_id)
-
-
-def cancel_path(transaction_id: str) -> str:
-    """The path that cancels ``transaction_id``, sent as one percent-encoded segment.
-
-    Raises:
-        ValidationError: ``transaction_id`` is empty or not a string.
-    """
-    check_transaction_id(transaction_id)
-    return f"{TRIGGER_PATH}/{quote(transaction_id, safe='')}"
-
-
-def cancel_result(response: Response, transaction_id: str) -> bool:
-    """Whether an accepted cancel cancelled something (an empty answer: no, with a warning).
-
-    Raises:
-        UnexpectedResponseError: the answer's ``data`` is not a boolean.
-    """
-    if response.body is None:
-        logger.warning("cancel %r: empty answer, taken as not cancelled", transaction_id)
-        return False
-    data = _unwrap(response, "a JSON object with a boolean 'data'")
-    if not isinstance(data, bool):
-        raise_for_body_shape(response, "a boolean 'data'")
-    return bool(data)
-
-
-class BulkOutcomes:
-    """What became of each request of one bulk call (thread-safe)."""
-
-    def __init__(self, count: int) -> None:
-        self._lock = threading.Lock()
-        self._responses: List[Optional[Response]] = [None] * count
-        self._results: List[List[TriggerResult]] = [[] for _ in range(count)]
-        self._errors: Dict[int, Exception] = {}
-
-    @property
-    def failed(self) -> bool:
-        """Whether a request failed for good (no new request starts after that)."""
-        return bool(self._errors)
-
-    def run(self, chunk: Chunk, send: Callable[[], Response]) -> bool:
-        """Send ``chunk`` unless a request already failed; ``False`` once one has."""
-        if self.failed:
-            return False
-        try:
-            response = send()
-        except Exception as exc:  # recorded, raised on the caller's thread by result()
-            self.record_error(chunk, exc)
-            return False
-        self.record(chunk, response)
-        return True
-
-    def record(self, chunk: Chunk, response: Response) -> None:
-        """``chunk`` was accepted with ``response`` (the async client calls this directly).
-
-        Its results are read here, on the worker, while the other requests wait on the
-        network.
-        """
-        results = chunk_results(response, chunk)
-        with self._lock:
-            self._responses[chunk.number] = response
-            self._results[chunk.number] = results
-
-    def record_error(self, chunk: Chunk, error: Exception) -> None:
-        """``chunk`` failed for good with ``error``; no new request should start."""
-        with self._lock:
-            self._errors[chunk.number] = error
-
-    def result(self, chunks: List[Chunk]) -> BulkTriggerResult:
-        """The results in input order, or the resumable report of what was not sent.
-
-        Raises:
-            BulkTriggerError: a request failed for good.
-        """
-        results: List[TriggerResult] = []
-        accepted: List[Tuple[int, TriggerResult]] = []
-        responses: List[Response] = []
-        unsent: List[Chunk] = []
-        for chunk, response in zip(chunks, self._responses):
-            if response is None:
-                unsent.append(chunk)
-                continue
-            chunk_result = self._results[chunk.number]
-            responses.append(response)
-            results.extend(chunk_result)
-            accepted.extend(enumerate(chunk_result, start=chunk.first))
-        if not self._errors:
-            return BulkTriggerResult(results, responses)
-        error = self._errors[min(self._errors)]
-        if not isinstance(error, TeleflowError):
-            raise error
-        raise BulkTriggerError(
-            error,
-            results,
-            [(chunk.key, chunk.events) for chunk in unsent],
-            accepted=accepted,
-            unsent_indices=[
-                chunk.first + offset for chunk in unsent for offset in range(len(chunk.events))
-            ],
-        ) from error
+        call = cancel_call(transaction_id, check_idempotency_key(None))
+        return cancel_result(self._transport.send(call), transaction_id)
 
 
 def _run_concurrently(

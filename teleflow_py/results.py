@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Iterator, List, Optional, Sequence, Tuple, overload
+from typing import Any, Iterator, List, Optional, Sequence, Tuple, overload
 
 from .response import Response
-
-if TYPE_CHECKING:
-    from ._bodies import Chunk
-
-logger = logging.getLogger("teleflow_py")
 
 PROCESSED = "processed"
 #: The status of a trigger accepted (2xx) by an answer that did not describe it.
@@ -161,77 +155,3 @@ class BulkTriggerResult(Sequence[TriggerResult]):
             f"BulkTriggerResult(events={len(self._results)}, failed={len(self.failed)}, "
             f"unconfirmed={len(self.unconfirmed)}, requests={len(self.responses)})"
         )
-
-
-def trigger_result(response: Response, what: str) -> TriggerResult:
-    """The result of an accepted (2xx) trigger or broadcast; never raises.
-
-    An answer that does not describe the trigger still means it was accepted: the result
-    is marked unconfirmed (see :class:`TriggerResult`) rather than raised as a failure.
-    A result other than ``processed`` is logged at warning level.
-    """
-    body = response.body
-    data = body.get("data", body) if isinstance(body, dict) else None
-    if not isinstance(data, dict):
-        problem = "an empty answer" if body is None else "an answer without a trigger result"
-        logger.warning(
-            "%s was accepted (HTTP %d) with %s: reported unconfirmed",
-            what,
-            response.status,
-            problem,
-        )
-        return TriggerResult.unconfirmed(response, problem)
-    result = TriggerResult.from_data(data, response)
-    if not result.ok:
-        logger.warning(
-            "%s was not processed: status=%r acknowledged=%s transactionId=%s error=%s",
-            what,
-            result.status,
-            result.acknowledged,
-            result.transaction_id,
-            "; ".join(result.error) or "-",
-        )
-    return result
-
-
-def chunk_results(response: Response, chunk: Chunk) -> List[TriggerResult]:
-    """One result per event of an accepted (2xx) chunk, in order; never raises.
-
-    The API answers ``{"data": [result, ...]}``, one per event, in order
-    (novu ``apps/api/src/app/events/events.controller.ts``, ``trigger/bulk``). Anything
-    else still means the server took the request: every event gets an unconfirmed result
-    and one warning is logged.
-    """
-    body = response.body
-    data = body.get("data", body) if isinstance(body, dict) else body
-    size = len(chunk.events)
-    problem = ""
-    if body is None:
-        problem = "an empty answer"
-    elif not isinstance(data, list) or not all(isinstance(item, dict) for item in data):
-        problem = "an answer without a 'data' list of results"
-    elif len(data) < size:
-        problem = f"{len(data)} results for {size} events"
-    if problem:
-        logger.warning(
-            "bulk request %d (events %d-%d) was accepted (HTTP %d) with %s: its %d events "
-            "are reported unconfirmed (sent; do not send them again as if lost)",
-            chunk.number + 1,
-            chunk.first,
-            chunk.first + size - 1,
-            response.status,
-            problem,
-            size,
-        )
-        return [TriggerResult.unconfirmed(response, problem) for _ in chunk.events]
-    results = [TriggerResult.from_data(item, response) for item in data[:size]]
-    for offset, result in enumerate(results):
-        if not result.ok:
-            logger.warning(
-                "bulk event %d (%r) was not processed: status=%r error=%s",
-                chunk.first + offset,
-                chunk.events[offset]["name"],
-                result.status,
-                "; ".join(result.error) or "-",
-            )
-    return results

@@ -10,6 +10,7 @@ over aiohttp) and the analytics worker (:mod:`teleflow_py.analytics.delivery`).
 - :mod:`~teleflow_py._core.bulk`: what became of each request of a bulk trigger.
 - :mod:`~teleflow_py._core.attempts`: the attempt loop, one generator of "send" and
   "sleep" steps, and its two drivers' loops (blocking and awaited).
+- :mod:`~teleflow_py._core.sending`: a client's settings for sending, built once.
 - :mod:`~teleflow_py._core.hooks`: the observer the loop reports to (pacing, tracing).
 - :mod:`~teleflow_py._core.retry`: the retry policy and the server's requested waits.
 - :mod:`~teleflow_py._core.deadline`: the deadline of one call, the pause a bulk call shares.

@@ -7,6 +7,7 @@ import os
 from types import TracebackType
 from typing import Any, Mapping, Optional, Type, Union
 
+from .._core.environment import warn_if_key_in_clear
 from .._transport import Transport
 from ..analytics.batcher import Batcher
 from ..analytics.mixin import AnalyticsQueueMixin
@@ -29,8 +30,8 @@ class AsyncClient(AsyncEventsMixin, AnalyticsQueueMixin):
 
     The Events API methods are coroutines with the sync :class:`~teleflow_py.Client`'s
     arguments, idempotency keys, retries, deadline, errors and results; requests go over
-    the client's own asyncio connections (through ``httpx`` when the environment names a
-    proxy). ``track``, ``identify`` and ``alias`` are plain methods that queue and
+    aiohttp (one session per event loop; a proxy named by the environment is read once and
+    used). ``track``, ``identify`` and ``alias`` are plain methods that queue and
     return at once, never doing I/O on the event loop: the same background thread as the
     sync client's sends them, over its own (synchronous) connection. ``flush`` and
     ``shutdown`` are coroutines that wait for that thread in a worker thread, so the loop
@@ -133,6 +134,7 @@ class AsyncClient(AsyncEventsMixin, AnalyticsQueueMixin):
             spool_mode="group",
             spool_max_bytes=spool_max_bytes,
         )
+        warn_if_key_in_clear(self._config.base_url)
         self._aio = AsyncTransport(self._config)
         # The analytics worker thread sends with the sync transport; it connects (and
         # starts its thread) only on the first track(), identify() or alias().

@@ -1,7 +1,8 @@
 """The Events API as coroutines: the sync mixin's checks, bodies and results, awaited I/O.
 
-Every pure step (validation, body building, chunking and per-chunk keys, result parsing)
-is the function :mod:`teleflow_py.events` uses; only the sending is awaited here.
+Every pure step (validation, body building, chunking and per-chunk keys, the call as data,
+reading the answer) is the function :mod:`teleflow_py.events` uses, from
+:mod:`teleflow_py._core`; only the sending is awaited here.
 """
 
 from __future__ import annotations
@@ -10,20 +11,14 @@ import asyncio
 from typing import Any, Iterable, Mapping, Optional
 
 from .._bodies import Chunk, broadcast_body, check_concurrency, plan_chunks, trigger_body
-from .._deadline import SharedPause
+from .._core.answers import cancel_result, chunk_results, trigger_result
+from .._core.bulk import BulkOutcomes
+from .._core.calls import BROADCAST_PATH, TRIGGER_PATH, bulk_call, cancel_call, trigger_call
+from .._core.deadline import SharedPause
 from .._validation import check_idempotency_key
-from ..events import (
-    BROADCAST_PATH,
-    BULK_PATH,
-    TRIGGER_PATH,
-    BulkEventInput,
-    BulkOutcomes,
-    EventsMixin,
-    cancel_path,
-    cancel_result,
-)
+from ..events import BulkEventInput, EventsMixin
 from ..response import Response
-from ..results import BulkTriggerResult, TriggerResult, chunk_results, trigger_result
+from ..results import BulkTriggerResult, TriggerResult
 from ..types import Actor, Recipients, Tenant
 from ._transport import AsyncTransport
 
@@ -54,7 +49,7 @@ class AsyncEventsMixin:
             actor=actor,
             tenant=tenant,
         )
-        return await self._send_one(TRIGGER_PATH, body, idempotency_key, f"trigger {name!r}")
+        return await self._send_one(TRIGGER_PATH, body, idempotency_key, "trigger", name)
 
     async def broadcast_event(
         self,
@@ -75,14 +70,13 @@ class AsyncEventsMixin:
             actor=actor,
             tenant=tenant,
         )
-        return await self._send_one(BROADCAST_PATH, body, idempotency_key, f"broadcast {name!r}")
+        return await self._send_one(BROADCAST_PATH, body, idempotency_key, "broadcast", name)
 
     async def _send_one(
-        self, path: str, body: bytes, idempotency_key: Optional[str], what: str
+        self, path: str, body: bytes, idempotency_key: Optional[str], kind: str, name: str
     ) -> TriggerResult:
-        key = check_idempotency_key(idempotency_key)
-        response = await self._aio.request("POST", path, body=body, idempotency_key=key)
-        return trigger_result(response, what)
+        call = trigger_call(path, body, check_idempotency_key(idempotency_key), kind)
+        return trigger_result(await self._aio.send(call), f"{kind} {name!r}")
 
     async def trigger_bulk_event(
         self,
@@ -136,15 +130,11 @@ class AsyncEventsMixin:
         return outcomes.result(chunks)
 
     async def _send_chunk(self, chunk: Chunk, pause: SharedPause) -> Response:
-        return await self._aio.request(
-            "POST", BULK_PATH, body=chunk.body, idempotency_key=chunk.key, pause=pause
-        )
+        return await self._aio.send(bulk_call(chunk.body, chunk.key), pause)
 
     async def cancel_triggered_event(self, transaction_id: str) -> bool:
-        response = await self._aio.request(
-            "DELETE", cancel_path(transaction_id), idempotency_key=check_idempotency_key(None)
-        )
-        return cancel_result(response, transaction_id)
+        call = cancel_call(transaction_id, check_idempotency_key(None))
+        return cancel_result(await self._aio.send(call), transaction_id)
 
     # The same calls as the sync client's, awaited: one text for both, so they cannot drift.
     trigger_event.__doc__ = EventsMixin.trigger_event.__doc__

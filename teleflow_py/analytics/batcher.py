@@ -16,8 +16,8 @@ import threading
 import time
 from typing import Any, Dict, Optional
 
-from .._deadline import clamp_wait
-from .._retry import backoff_delay
+from .._core.deadline import clamp_wait
+from .._core.retry import backoff_delay
 from .._transport import Transport
 from ..config import ClientConfig
 from ..errors import ValidationError

@@ -1,6 +1,9 @@
 """Send one batch: retry what is worth retrying, then settle, split or give it back.
 
-Runs on the worker thread only. Every outcome is counted, and every event the server
+The third driver of the core's attempt loop (:mod:`teleflow_py._core.attempts`), beside
+the sync and async clients: the same headers, retry policy decisions, error mapping and
+observer hooks, with the batch endpoint's statuses and the worker's own waits. Runs on the
+worker thread only. Every outcome is counted, and every event the server
 refuses for good is handed to ``on_error`` (or ``on_drop`` for one too large to send),
 so nothing is lost without a trace.
 """
@@ -11,18 +14,13 @@ import enum
 import logging
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
-from .._attempts import RETRY_COUNT_HEADER, parse_body
-from .._retry import BATCH_RETRYABLE_STATUSES, RetryPolicy
+from .._core.attempts import Attempts
+from .._core.calls import Call
+from .._core.retry import BATCH_RETRYABLE_STATUSES, RetryPolicy
 from .._transport import Transport
 from ..config import ClientConfig
-from ..errors import (
-    APIConnectionError,
-    DailyQuotaIsReachedError,
-    EventsRejectedError,
-    TeleflowError,
-    UnexpectedResponseError,
-    error_for_status,
-)
+from ..errors import APIError, EventsRejectedError, TeleflowError
+from ..response import Response
 from .batch import Batch, decode
 from .queue import MessageQueue
 from .stats import Counters
@@ -66,64 +64,70 @@ class Sender:
         self._url = transport.base_url
         # One log line per run of answers that are not acceptances, not one per attempt.
         self._not_accepted_logged = False
-        self._policy = RetryPolicy(
-            max_retries=config.batch_max_retries,
-            retryable_statuses=BATCH_RETRYABLE_STATUSES,
-            max_server_wait=config.max_retry_wait,
+        # The transport's settings (headers, timeouts, observer), with the batch policy;
+        # each attempt gets the deadline, the worker bounds the waits between them.
+        self._sending = transport.sending._replace(
+            policy=RetryPolicy(
+                max_retries=config.batch_max_retries,
+                retryable_statuses=BATCH_RETRYABLE_STATUSES,
+                max_server_wait=config.max_retry_wait,
+            ),
+            per_attempt=True,
         )
 
     def send(self, batch: Batch) -> Outcome:
-        """Send ``batch`` with retries, the same idempotency key on every attempt."""
-        headers = self._transport.headers_for(batch.key, IDEMPOTENCY_HEADER)
-        body = batch.body()
-        retries = 0
-        while True:
-            headers[RETRY_COUNT_HEADER] = str(retries)
-            status: Optional[int] = None
-            answer_headers: Mapping[str, str] = {}
-            daily = False
-            try:
-                raw = self._transport.send_once("POST", batch.path, body, headers)
-            except APIConnectionError as exc:
-                exc.retry_count = retries
-                if not exc.retryable:
-                    # A TLS or configuration failure: no retry or requeue can fix it.
-                    self._settle_refused(batch, exc)
-                    return Outcome.SETTLED
-                error: TeleflowError = exc
-            else:
-                status = raw.status_code
-                answer = parse_body(raw.content)
-                answer_headers = raw.headers
-                if 200 <= status < 300:
-                    if is_acceptance(answer, batch.is_alias):
-                        self._not_accepted_logged = False
-                        self._settle_success(batch, answer)
-                        return Outcome.SETTLED
-                    # A captive portal, a proxy or a wrong base_url answered: nothing says
-                    # the events were taken, so they are kept and retried like an outage.
-                    error = UnexpectedResponseError(
-                        status, answer, answer_headers, retry_count=retries
-                    )
-                    self._log_not_accepted(batch, status)
-                    status = None
-                else:
-                    error = error_for_status(status, answer, answer_headers, retry_count=retries)
-                    daily = isinstance(error, DailyQuotaIsReachedError)
-                    if status == 413:
-                        return self._split(batch, error)
-                    if status not in BATCH_RETRYABLE_STATUSES:
-                        self._settle_refused(batch, error)
-                        return Outcome.SETTLED
-            decision = self._policy.decide(
-                retries, status=status, headers=answer_headers, daily_quota=daily
-            )
+        """Send ``batch`` with retries, the same idempotency key on every attempt.
+
+        The attempt loop is the core's (:class:`~teleflow_py._core.attempts.Attempts`),
+        driven here with blocking I/O; a wait between attempts is the worker's, which
+        refuses one past the shutdown deadline.
+        """
+        call = Call(
+            "POST",
+            batch.path,
+            batch.body(),
+            batch.key,
+            IDEMPOTENCY_HEADER,
+            kind="batch",
+            accepts=lambda response: self._accepts(batch, response),
+        )
+        attempts = Attempts(call, self._sending)
+        try:
+            response = self._transport.run(attempts, self._retry_wait)
+        except TeleflowError as error:
+            decision = attempts.decision
+            reason = decision.reason if decision is not None else "not_retryable"
             # A wait over the cap is not slept through here; the batcher pauses that long.
-            self.requested_wait = decision.wait if decision.reason == "wait_too_long" else None
-            if not decision.retry or not self._wait(decision.wait):
-                return self._give_back(batch, error, decision.reason or "no time left")
-            retries += 1
-            self._counters.retried()
+            self.requested_wait = (
+                decision.wait if decision is not None and reason == "wait_too_long" else None
+            )
+            if reason != "not_retryable":
+                return self._give_back(batch, error, reason)
+            if isinstance(error, APIError) and error.status == 413:
+                return self._split(batch, error)
+            # A refused batch, or a TLS or configuration failure no retry can fix.
+            self._settle_refused(batch, error)
+            return Outcome.SETTLED
+        self.requested_wait = None
+        self._not_accepted_logged = False
+        self._settle_success(batch, response.body)
+        return Outcome.SETTLED
+
+    def _retry_wait(self, seconds: float) -> bool:
+        """The wait before a retry: ``False`` when the worker may not wait that long."""
+        if not self._wait(seconds):
+            return False
+        self._counters.retried()
+        return True
+
+    def _accepts(self, batch: Batch, response: Response) -> bool:
+        """Whether a 2xx answer is the batch endpoint's own (else it is retried)."""
+        if is_acceptance(response.body, batch.is_alias):
+            return True
+        # A captive portal, a proxy or a wrong base_url answered: nothing says the events
+        # were taken, so they are kept and retried like an outage.
+        self._log_not_accepted(batch, response.status)
+        return False
 
     def _settle_success(self, batch: Batch, answer: Any) -> None:
         self._queue.ack(batch)

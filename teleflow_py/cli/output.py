@@ -15,7 +15,7 @@ import re
 import sys
 from typing import Any, Dict, List, Mapping, Match, Optional, TextIO
 
-from .._attempts import RetryNote
+from .._core.attempts import RetryNote
 from ..errors import (
     APIConnectionError,
     APIError,

@@ -37,13 +37,13 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-def test_importing_the_package_does_not_import_httpx() -> None:
+def test_importing_the_package_does_not_import_aiohttp() -> None:
     code = (
         "import sys, teleflow_py\n"
-        "assert 'httpx' not in sys.modules, 'httpx imported'\n"
+        "assert 'aiohttp' not in sys.modules, 'aiohttp imported'\n"
         "assert 'teleflow_py.aio' not in sys.modules\n"
         "teleflow_py.AsyncClient\n"
-        "assert 'httpx' in sys.modules\n"
+        "assert 'aiohttp' in sys.modules\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
 
@@ -226,17 +226,19 @@ async def test_a_proxy_named_by_the_environment_is_used(
 ) -> None:
     # The API host does not resolve: the call succeeds only through the proxy. Which
     # proxy applies follows requests' reading of HTTP(S)_PROXY / NO_PROXY, as in Client.
-    async with AsyncClient(api_key=API_KEY, base_url="http://api.teleflow.invalid") as client:
+    with pytest.warns(UserWarning, match="unencrypted"):  # a host that is not loopback
+        client = AsyncClient(api_key=API_KEY, base_url="http://api.teleflow.invalid")
+    async with client:
         result = await client.trigger_event("welcome", "s-1", transaction_id="via-proxy")
     assert result.ok
     assert forward_proxy.seen == [b"POST http://api.teleflow.invalid/v1/events/trigger HTTP/1.1"]
     assert [t["transactionId"] for t in emulator.triggers()] == ["via-proxy"]
 
 
-def test_the_sync_client_works_without_httpx_installed(tmp_path: Path) -> None:
+def test_the_sync_client_works_without_aiohttp_installed(tmp_path: Path) -> None:
     # A shadowing module that fails to import stands in for an environment without the
     # `async` extra: the sync client and `import *` work; AsyncClient explains what to do.
-    (tmp_path / "httpx.py").write_text("raise ImportError('no httpx here')\n")
+    (tmp_path / "aiohttp.py").write_text("raise ImportError('no aiohttp here')\n")
     code = (
         "from teleflow_py import *\n"
         "import teleflow_py\n"
@@ -246,7 +248,7 @@ def test_the_sync_client_works_without_httpx_installed(tmp_path: Path) -> None:
         "except ImportError as exc:\n"
         "    assert 'teleflow-py[async]' in str(exc), exc\n"
         "else:\n"
-        "    raise SystemExit('AsyncClient imported without httpx')\n"
+        "    raise SystemExit('AsyncClient imported without aiohttp')\n"
     )
     env = dict(os.environ, PYTHONPATH=str(tmp_path))
     subprocess.run([sys.executable, "-c", code], check=True, env=env)
@@ -259,12 +261,14 @@ async def test_through_a_proxy_the_deadline_and_the_size_cap_hold(
 ) -> None:
     with RawServer(behaviour) as server:
         forward_proxy.upstream = server.port
-        async with AsyncClient(
-            api_key=API_KEY,
-            base_url="http://api.teleflow.invalid",
-            deadline=1.0,
-            max_response_bytes=100_000,
-        ) as client:
+        with pytest.warns(UserWarning, match="unencrypted"):  # a host that is not loopback
+            client = AsyncClient(
+                api_key=API_KEY,
+                base_url="http://api.teleflow.invalid",
+                deadline=1.0,
+                max_response_bytes=100_000,
+            )
+        async with client:
             expected = ResponseTooLargeError if behaviour == "endless" else APITimeoutError
             with pytest.raises(expected):
                 await client.trigger_event("welcome", "s-1")
@@ -298,3 +302,54 @@ async def test_a_spooled_queue_is_delivered_at_close(emulator: Emulator, tmp_pat
         assert client.track("signed_up", user_id="u-1") is True
         assert client.analytics_health() is not None
     assert [e["event"] for e in emulator.events()] == ["signed_up"]
+
+
+def test_the_async_client_imports_and_sends_with_httpx_absent(emulator: Emulator) -> None:
+    # A meta-path finder refuses httpx (and its parts), as in an environment with only the
+    # `async` extra installed: the async client needs aiohttp alone.
+    code = (
+        "import sys\n"
+        "class NoHttpx:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'httpx' or name.startswith(('httpx.', 'httpcore')):\n"
+        "            raise ImportError(f'{name} is blocked')\n"
+        "sys.meta_path.insert(0, NoHttpx())\n"
+        "import asyncio, teleflow_py.aio\n"
+        "async def main():\n"
+        "    async with teleflow_py.aio.AsyncClient(api_key='sk_test_0123456789abcdef',\n"
+        "                                           base_url=sys.argv[1]) as client:\n"
+        "        assert (await client.trigger_event('welcome', 's-1')).ok\n"
+        "asyncio.run(main())\n"
+        "assert 'aiohttp' in sys.modules and 'httpx' not in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code, emulator.url], check=True, timeout=60)
+    assert len(emulator.triggers()) == 1
+
+
+@pytest.mark.usefixtures("only_the_test_proxy")
+async def test_no_proxy_sends_directly_to_the_hosts_it_names(
+    emulator: Emulator, forward_proxy: Proxy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # HTTP_PROXY names the proxy, NO_PROXY exempts the emulator's host: the call goes
+    # straight to it, as the sync client's (and requests') reading of NO_PROXY says.
+    monkeypatch.setenv("NO_PROXY", "localhost,127.0.0.0/8")
+    async with AsyncClient(api_key=API_KEY, base_url=emulator.url) as client:
+        assert (await client.trigger_event("welcome", "s-1")).ok
+    assert forward_proxy.seen == []
+    assert len(emulator.triggers()) == 1
+
+
+@pytest.mark.usefixtures("only_the_test_proxy")
+async def test_through_a_proxy_a_trickled_body_ends_at_the_deadline(
+    forward_proxy: Proxy,
+) -> None:
+    with RawServer("trickle_body") as server:
+        forward_proxy.upstream = server.port
+        with pytest.warns(UserWarning, match="unencrypted"):  # a host that is not loopback
+            client = AsyncClient(
+                api_key=API_KEY, base_url="http://api.teleflow.invalid", deadline=1.0
+            )
+        async with client:
+            with pytest.raises(APITimeoutError):
+                await client.trigger_event("welcome", "s-1")
+    assert forward_proxy.seen[0] == b"POST http://api.teleflow.invalid/v1/events/trigger HTTP/1.1"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+import warnings
 from typing import Any, Callable, Dict, Type
 
 import pytest
@@ -152,6 +153,48 @@ def test_bulk_with_concurrency_stops_after_a_failure_and_resumes_exactly_once(
     for key, chunk in error.unsent_chunks:
         api.trigger_bulk_event(chunk, idempotency_key=key)
     assert sorted(t["payload"]["i"] for t in emulator.triggers()) == list(range(1000))
+
+
+@pytest.mark.parametrize(
+    ("call", "path"),
+    [
+        ("trigger_event", "/v1/events/trigger"),
+        ("broadcast_event", "/v1/events/trigger/broadcast"),
+        ("trigger_bulk_event", BULK),
+    ],
+)
+def test_a_2xx_without_the_triggers_data_is_unconfirmed(
+    api: Calls, emulator: Emulator, call: str, path: str
+) -> None:
+    # Another endpoint's JSON (a proxy, a wrong base_url): the request was taken, but
+    # nothing says what became of the trigger (docs/events.rst, "unconfirmed").
+    emulator.fail_next(1, 200, body={"accepted": "x"}, path=path)
+    if call == "trigger_event":
+        results = [api.trigger_event("welcome", "s-1")]
+    elif call == "broadcast_event":
+        results = [api.broadcast_event("news", {})]
+    else:
+        results = list(api.trigger_bulk_event([{"name": "welcome", "to": "s-1"}] * 2))
+    for result in results:
+        assert result.confirmed is False and not result.ok
+        assert result.acknowledged and result.status == "unconfirmed"
+
+
+def test_a_key_sent_over_plain_http_to_a_remote_host_is_warned_about_once(
+    make_api: Callable[..., Calls], emulator: Emulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with caplog.at_level(logging.WARNING, logger="teleflow_py"):
+            api = make_api(base_url="http://api.example.com")
+            api.with_options(deadline=5)  # the same client: no second warning
+            make_api(base_url=emulator.url)  # loopback: none
+            make_api(base_url="https://api.example.com")  # encrypted: none
+    [warning] = [w for w in caught if "unencrypted" in str(w.message)]
+    assert "http://api.example.com" in str(warning.message)
+    assert warning.filename == __file__ or "both_clients" in warning.filename
+    logged = [r for r in caplog.records if "unencrypted" in r.getMessage()]
+    assert len(logged) == 1 and API_KEY not in logged[0].getMessage()
 
 
 def test_cancel_returns_true_once_then_false(api: Calls, emulator: Emulator) -> None:

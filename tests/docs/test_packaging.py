@@ -12,7 +12,12 @@ from typing import Set
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "teleflow_py"
 # Distribution name -> the module it provides, for what setup.cfg may declare.
-MODULES = {"requests": "requests", "urllib3": "urllib3", "typing-extensions": "typing_extensions"}
+MODULES = {
+    "requests": "requests",
+    "urllib3": "urllib3",
+    "typing-extensions": "typing_extensions",
+    "certifi": "certifi",  # the CA bundle both clients verify with (it comes with requests)
+}
 
 
 def _setup_cfg() -> configparser.ConfigParser:

@@ -13,7 +13,8 @@ from typing import Any, Dict, List
 import pytest
 
 from teleflow_py import BulkTriggerError, Client, ValidationError
-from teleflow_py._deadline import SharedPause
+from teleflow_py._core.calls import Call
+from teleflow_py._core.deadline import SharedPause
 from teleflow_py._transport import Transport
 from teleflow_py.config import ClientConfig
 from teleflow_py.emulator import Emulator
@@ -113,10 +114,10 @@ def test_a_429_pauses_every_request_of_the_call(emulator: Emulator, api_key: str
     pause = SharedPause(clock)
     emulator.fail_next(1, 429, headers={"Retry-After": "7"}, path=BULK)
     body = b'{"events":[{"name":"w","to":"s"}]}'
-    transport.request("POST", BULK, body=body, idempotency_key="a", pause=pause)
+    transport.send(Call("POST", BULK, body, "a"), pause)
     assert clock.waits == [7.0]  # the request that met the 429 waited...
     pause.hold(7.0)  # as if another request had just met the same 429
-    transport.request("POST", BULK, body=body, idempotency_key="b", pause=pause)
+    transport.send(Call("POST", BULK, body, "b"), pause)
     assert clock.waits == [7.0, 7.0]  # ...and so does every request of the call
 
 
@@ -134,9 +135,9 @@ def test_a_spent_rate_limit_window_pauses_the_others(emulator: Emulator, api_key
         path=BULK,
     )
     body = b'{"events":[{"name":"w","to":"s"}]}'
-    transport.request("POST", BULK, body=body, idempotency_key="a", pause=pause)
+    transport.send(Call("POST", BULK, body, "a"), pause)
     assert clock.waits == []
-    transport.request("POST", BULK, body=body, idempotency_key="b", pause=pause)
+    transport.send(Call("POST", BULK, body, "b"), pause)
     assert clock.waits == [3.0]
 
 
@@ -150,7 +151,7 @@ def test_a_pause_longer_than_the_deadline_is_waited_before_the_request_starts(
     pause = SharedPause(clock)
     pause.hold(20.0)
     body = b'{"events":[{"name":"w","to":"s"}]}'
-    transport.request("POST", BULK, body=body, idempotency_key="a", pause=pause)
+    transport.send(Call("POST", BULK, body, "a"), pause)
     assert clock.waits == [20.0]
 
 

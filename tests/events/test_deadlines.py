@@ -23,6 +23,7 @@ from teleflow_py import (
     RateLimitError,
     ServiceUnavailableError,
 )
+from teleflow_py._core.calls import Call
 from teleflow_py._transport import Transport
 from teleflow_py.config import ClientConfig
 from teleflow_py.emulator import Emulator
@@ -95,11 +96,11 @@ def test_a_wait_that_fits_is_slept_and_one_that_does_not_is_raised(
     config = ClientConfig.build(api_key, base_url=emulator.url, deadline=10.0)
     transport = Transport(config, sleep=waits.append)
     emulator.fail_next(1, 503, headers={"Retry-After": "9"})
-    transport.request("POST", "/v1/events/trigger", body=b'{"name":"w","to":"s"}')
+    transport.send(Call("POST", "/v1/events/trigger", b'{"name":"w","to":"s"}', None))
     assert waits == [9.0]
     emulator.fail_next(1, 503, headers={"Retry-After": "11"})
     with pytest.raises(ServiceUnavailableError):
-        transport.request("POST", "/v1/events/trigger", body=b'{"name":"w","to":"s"}')
+        transport.send(Call("POST", "/v1/events/trigger", b'{"name":"w","to":"s"}', None))
     assert waits == [9.0]
 
 
@@ -119,7 +120,7 @@ def test_no_deadline_means_retries_decide(emulator: Emulator, api_key: str) -> N
     config = ClientConfig.build(api_key, base_url=emulator.url, deadline=None, max_retries=2)
     transport = Transport(config, sleep=waits.append)
     emulator.fail_next(2, 503, headers={"Retry-After": "50"})
-    transport.request("POST", "/v1/events/trigger", body=b'{"name":"w","to":"s"}')
+    transport.send(Call("POST", "/v1/events/trigger", b'{"name":"w","to":"s"}', None))
     assert waits == [50.0, 50.0]
 
 

@@ -7,7 +7,7 @@ from typing import Dict, Optional
 
 import pytest
 
-from teleflow_py._retry import (
+from teleflow_py._core.retry import (
     BATCH_RETRYABLE_STATUSES,
     EVENTS_RETRYABLE_STATUSES,
     RetryPolicy,

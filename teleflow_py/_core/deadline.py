@@ -14,7 +14,7 @@ import threading
 import time
 from typing import Any, Callable, Optional
 
-from .errors import ValidationError
+from ..errors import ValidationError
 
 #: "No limit" as a number every standard-library wait accepts (``time.sleep``,
 #: ``Condition.wait``, ``Thread.join``, ``socket.settimeout``): about three years.

@@ -9,7 +9,7 @@ from typing import Optional
 
 import pytest
 
-from teleflow_py._deadline import (
+from teleflow_py._core.deadline import (
     LONGEST_WAIT,
     Deadline,
     SharedPause,

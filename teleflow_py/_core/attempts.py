@@ -1,0 +1,390 @@
+"""The attempt loop of one call, written once as a generator; drivers do the I/O.
+
+:meth:`Attempts.flow` yields steps and receives what became of them, as httpx's
+``Auth.auth_flow`` does (driven there by ``sync_auth_flow`` and ``async_auth_flow``):
+
+- :class:`Sleep` ``(seconds, why)``: wait, then send back ``True`` (or ``False`` when the
+  driver may not wait that long, which ends the call with the last error);
+- :class:`Send` ``(headers, limits)``: send the call's method, path and body with these
+  headers within these limits, then send back the :class:`~teleflow_py._core.limits.Answer`,
+  or a :class:`Failure` holding the exception the attempt raised.
+
+The generator returns the accepted :class:`~teleflow_py.response.Response` or raises the
+error that ends the call. Everything between (one idempotency key minted before the loop,
+``X-Teleflow-Retry-Count``, the shared pause of a bulk call, the retry policy, the deadline,
+the error class of a status or a failure, the log lines, the :class:`AttemptObserver`
+hooks) happens here, so the sync client (:meth:`Attempts.run`), the async client
+(:meth:`Attempts.arun`) and the analytics worker cannot differ in it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import (
+    Any,
+    Awaitable,
+    Callable,
+    Dict,
+    Generator,
+    NamedTuple,
+    Optional,
+    Tuple,
+    Union,
+)
+
+from ..errors import (
+    APIConnectionError,
+    APITimeoutError,
+    DailyQuotaIsReachedError,
+    TeleflowError,
+    UnexpectedResponseError,
+    error_for_status,
+)
+from ..response import Response
+from .calls import Call
+from .deadline import Deadline, SharedPause
+from .failures import api_error
+from .headers import (
+    RETRY_COUNT_HEADER,
+    CaseInsensitiveDict,
+    parse_body,
+    redacted,
+    request_headers,
+)
+from .hooks import NO_OBSERVER
+from .limits import Answer, Limits
+from .retry import RetryDecision, server_requested_wait
+from .sending import Sending
+
+logger = logging.getLogger("teleflow_py")
+
+
+class Send(NamedTuple):
+    """Step: send the call once with ``headers`` within ``limits``."""
+
+    headers: Dict[str, str]
+    limits: Limits
+
+
+class Sleep(NamedTuple):
+    """Step: wait ``seconds`` (``why``: ``"retry"``, ``"pause"`` or ``"pacing"``)."""
+
+    seconds: float
+    why: str
+
+
+class RetryNote(NamedTuple):
+    """What a retry's log record carries for handlers (its ``teleflow_retry`` field)."""
+
+    method: str
+    url: str
+    failure: str
+    retry: int
+    max_retries: int
+    wait: float
+
+
+class Failure(NamedTuple):
+    """What a driver sends back when an attempt raised ``exc`` instead of answering."""
+
+    exc: BaseException
+
+
+Step = Union[Send, Sleep]
+Flow = Generator[Step, Any, Response]
+
+
+class Attempts:
+    """One call's state: its headers, retries so far, and the decision that ended it.
+
+    ``pause``, shared by the requests of one bulk call, makes every one of them wait out a
+    429's ``Retry-After`` (and a spent rate-limit window); it is waited out before the
+    call's deadline starts.
+    """
+
+    def __init__(self, call: Call, sending: Sending, pause: Optional[SharedPause] = None) -> None:
+        self.call = call
+        self.url = sending.base_url + call.path
+        self.sending = sending
+        self.pause = pause
+        self.retries = 0
+        #: The last retry decision; its ``reason`` says why the call ended without success
+        #: (``"not_retryable"``, ``"retries_exhausted"``, ``"daily_quota"``,
+        #: ``"wait_too_long"``, ``"no_time"``).
+        self.decision: Optional[RetryDecision] = None
+        self.headers = request_headers(
+            sending.base_headers, call.idempotency_key, call.idempotency_header
+        )
+
+    # -- the drivers' side ----------------------------------------------------------------
+
+    def run(
+        self,
+        send: Callable[[str, str, Optional[bytes], Dict[str, str], Limits], Answer],
+        sleep: Callable[[float], Any],
+    ) -> Response:
+        """Drive :meth:`flow` with blocking I/O; see :meth:`flow` for what it raises.
+
+        ``send(method, path, body, headers, limits)`` makes one attempt (a route's
+        ``send``); ``sleep(seconds)`` waits, returning ``False`` when it may not.
+        """
+        call = self.call
+        flow = self.flow()
+        step = next(flow)
+        while True:
+            try:
+                if isinstance(step, Send):
+                    try:
+                        outcome: Any = send(
+                            call.method, call.path, call.body, step.headers, step.limits
+                        )
+                    except Exception as exc:
+                        outcome = Failure(exc)
+                else:
+                    outcome = sleep(step.seconds) is not False
+            except BaseException as exc:  # cancelled, interrupted: the loop ends with it
+                flow.throw(exc)
+                raise
+            try:
+                step = flow.send(outcome)
+            except StopIteration as done:
+                return done.value  # type: ignore[no-any-return]
+
+    async def arun(
+        self,
+        send: Callable[[str, str, Optional[bytes], Dict[str, str], Limits], Awaitable[Answer]],
+        sleep: Callable[[float], Awaitable[Any]],
+    ) -> Response:
+        """Drive :meth:`flow` with awaited I/O; see :meth:`flow` for what it raises.
+
+        As :meth:`run`, with ``send`` and ``sleep`` awaited.
+        """
+        call = self.call
+        flow = self.flow()
+        step = next(flow)
+        while True:
+            try:
+                if isinstance(step, Send):
+                    try:
+                        outcome: Any = await send(
+                            call.method, call.path, call.body, step.headers, step.limits
+                        )
+                    except Exception as exc:
+                        outcome = Failure(exc)
+                else:
+                    outcome = (await sleep(step.seconds)) is not False
+            except BaseException as exc:  # cancelled, interrupted: the loop ends with it
+                flow.throw(exc)
+                raise
+            try:
+                step = flow.send(outcome)
+            except StopIteration as done:
+                return done.value  # type: ignore[no-any-return]
+
+    # -- the loop ---------------------------------------------------------------------------
+
+    def flow(self) -> Flow:
+        """The attempt loop as steps (see the module docstring).
+
+        Raises:
+            APIError: the server answered an error status (after retries, where retryable).
+            APIConnectionError: no answer after retries (``APITimeoutError`` for timeouts
+                and for the deadline).
+            Exception: a failure that is not a transport failure, as the driver met it.
+        """
+        call, sending, observer = self.call, self.sending, self.sending.observer
+        debug = logger.isEnabledFor(logging.DEBUG)
+        observer.call_started(call)
+        try:
+            if self.pause is not None:
+                # A wait for the whole bulk call, taken before this request's deadline starts.
+                wait = self.pause.remaining()
+                if wait > 0:
+                    observer.waiting(call, 0, wait, "pause")
+                    yield Sleep(wait, "pause")
+            started = time.monotonic()
+            whole = Deadline(None if sending.per_attempt else sending.deadline)
+            while True:
+                if self.pause is not None or observer is not NO_OBSERVER:
+                    yield from self._before_send(whole)
+                deadline = Deadline(sending.deadline) if sending.per_attempt else whole
+                limits = Limits(sending.timeouts, deadline, sending.max_response_bytes)
+                self.headers[RETRY_COUNT_HEADER] = str(self.retries)
+                observer.attempt_started(call, self.retries, self.headers)
+                if debug:
+                    logger.debug(
+                        "%s %s attempt %d headers=%s",
+                        call.method,
+                        self.url,
+                        self.retries + 1,
+                        redacted(self.headers),
+                    )
+                outcome = yield Send(self.headers, limits)
+                if isinstance(outcome, Failure):
+                    error = api_error(call.method, self.url, outcome.exc, sending.kinds)
+                    if error is None:
+                        raise outcome.exc
+                    observer.attempt_failed(call, self.retries, error)
+                    wait = self._failed(error, whole)
+                else:
+                    observer.attempt_answered(
+                        call, self.retries, outcome.status_code, outcome.headers
+                    )
+                    answered = self._answered(outcome, whole, started)
+                    if isinstance(answered, Response):
+                        if debug:
+                            logger.debug("%s %s -> %d", call.method, self.url, answered.status)
+                        observer.call_ended(call, answered, None)
+                        return answered
+                    error, wait = answered
+                if wait >= 0:  # (-1: a 429 set the shared pause, which _before_send waits)
+                    observer.waiting(call, self.retries + 1, wait, "retry")
+                    if (yield Sleep(wait, "retry")) is False:
+                        self.decision = RetryDecision(False, wait, "no_time")
+                        raise error
+                self.retries += 1
+        except BaseException as exc:
+            observer.call_ended(call, None, exc)
+            raise
+
+    def _before_send(self, deadline: Deadline) -> Generator[Step, Any, None]:
+        """The waits before an attempt: the bulk call's shared pause, then pacing."""
+        call, observer = self.call, self.sending.observer
+        for why in ("pause", "pacing"):
+            if why == "pause":
+                wait = self.pause.remaining() if self.pause is not None else 0.0
+            else:
+                wait = observer.delay_before_send(call, self.retries)
+            if wait <= 0:
+                continue
+            if not deadline.allows(wait):
+                asked = "every request of this call" if why == "pause" else "this request"
+                raise APITimeoutError(
+                    f"{call.method} {self.url}: {asked} must wait {wait:.1f}s first "
+                    f"({why}), past {deadline.describe()}",
+                    url=self.url,
+                    retryable=False,
+                )
+            observer.waiting(call, self.retries, wait, why)
+            yield Sleep(wait, why)
+
+    def _answered(
+        self, answer: Answer, deadline: Deadline, started: float
+    ) -> Union[Response, Tuple[TeleflowError, float]]:
+        """The accepted :class:`Response`, or the error and the wait before a retry."""
+        call = self.call
+        status = answer.status_code
+        headers = answer.headers
+        if not isinstance(headers, CaseInsensitiveDict):
+            headers = CaseInsensitiveDict(headers)
+        response = Response(
+            status=status,
+            headers=headers,
+            body=parse_body(answer.content),
+            url=self.url,
+            method=call.method,
+            request_headers=redacted(self.headers),
+            request_body=call.body.decode("utf-8") if call.body is not None else None,
+            retry_count=self.retries,
+            time_spent_in_ms=(time.monotonic() - started) * 1000.0,
+        )
+        if 200 <= status < 300:
+            if call.accepts is None or call.accepts(response):
+                if self.pause is not None and _quota_spent(headers):
+                    # The window's last request: the others wait for its reset.
+                    reset = server_requested_wait(headers) or 0.0
+                    self.pause.hold(min(reset, self.sending.policy.max_server_wait))
+                return response
+            # Not the endpoint's answer (a captive portal, a proxy's page): nothing says the
+            # request was taken, so it is retried like a lost answer.
+            error: TeleflowError = UnexpectedResponseError(
+                status, response.body, headers, response=response, retry_count=self.retries
+            )
+            return error, self._after(error, None, {}, deadline, daily=False)
+        error = error_for_status(
+            status, response.body, headers, response=response, retry_count=self.retries
+        )
+        daily = isinstance(error, DailyQuotaIsReachedError)
+        return error, self._after(error, status, headers, deadline, daily=daily)
+
+    def _failed(self, error: TeleflowError, deadline: Deadline) -> float:
+        """No answer: the wait before a retry (or raise ``error`` when it is final)."""
+        if not isinstance(error, APIConnectionError) or not error.retryable:
+            # Not retryable, or not a transport failure at all (a closed client).
+            if isinstance(error, APIConnectionError):
+                error.retry_count = self.retries
+            self.decision = RetryDecision(False, reason="not_retryable")
+            raise error
+        error.retry_count = self.retries
+        return self._after(error, None, {}, deadline, daily=False)
+
+    def _after(
+        self,
+        error: TeleflowError,
+        status: Optional[int],
+        headers: Any,
+        deadline: Deadline,
+        *,
+        daily: bool,
+    ) -> float:
+        """The wait before the next attempt; raises ``error`` when there is none.
+
+        With a shared pause, a 429's wait is set on the pause (every request of the bulk
+        call obeys it) and ``-1`` is returned: the next attempt waits it out first.
+        """
+        call, policy = self.call, self.sending.policy
+        decision = policy.decide(self.retries, status=status, headers=headers, daily_quota=daily)
+        self.decision = decision
+        if not decision.retry:
+            if decision.reason == "wait_too_long":
+                logger.warning(
+                    "%s %s: server asked to wait %.0fs (cap %.0fs); not retrying",
+                    call.method,
+                    self.url,
+                    decision.wait,
+                    policy.max_server_wait,
+                )
+            raise error
+        if not deadline.allows(decision.wait):
+            self.decision = RetryDecision(False, decision.wait, "no_time")
+            logger.warning(
+                "%s %s: the next attempt would start in %.1fs, after %s; not retrying",
+                call.method,
+                self.url,
+                decision.wait,
+                deadline.describe(),
+            )
+            if isinstance(error, APITimeoutError):
+                error.args = (f"{error} ({deadline.describe()} leaves no time to retry)",)
+            raise error
+        logger.debug(
+            "%s %s failed (%s); retry %d of %d in %.3fs with the same idempotency key",
+            call.method,
+            self.url,
+            status if status is not None else type(error).__name__,
+            self.retries + 1,
+            policy.max_retries,
+            decision.wait,
+            # Read by the CLI's retry line: the log filter formats the message and drops args.
+            extra={
+                "teleflow_retry": RetryNote(
+                    call.method,
+                    self.url,
+                    str(status) if status is not None else type(error).__name__,
+                    self.retries + 1,
+                    policy.max_retries,
+                    decision.wait,
+                )
+            },
+        )
+        if self.pause is not None and status == 429:
+            self.pause.hold(decision.wait)
+            return -1.0
+        return decision.wait
+
+
+def _quota_spent(headers: Any) -> bool:
+    """Whether a 2xx answer says no request is left in the rate-limit window."""
+    remaining = headers.get("RateLimit-Remaining")
+    return remaining is not None and remaining.strip() == "0"

@@ -1,0 +1,92 @@
+"""What became of each request of one bulk trigger, and the result or resumable error.
+
+Shared by both clients' ``trigger_bulk_event`` (the sync one records from worker threads,
+the async one from tasks). Pure: it reads answers and builds results, it sends nothing.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Callable, Dict, List, Optional, Tuple
+
+from .._bodies import Chunk
+from ..errors import BulkTriggerError, TeleflowError
+from ..response import Response
+from ..results import BulkTriggerResult, TriggerResult
+from .answers import chunk_results
+
+
+class BulkOutcomes:
+    """What became of each request of one bulk call (thread-safe)."""
+
+    def __init__(self, count: int) -> None:
+        self._lock = threading.Lock()
+        self._responses: List[Optional[Response]] = [None] * count
+        self._results: List[List[TriggerResult]] = [[] for _ in range(count)]
+        self._errors: Dict[int, Exception] = {}
+
+    @property
+    def failed(self) -> bool:
+        """Whether a request failed for good (no new request starts after that)."""
+        return bool(self._errors)
+
+    def run(self, chunk: Chunk, send: Callable[[], Response]) -> bool:
+        """Send ``chunk`` unless a request already failed; ``False`` once one has."""
+        if self.failed:
+            return False
+        try:
+            response = send()
+        except Exception as exc:  # recorded, raised on the caller's thread by result()
+            self.record_error(chunk, exc)
+            return False
+        self.record(chunk, response)
+        return True
+
+    def record(self, chunk: Chunk, response: Response) -> None:
+        """``chunk`` was accepted with ``response`` (the async client calls this directly).
+
+        Its results are read here, on the worker, while the other requests wait on the
+        network.
+        """
+        results = chunk_results(response, chunk)
+        with self._lock:
+            self._responses[chunk.number] = response
+            self._results[chunk.number] = results
+
+    def record_error(self, chunk: Chunk, error: Exception) -> None:
+        """``chunk`` failed for good with ``error``; no new request should start."""
+        with self._lock:
+            self._errors[chunk.number] = error
+
+    def result(self, chunks: List[Chunk]) -> BulkTriggerResult:
+        """The results in input order, or the resumable report of what was not sent.
+
+        Raises:
+            BulkTriggerError: a request failed for good.
+        """
+        results: List[TriggerResult] = []
+        accepted: List[Tuple[int, TriggerResult]] = []
+        responses: List[Response] = []
+        unsent: List[Chunk] = []
+        for chunk, response in zip(chunks, self._responses):
+            if response is None:
+                unsent.append(chunk)
+                continue
+            chunk_result = self._results[chunk.number]
+            responses.append(response)
+            results.extend(chunk_result)
+            accepted.extend(enumerate(chunk_result, start=chunk.first))
+        if not self._errors:
+            return BulkTriggerResult(results, responses)
+        error = self._errors[min(self._errors)]
+        if not isinstance(error, TeleflowError):
+            raise error
+        raise BulkTriggerError(
+            error,
+            results,
+            [(chunk.key, chunk.events) for chunk in unsent],
+            accepted=accepted,
+            unsent_indices=[
+                chunk.first + offset for chunk in unsent for offset in range(len(chunk.events))
+            ],
+        ) from error

@@ -1,0 +1,153 @@
+"""Headers: a case-insensitive mapping, the headers every request carries, parsing a body.
+
+Pure and dependency-free: the sync and async drivers and the errors use the same
+:class:`CaseInsensitiveDict`, so an answer's headers behave alike whichever route read
+them (``requests`` is not needed for it).
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import socket
+from typing import (
+    Any,
+    Dict,
+    Iterable,
+    Iterator,
+    Mapping,
+    MutableMapping,
+    Optional,
+    Tuple,
+    Union,
+)
+
+from .._version import __version__
+
+REDACTED = "ApiKey ***"
+RETRY_COUNT_HEADER = "X-Teleflow-Retry-Count"
+
+
+class CaseInsensitiveDict(MutableMapping[str, str]):
+    """Header names looked up without regard to case; the spelling last set is kept.
+
+    Built from a mapping or from ``(name, value)`` pairs (a repeated name keeps its last
+    value). Picklable, so errors that hold an answer's headers cross process boundaries.
+    """
+
+    __slots__ = ("_store",)
+
+    def __init__(
+        self, data: Union[Mapping[str, str], Iterable[Tuple[str, str]], None] = None
+    ) -> None:
+        if data is None:
+            self._store: Dict[str, Tuple[str, str]] = {}
+            return
+        items = data.items() if hasattr(data, "items") else data
+        self._store = {name.lower(): (name, value) for name, value in items}
+
+    def __setitem__(self, name: str, value: str) -> None:
+        self._store[name.lower()] = (name, value)
+
+    def __getitem__(self, name: str) -> str:
+        return self._store[name.lower()][1]
+
+    def __delitem__(self, name: str) -> None:
+        del self._store[name.lower()]
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name.lower() in self._store
+
+    def __iter__(self) -> Iterator[str]:
+        return (name for name, _ in self._store.values())
+
+    def __len__(self) -> int:
+        return len(self._store)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Mapping):
+            return NotImplemented
+        theirs = {str(k).lower(): v for k, v in other.items()}
+        return {k: v for k, (_, v) in self._store.items()} == theirs
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __getstate__(self) -> Dict[str, Tuple[str, str]]:
+        return self._store
+
+    def __setstate__(self, state: Dict[str, Tuple[str, str]]) -> None:
+        self._store = state
+
+    def copy(self) -> CaseInsensitiveDict:
+        """A copy with the same names and values."""
+        return CaseInsensitiveDict(self._store.values())
+
+    def __repr__(self) -> str:
+        return repr(dict(self.items()))
+
+
+def user_agent(telemetry: bool, include_hostname: bool = False) -> str:
+    """The ``User-Agent`` value: SDK version, plus Python and OS unless telemetry is off.
+
+    Never raises: a platform call that fails only shortens the string.
+    """
+    agent = f"teleflow-py/{__version__}"
+    if not telemetry:
+        return agent
+    try:
+        details = [
+            f"Python {platform.python_version()}",
+            f"{platform.system()} {platform.release()}".strip(),
+        ]
+        if include_hostname:
+            details.append(f"host {socket.gethostname()}")
+        agent += " (" + "; ".join(d for d in details if d) + ")"
+    except Exception:
+        pass
+    return agent
+
+
+def base_headers(
+    telemetry: bool, include_hostname: bool, extra: Mapping[str, str]
+) -> Dict[str, str]:
+    """The headers of every request of a client (the key is added by the driver's route)."""
+    headers = {
+        "Accept": "application/json",
+        "Content-Type": "application/json",
+        "User-Agent": user_agent(telemetry, include_hostname),
+    }
+    headers.update(extra)
+    return headers
+
+
+def request_headers(
+    base: Mapping[str, str],
+    idempotency_key: Optional[str],
+    idempotency_header: str = "Idempotency-Key",
+) -> Dict[str, str]:
+    """The headers of one call: a fresh copy of ``base`` plus its idempotency key, if any."""
+    headers = dict(base)
+    if idempotency_key is not None:
+        headers[idempotency_header] = idempotency_key
+    return headers
+
+
+def redacted(headers: Mapping[str, str]) -> Dict[str, str]:
+    """What was sent, as shown on a Response or in a log line: the key redacted."""
+    view = dict(headers)
+    view["Authorization"] = REDACTED
+    return view
+
+
+def parse_body(content: bytes) -> Any:
+    """Parsed JSON, the raw text when it is not JSON, or ``None`` when empty.
+
+    JSON is UTF-8 by definition, so no charset guessing (which is slow) is done.
+    """
+    if not content.strip():
+        return None
+    try:
+        # Decoded first: json.loads(bytes) guesses the encoding in Python code.
+        return json.loads(content.decode("utf-8"))
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+        return content.decode("utf-8", errors="replace")

@@ -1,0 +1,238 @@
+"""How the async client's bytes travel: an aiohttp ``ClientSession`` per event loop.
+
+- **Proxies and TLS** are read once per client from the environment by the core's rules
+  (:func:`teleflow_py._core.environment.route_for`, the sync client's): the proxy is
+  passed as ``proxy=`` (``trust_env=True`` would look the environment up again on every
+  request), https is verified against the same CA bundle.
+- **One timer per attempt**: aiohttp's own session timeout is off; the attempt runs under
+  one :class:`~teleflow_py.aio._timer.AttemptTimer` (one ``call_at`` handle): the deadline
+  while waiting for one of the connections, the read timeout once the connection is ours
+  (:class:`_Connector` tells it), and again for each read of the body that must wait. A
+  new connection's TCP and TLS setup is bounded by ``open_timeout`` (aiohttp's
+  ``sock_connect``, which only runs for a new connection).
+- **The answer's size**: a declared length over ``max_response_bytes`` is refused before
+  reading; the body is read as it streams in and counted
+  (:class:`~teleflow_py._core.limits.ReadBudget`), so an endless answer stops at the cap.
+- **The key** goes out as a ``str`` whose ``repr`` is masked (:class:`_SecretHeader`), so
+  aiohttp's frames and header maps, as an error reporter records them, never show it.
+
+Connections belong to the event loop that opened them: used from another loop (a second
+``asyncio.run``), the route forgets the old session and opens a new one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+from itertools import chain
+from typing import Any, Dict, List, NoReturn, Optional, Tuple
+
+import aiohttp
+
+from .._core.environment import route_for, tls_context
+from .._core.failures import FailureKinds
+from .._core.headers import CaseInsensitiveDict
+from .._core.limits import Answer, Limits
+from .._credential import ApiKeyCredential
+from ..errors import TeleflowError
+from ._timer import AttemptTimer
+
+#: Connections one client opens at most per event loop; more concurrent calls wait for
+#: one (within their deadline). Far below the usual 1,024 open files of a process.
+MAX_CONNECTIONS = 100
+
+#: A body above this size may take longer to write than to be answered: the wait for the
+#: answer's head then also allows ``write_timeout``.
+_LARGE_BODY = 64 * 1024
+
+#: What aiohttp's failures mean, for the core's one mapping (the standard library's
+#: timeouts, TLS and OS errors are known there). Before Python 3.11 the timer's
+#: ``asyncio.TimeoutError`` is not the built-in ``TimeoutError``.
+AIO_FAILURES = FailureKinds(
+    timeouts=(aiohttp.ServerTimeoutError, asyncio.TimeoutError),
+    permanent=(aiohttp.InvalidURL, aiohttp.ClientConnectorCertificateError),
+    transient=(aiohttp.ClientError,),
+)
+
+#: The running attempt's timer and the wait it allows for the answer once connected.
+_CURRENT: contextvars.ContextVar[Optional[Tuple[AttemptTimer, float]]] = contextvars.ContextVar(
+    "teleflow_py_attempt", default=None
+)
+
+
+class _Connector(aiohttp.TCPConnector):
+    """A ``TCPConnector`` that moves the attempt's timer once the connection is ours."""
+
+    async def connect(self, req: Any, traces: Any, timeout: Any) -> Any:
+        connection = await super().connect(req, traces, timeout)
+        attempt = _CURRENT.get()
+        if attempt is not None:
+            timer, head_wait = attempt
+            timer.phase(head_wait)
+        return connection
+
+
+class _SecretHeader(str):
+    """The ``Authorization`` value: sent as it is, shown as ``ApiKey ***``; not picklable."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "'ApiKey ***'"
+
+    def __reduce__(self) -> NoReturn:
+        raise TypeError("the teleflow_py API key cannot be pickled")
+
+
+class SessionRoute:
+    """aiohttp sessions to the API, one per event loop, shared by its tasks."""
+
+    def __init__(self, base_url: str, credential: ApiKeyCredential) -> None:
+        self._base_url = base_url
+        route = route_for(base_url)
+        self._proxy = route.proxy
+        https = base_url.lower().startswith("https:")
+        # Through a proxy the TLS to the API host is still ours to verify, by the same CA.
+        self._tls = route.tls or (tls_context() if https else None)
+        self._authorization = _SecretHeader(credential.encode().decode("latin-1"))
+        self._timeouts: Dict[float, aiohttp.ClientTimeout] = {}
+        self._session: Optional[aiohttp.ClientSession] = None
+        self._loop: Optional[asyncio.AbstractEventLoop] = None
+        self.closed = False
+
+    def _session_of_this_loop(self) -> aiohttp.ClientSession:
+        loop = asyncio.get_running_loop()
+        session = self._session
+        if session is None or self._loop is not loop:
+            if session is not None:
+                _abandon(session, self._loop)
+            session = aiohttp.ClientSession(
+                connector=_Connector(
+                    limit=MAX_CONNECTIONS,
+                    limit_per_host=0,
+                    ssl=self._tls if self._tls is not None else True,
+                ),
+                # No timer of aiohttp's own: the attempt's one timer bounds everything.
+                timeout=aiohttp.ClientTimeout(total=None),
+                trust_env=False,
+                auto_decompress=True,
+                skip_auto_headers=("Accept-Encoding",),
+            )
+            self._session, self._loop = session, loop
+        return session
+
+    def _timeout_of(self, connect: float) -> aiohttp.ClientTimeout:
+        """aiohttp's timeouts: ``connect`` for a new connection's setup, nothing else.
+
+        The attempt's timer ends at the deadline whatever happens, so ``connect`` need not
+        be cut to it; one object per value, not one per request.
+        """
+        timeout = self._timeouts.get(connect)
+        if timeout is None:
+            timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect)
+            self._timeouts[connect] = timeout
+        return timeout
+
+    async def send(
+        self,
+        method: str,
+        path: str,
+        body: Optional[bytes],
+        headers: Dict[str, str],
+        limits: Limits,
+    ) -> Answer:
+        """One exchange within ``limits``; raises aiohttp's, asyncio's and the OS's errors.
+
+        Raises:
+            TeleflowError: the client was closed.
+            ResponseTooLargeError: the answer passed ``limits.max_response_bytes``.
+        """
+        if self.closed:
+            raise TeleflowError("the client is closed")
+        session = self._session_of_this_loop()
+        timeouts = limits.timeouts
+        sent = dict(headers)
+        sent["Authorization"] = self._authorization
+        head_wait = timeouts.read
+        if body is not None and len(body) > _LARGE_BODY:
+            head_wait += timeouts.write
+        deadline = limits.deadline
+        loop = asyncio.get_running_loop()
+        # Until the connection is ours (waiting for a free one included): the deadline.
+        deadline_end = None if deadline.unlimited else loop.time() + deadline.remaining()
+        with AttemptTimer(loop, deadline_end, head_wait) as timer:
+            token = _CURRENT.set((timer, head_wait))
+            try:
+                response = await session.request(
+                    method,
+                    self._base_url + path,
+                    data=body,
+                    headers=sent,
+                    proxy=self._proxy,
+                    allow_redirects=False,
+                    timeout=self._timeout_of(timeouts.connect),
+                )
+            finally:
+                _CURRENT.reset(token)
+            try:
+                status, answer_headers, content = await _read(response, limits, timer)
+            except BaseException:
+                response.close()  # a half-read answer leaves the connection unusable
+                raise
+            response.release()
+        return Answer(status, answer_headers, content)
+
+    async def close(self) -> None:
+        """Close this loop's session (a session of a finished loop is abandoned)."""
+        self.closed = True
+        session, self._session = self._session, None
+        if session is None:
+            return
+        if self._loop is asyncio.get_running_loop():
+            await session.close()
+        else:
+            _abandon(session, self._loop)
+
+
+async def _read(
+    response: aiohttp.ClientResponse, limits: Limits, timer: AttemptTimer
+) -> Tuple[int, CaseInsensitiveDict, bytes]:
+    """Status, headers and body of ``response``, within the attempt's limits."""
+    budget = limits.budget()
+    raw = response.raw_headers
+    budget.count(sum(map(len, chain.from_iterable(raw))) + 4 * len(raw))  # ": ", CRLF
+    declared = response.content_length
+    if declared is not None:
+        budget.declared(declared)
+    content = response.content
+    pieces: List[bytes] = []
+    while True:
+        piece = content.read_nowait()  # what already arrived: no wait, no timer move
+        if not piece:
+            if content.at_eof():
+                break
+            timer.phase(limits.timeouts.read)
+            piece = await content.readany()
+            if not piece:
+                break
+        budget.count(len(piece))
+        pieces.append(piece)
+    return response.status, CaseInsensitiveDict(response.headers), b"".join(pieces)
+
+
+def _abandon(session: aiohttp.ClientSession, loop: Optional[asyncio.AbstractEventLoop]) -> None:
+    """Let go of a session of another event loop, which cannot be awaited from this one."""
+    connector = session.connector
+    session.detach()
+    if connector is None or loop is None:
+        return
+    if loop.is_closed():
+        # Its sockets went with the loop; mark the connector closed so that it does not
+        # warn about them when collected.
+        connector._close()
+    else:
+        # That loop may run again (it is not ours to close): close there when it does.
+        async def close() -> None:
+            await connector.close()
+
+        loop.call_soon_threadsafe(loop.create_task, close())

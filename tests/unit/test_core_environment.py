@@ -1,0 +1,113 @@
+"""The proxy, CA-bundle and plain-http rules, as tables (requests' rules, without requests)."""
+
+from __future__ import annotations
+
+import pickle
+import ssl
+from typing import Dict, Optional
+
+import pytest
+import requests
+
+from teleflow_py._core.environment import ca_bundle, key_in_clear, proxy_for, route_for
+from teleflow_py._core.headers import CaseInsensitiveDict
+
+PROXY = "http://proxy.example:3128"
+_PROXY_NAMES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
+
+
+@pytest.fixture
+def environ(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    for name in _PROXY_NAMES:
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+@pytest.mark.parametrize(
+    ("url", "env", "expected"),
+    [
+        ("https://api.example.com", {}, None),
+        ("https://api.example.com", {"HTTPS_PROXY": PROXY}, PROXY),
+        ("https://api.example.com", {"https_proxy": PROXY, "HTTPS_PROXY": "http://x:1"}, PROXY),
+        ("http://api.example.com", {"HTTPS_PROXY": PROXY}, None),
+        ("http://api.example.com", {"ALL_PROXY": PROXY}, PROXY),
+        ("https://api.example.com", {"HTTPS_PROXY": PROXY, "NO_PROXY": "example.com"}, None),
+        ("https://api.example.com", {"HTTPS_PROXY": PROXY, "NO_PROXY": ".example.com"}, None),
+        ("https://api.example.com", {"HTTPS_PROXY": PROXY, "NO_PROXY": "ample.com"}, PROXY),
+        ("https://api.example.com", {"HTTPS_PROXY": PROXY, "NO_PROXY": "*"}, None),
+        ("https://10.1.2.3:8443", {"HTTPS_PROXY": PROXY, "NO_PROXY": "10.0.0.0/8"}, None),
+        ("https://11.1.2.3:8443", {"HTTPS_PROXY": PROXY, "NO_PROXY": "10.0.0.0/8"}, PROXY),
+        ("http://127.0.0.1:8080", {"HTTP_PROXY": PROXY, "NO_PROXY": "127.0.0.1"}, None),
+        (
+            "http://api.example.com:81",
+            {"HTTP_PROXY": PROXY, "NO_PROXY": "api.example.com:81"},
+            None,
+        ),
+    ],
+)
+def test_the_proxy_is_the_one_requests_would_use(
+    environ: pytest.MonkeyPatch, url: str, env: Dict[str, str], expected: Optional[str]
+) -> None:
+    for name, value in env.items():
+        environ.setenv(name, value)
+    assert proxy_for(url) == expected
+    # The same answer as requests' own reading of the environment.
+    with requests.Session() as session:
+        settings = session.merge_environment_settings(url, {}, None, None, None)
+    assert requests.utils.select_proxy(url, settings["proxies"]) == expected
+
+
+def test_the_ca_bundle_is_the_environments_then_certifis(
+    environ: pytest.MonkeyPatch, tmp_path: object
+) -> None:
+    assert ca_bundle() == requests.utils.DEFAULT_CA_BUNDLE_PATH
+    environ.setenv("CURL_CA_BUNDLE", "/curl.pem")
+    assert ca_bundle() == "/curl.pem"
+    environ.setenv("REQUESTS_CA_BUNDLE", "/requests.pem")
+    assert ca_bundle() == "/requests.pem"
+
+
+def test_a_route_verifies_https_directly_and_leaves_tls_to_the_proxy_route(
+    environ: pytest.MonkeyPatch,
+) -> None:
+    direct = route_for("https://api.example.com")
+    assert direct.proxy is None and isinstance(direct.tls, ssl.SSLContext)
+    assert direct.tls.verify_mode == ssl.CERT_REQUIRED
+    assert route_for("http://127.0.0.1:1") == (None, None)
+    environ.setenv("HTTPS_PROXY", PROXY)
+    assert route_for("https://api.example.com") == (PROXY, None)
+
+
+@pytest.mark.parametrize(
+    ("url", "in_clear"),
+    [
+        ("http://api.example.com", True),
+        ("http://10.0.0.5:3000", True),
+        ("HTTP://API.EXAMPLE.COM", True),
+        ("https://api.example.com", False),
+        ("http://127.0.0.1:8080", False),
+        ("http://127.5.6.7", False),
+        ("http://[::1]:8080", False),
+        ("http://localhost:3000", False),
+        ("http://LocalHost", False),
+        ("http://app.localhost", False),
+    ],
+)
+def test_the_key_travels_in_clear_over_http_to_a_host_that_is_not_loopback(
+    url: str, in_clear: bool
+) -> None:
+    assert key_in_clear(url) is in_clear
+
+
+def test_case_insensitive_headers_keep_the_last_value_and_survive_pickling() -> None:
+    headers = CaseInsensitiveDict([("Retry-After", "1"), ("retry-after", "2"), ("X-A", "b")])
+    assert headers["RETRY-AFTER"] == "2" and "x-a" in headers and len(headers) == 2
+    assert headers == {"retry-after": "2", "x-a": "b"}
+    restored = pickle.loads(pickle.dumps(headers))
+    assert restored["Retry-After"] == "2" and restored == headers
+    copy = headers.copy()
+    copy["X-A"] = "c"
+    assert headers["x-a"] == "b"
