@@ -15,6 +15,7 @@ from lifecycle_support import API_KEY, HANG_GUARD, delivered, start_python, wait
 from teleflow_py.emulator import Emulator
 
 BATCH = "/v1/events/batch"
+pytestmark = pytest.mark.sigint
 
 
 @pytest.mark.parametrize("call", ["client.close()", "client.flush()"])
