@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, List
 
 import pytest
+from child_signals import SIGINT_DEFAULT
 from loopback import API_KEY, unused_port_url
 
 from teleflow_py import Client
@@ -35,7 +36,8 @@ BATCH = "/v1/events/batch"
 def start_child(code: str) -> subprocess.Popen[str]:
     env = dict(os.environ, PYTHONPATH=str(REPO))
     return subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(code)],
+        # Ctrl-C ends one of these children, whatever SIGINT the test run inherited.
+        [sys.executable, "-c", SIGINT_DEFAULT + textwrap.dedent(code)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -157,6 +159,7 @@ def test_a_garbage_spool_file_warns_on_stderr_and_the_process_works(tmp_path: Pa
         assert len(emu.events(event="Fresh")) == 10
 
 
+@pytest.mark.sigint
 def test_two_processes_share_a_spool_one_is_killed_every_event_arrives_once(
     tmp_path: Path,
 ) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Callable, List
 
 import pytest
+from child_signals import teleflow_command
 
 from teleflow_py.emulator import Emulator
 
@@ -289,9 +290,10 @@ def test_events_the_server_did_not_process_are_listed_by_line(tmp_path: Path) ->
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="sends SIGINT")
+@pytest.mark.sigint
 def test_ctrl_c_exits_130_naming_the_first_line_not_sent(emulator: Emulator) -> None:
     process = subprocess.Popen(
-        [sys.executable, "-m", "teleflow_py", "bulk", "-"],
+        teleflow_command("bulk", "-"),
         env=command_env(emulator.url),
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
@@ -321,13 +323,14 @@ def test_ctrl_c_exits_130_naming_the_first_line_not_sent(emulator: Emulator) -> 
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="sends SIGINT")
+@pytest.mark.sigint
 def test_ctrl_c_finishes_the_requests_in_flight_and_names_the_chunk_not_sent(
     emulator: Emulator, tmp_path: Path
 ) -> None:
     data = write_jsonl(tmp_path / "c.jsonl", 300)
     emulator.delay_next(1, 120.0, path=BULK)  # hold the first request
     process = subprocess.Popen(
-        [sys.executable, "-m", "teleflow_py", "bulk", str(data), "--concurrency", "1"],
+        teleflow_command("bulk", str(data), "--concurrency", "1"),
         env=command_env(emulator.url),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from child_signals import teleflow_command
 
 from teleflow_py.cli import main
 from teleflow_py.demo import run_demo
@@ -104,10 +105,11 @@ def test_the_demo_json_result_is_the_only_thing_on_stdout() -> None:
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="sends SIGINT")
+@pytest.mark.sigint
 def test_serve_keeps_the_dashboard_up_until_ctrl_c_which_exits_cleanly() -> None:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     process = subprocess.Popen(
-        [sys.executable, "-m", "teleflow_py", "demo", "--events", "100", "--serve"],
+        teleflow_command("demo", "--events", "100", "--serve"),
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -149,10 +151,11 @@ def test_the_command_line_explains_itself(capsys: object) -> None:
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="sends SIGINT")
+@pytest.mark.sigint
 def test_ctrl_c_during_the_demo_is_one_line_and_exit_130() -> None:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     process = subprocess.Popen(
-        [sys.executable, "-m", "teleflow_py", "demo", "--events", "5000000"],
+        teleflow_command("demo", "--events", "5000000"),
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -13,14 +13,16 @@ from pathlib import Path
 
 import pytest
 import requests
+from child_signals import teleflow_command
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="sends SIGINT")
+@pytest.mark.sigint
 def test_serve_prints_its_url_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    command = [sys.executable, "-m", "teleflow_py", "emulator", "--port", "0", "--workflow", "w"]
+    command = teleflow_command("emulator", "--port", "0", "--workflow", "w")
     process = subprocess.Popen(
         command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
@@ -46,9 +48,10 @@ def test_serve_prints_its_url_and_stops_on_ctrl_c(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="sends SIGINT")
+@pytest.mark.sigint
 def test_json_prints_the_url_as_json(tmp_path: Path) -> None:
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    command = [sys.executable, "-m", "teleflow_py", "emulator", "--port", "0", "--json"]
+    command = teleflow_command("emulator", "--port", "0", "--json")
     process = subprocess.Popen(
         command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )

@@ -12,6 +12,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Dict, List, Sequence, Tuple
 
+from child_signals import SIGINT_DEFAULT
+
 from teleflow_py.emulator import Emulator
 
 REPO = Path(__file__).resolve().parents[2]
@@ -63,9 +65,12 @@ def run_script(path: Path, timeout: float = HANG_GUARD) -> subprocess.CompletedP
 
 
 def start_python(code: str, extra_path: Sequence[Path] = ()) -> subprocess.Popen[str]:
-    """Start ``code`` in a new interpreter; it should print ``ready`` when set up."""
+    """Start ``code`` in a new interpreter; it should print ``ready`` when set up.
+
+    Ctrl-C (SIGINT) interrupts it as in a terminal, even where the test run ignores SIGINT.
+    """
     return subprocess.Popen(
-        [sys.executable, "-c", program(code)],
+        [sys.executable, "-c", SIGINT_DEFAULT + program(code)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

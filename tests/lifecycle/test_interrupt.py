@@ -15,6 +15,7 @@ from lifecycle_support import API_KEY, HANG_GUARD, delivered, start_python, wait
 from teleflow_py.emulator import Emulator
 
 BATCH = "/v1/events/batch"
+pytestmark = pytest.mark.sigint
 
 
 @pytest.mark.parametrize("call", ["client.close()", "client.flush()"])
@@ -77,16 +78,21 @@ def test_ctrl_c_during_the_exit_flush_ends_it_and_reports_the_loss() -> None:
     listener.settimeout(HANG_GUARD)
     try:
         url = f"http://127.0.0.1:{listener.getsockname()[1]}"
-        # A long exit budget: only the interrupt can end this exit in time.
+        # A long exit budget: only the interrupt can end this exit in time. The child says
+        # when its exit begins (atexit runs the SDK's hook right after this later one), so
+        # the interrupt arrives during the exit flush, not while the script still runs.
         child = start_python(
             f"""
+            import atexit
             from teleflow_py import Client
             client = Client(api_key={API_KEY!r}, base_url={url!r}, shutdown_timeout=600)
+            atexit.register(print, "exiting", flush=True)
             for n in range(100):
                 client.track("e", user_id="u", properties={{"n": n}})
             """
         )
         connection, _ = listener.accept()
+        assert child.stdout is not None and child.stdout.readline() == "exiting\n"
         child.send_signal(signal.SIGINT)
         _, err = child.communicate(timeout=HANG_GUARD)
         connection.close()

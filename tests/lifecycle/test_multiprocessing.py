@@ -83,8 +83,13 @@ def test_pool_workers_deliver_what_their_tasks_tracked(emulator: Emulator) -> No
         import multiprocessing, os
         from teleflow_py import Client
         client = Client(api_key={API_KEY!r}, base_url={emulator.url!r})
+        # The first two chunks wait for each other, so two workers run them: on a busy
+        # machine one worker could otherwise take every chunk before the others start.
+        both_started = multiprocessing.get_context("fork").Barrier(2, timeout=60)
 
         def task(n):
+            if n in (0, 5):
+                both_started.wait()
             client.track("e", user_id="task", properties={{"n": n}})
             return os.getpid()
 
