@@ -243,8 +243,10 @@ def run_demo(
         dashboard = f"{emu.url}/"
         say.say(f"\nDashboard: {dashboard}")
         if serve:
-            say.say("The emulator keeps serving the dashboard until Ctrl-C ...")
             try:
+                # Said inside the try: a Ctrl-C that follows the line at once is the stop
+                # the line asks for, not an error.
+                say.say("The emulator keeps serving the dashboard until Ctrl-C ...")
                 while True:
                     time.sleep(3600)  # a plain sleep is interruptible everywhere
             except KeyboardInterrupt:

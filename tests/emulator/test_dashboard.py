@@ -275,7 +275,9 @@ def test_the_chart_keeps_its_history_across_reloads(chromium: str, tmp_path: Pat
         fresh = int(render(emu.url + "/", chromium).by_id("chart").attrs["data-points"])
     assert first >= 2
     assert again > first  # the reloaded page starts from the kept history
-    assert fresh <= first  # a new browser profile starts empty
+    # A new browser profile starts empty: it has only what one load gathers, not the kept
+    # history on top (one load's count varies by a point with the machine's load).
+    assert fresh < again
 
 
 def test_filters_and_faults_are_separate_labelled_boxes_and_counters_start_at_zero(
