@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 from typing_extensions import Protocol
 
+from .._fork import on_fork
 from .ids import forget_ids_after_fork
 
 logger = logging.getLogger("teleflow_py")
@@ -150,8 +151,7 @@ def _watch_multiprocessing_forks() -> None:
 
 
 atexit.register(_shutdown_all_at_exit)
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(before=_watch_multiprocessing_forks, after_in_child=_reset_all_after_fork)
+on_fork(before=_watch_multiprocessing_forks, after_in_child=_reset_all_after_fork)
 
 
 _uwsgi_warned = threading.Event()

@@ -30,6 +30,7 @@ import uuid
 import weakref
 from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
+from .._fork import on_fork
 from ..config import ClientConfig
 from .batch import ALIAS_PATH, BODY_OVERHEAD, EVENTS_PATH, Batch, Message
 from .ids import new_message_id
@@ -63,8 +64,7 @@ def _after_fork_in_parent() -> None:
     _held_across_fork.clear()
 
 
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent)
+on_fork(before=_before_fork, after_in_parent=_after_fork_in_parent)
 
 
 Queue = Union[MemoryQueue, "Spool"]
