@@ -8,7 +8,8 @@ fork hooks.
 
 from .mixin import AnalyticsMixin
 from .queue import MemoryQueue, MessageQueue
-from .spool_file import SpoolError, inspect_spool, retry_dead_letters
+from .spool_file import SpoolError
+from .spool_inspect import inspect_spool, retry_dead_letters
 from .stats import AnalyticsHealth, AnalyticsStats, FlushResult
 
 __all__ = [
