@@ -65,7 +65,8 @@ class Drops:
             with self._drop_lock:
                 dropped, self._burst = self._burst, 0
             logger.warning(
-                "teleflow_py analytics: %d events were dropped while the queue was full",
+                "teleflow_py analytics: %d events were dropped in all (reasons in "
+                "analytics_stats.dropped_by_reason)",
                 dropped,
             )
 

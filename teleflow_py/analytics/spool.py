@@ -194,6 +194,11 @@ class Spool(Fallback):
                 self._waiting += count
         return True
 
+    def wake_writer(self) -> None:
+        """Start or wake the writer thread (to probe a faulty spool, say)."""
+        self.start_writer()
+        self._buffered.set()
+
     def start_writer(self) -> None:
         """Start the thread that commits the buffer and probes a faulty spool."""
         with self._lock:

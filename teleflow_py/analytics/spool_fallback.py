@@ -146,7 +146,7 @@ class Fallback:
         logger.warning("teleflow_py analytics: %s; %s", exc, then)
         if "was removed" in str(exc) or "was replaced" in str(exc):
             self._salvage()
-        self.start_writer()
+        self.wake_writer()
 
     def probe_due(self) -> bool:
         """Whether a faulty spool may be tried again now."""
@@ -355,8 +355,8 @@ class Fallback:
 
     # -- provided by the spool --------------------------------------------------------------
 
-    def start_writer(self) -> None:
-        """Start the thread that commits and probes."""
+    def wake_writer(self) -> None:
+        """Start (or wake) the thread that commits and probes."""
         raise NotImplementedError
 
     def reopen(self) -> bool:
