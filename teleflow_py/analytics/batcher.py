@@ -19,7 +19,8 @@ from .batch import Message
 from .delivery import Sender
 from .flushing import Flushing
 from .lifecycle import manage
-from .spool import Spool, open_queue
+from .spool import Spool
+from .spool_share import open_queue
 from .stats import AnalyticsHealth, AnalyticsStats, Counters, FlushResult
 
 

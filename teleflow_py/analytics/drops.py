@@ -12,7 +12,7 @@ from typing import Any, Dict
 
 from ..config import ClientConfig
 from .batch import Batch, Message, decode
-from .spool import Queue
+from .spool_share import Queue
 from .stats import Counters
 
 logger = logging.getLogger("teleflow_py")

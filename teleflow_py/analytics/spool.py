@@ -28,14 +28,13 @@ import os
 import threading
 import time
 import weakref
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import Any, Dict, List, Optional, Tuple
 
 from .._fork import on_fork
 from ..config import ClientConfig
 from . import spool_rows as rows
 from .batch import Batch, Message
 from .ids import new_message_id
-from .queue import MemoryQueue
 from .spool_fallback import Fallback
 from .spool_file import SpoolError, is_storage_fault, open_spool
 
@@ -63,52 +62,6 @@ def _after_fork_in_parent() -> None:
 
 
 on_fork(before=_before_fork, after_in_parent=_after_fork_in_parent)
-
-Queue = Union[MemoryQueue, "Spool"]
-
-# One spool per path per process, shared by the clients that name it.
-_shared: weakref.WeakValueDictionary[Tuple[int, str], Spool] = weakref.WeakValueDictionary()
-_shared_lock = threading.Lock()
-
-
-def _same_file_key(path: str) -> str:
-    folder, name = os.path.split(path)
-    return os.path.join(os.path.realpath(folder), name)
-
-
-def open_queue(config: ClientConfig) -> Queue:
-    """The queue a client's settings ask for: a :class:`Spool` or a :class:`MemoryQueue`.
-
-    Clients of one process naming the same spool file share one :class:`Spool` (each
-    event is then sent once); the first client's ``spool_mode`` and ``spool_max_bytes``
-    apply. A path that holds something other than a spool (another database, an empty
-    file, a symbolic link) is left untouched and the client queues in memory, with a
-    warning: analytics never stop a process from starting.
-    """
-    if config.spool_path is None:
-        return MemoryQueue(config.max_queue_size, config.max_queue_bytes, new_message_id)
-    key = (os.getpid(), _same_file_key(config.spool_path))
-    with _shared_lock:
-        spool = _shared.get(key)
-        if spool is not None:
-            if (spool.sync, spool.max_bytes) != (
-                config.spool_mode == "sync",
-                config.spool_max_bytes,
-            ):
-                logger.warning(
-                    "teleflow_py analytics: another client of this process already uses the "
-                    "spool %s; this client shares it with that client's spool_mode and "
-                    "spool_max_bytes",
-                    config.spool_path,
-                )
-            return spool
-        try:
-            spool = Spool(config)
-        except SpoolError as exc:
-            logger.warning("teleflow_py analytics: %s; events are queued in memory instead", exc)
-            return MemoryQueue(config.max_queue_size, config.max_queue_bytes, new_message_id)
-        _shared[key] = spool
-        return spool
 
 
 class Spool(Fallback):

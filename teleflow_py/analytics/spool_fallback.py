@@ -184,7 +184,7 @@ class Fallback:
                 return
             moved = 0
             try:
-                for key, path, parts in _unsent(conn, self._owner):
+                for key, path, parts in rows.unsent(conn, self._owner):
                     message: Message = (
                         parts[0]
                         if key is None and path == EVENTS_PATH
@@ -373,31 +373,3 @@ class Fallback:
 
     def _salvaged(self, count: int) -> None:
         raise NotImplementedError
-
-
-def _unsent(conn: Any, owner: str) -> List[Tuple[Optional[str], str, List[bytes]]]:
-    """What a file holds for sending: ``(key or None, path, parts)`` in order."""
-    result: List[Tuple[Optional[str], str, List[bytes]]] = []
-    # Batches this process holds are in flight (or kept in memory already).
-    keys = {
-        row_id: (key, path)
-        for row_id, key, path in conn.execute(
-            "SELECT id, key, path FROM batches WHERE owner IS NULL OR owner != ?", (owner,)
-        )
-    }
-    mine = {
-        row_id for (row_id,) in conn.execute("SELECT id FROM batches WHERE owner = ?", (owner,))
-    }
-    current: Optional[int] = None
-    for body, path, batch in conn.execute("SELECT body, path, batch FROM events ORDER BY id"):
-        if batch in mine:
-            continue
-        if batch is not None and batch in keys:
-            if batch != current:
-                current = batch
-                result.append((keys[batch][0], keys[batch][1], []))
-            result[-1][2].append(bytes(body))
-        else:
-            current = None
-            result.append((None, path, [bytes(body)]))
-    return result

@@ -215,3 +215,31 @@ def used_bytes(conn: Any, page_size: int) -> int:
     pages = int(conn.execute("PRAGMA page_count").fetchone()[0])
     free = int(conn.execute("PRAGMA freelist_count").fetchone()[0])
     return (pages - free) * page_size
+
+
+def unsent(conn: Any, owner: str) -> List[Tuple[Optional[str], str, List[bytes]]]:
+    """What a file holds for sending: ``(key or None, path, parts)`` in order."""
+    result: List[Tuple[Optional[str], str, List[bytes]]] = []
+    # Batches this process holds are in flight (or kept in memory already).
+    keys = {
+        row_id: (key, path)
+        for row_id, key, path in conn.execute(
+            "SELECT id, key, path FROM batches WHERE owner IS NULL OR owner != ?", (owner,)
+        )
+    }
+    mine = {
+        row_id for (row_id,) in conn.execute("SELECT id FROM batches WHERE owner = ?", (owner,))
+    }
+    current: Optional[int] = None
+    for body, path, batch in conn.execute("SELECT body, path, batch FROM events ORDER BY id"):
+        if batch in mine:
+            continue
+        if batch is not None and batch in keys:
+            if batch != current:
+                current = batch
+                result.append((keys[batch][0], keys[batch][1], []))
+            result[-1][2].append(bytes(body))
+        else:
+            current = None
+            result.append((None, path, [bytes(body)]))
+    return result
