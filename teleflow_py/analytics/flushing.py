@@ -204,23 +204,28 @@ class Flushing(Worker):
         except Exception:
             logger.exception("teleflow_py analytics: writing the spool at shutdown failed")
         result = self._result_since(self._before_shutdown)
-        if result.pending:
+        if result.pending and isinstance(self._queue, Spool):
             logger.warning(
                 "teleflow_py analytics: %d events were not delivered within %.1f s: %s",
                 result.pending,
                 self._budget,
-                self._where_left(),
+                self._where_left(self._queue),
+            )
+        elif result.pending:
+            logger.warning(
+                "teleflow_py analytics: %d events were not delivered at shutdown "
+                "(server unreachable or too slow within %.1f s); they were only in memory "
+                "and are lost with this process",
+                result.pending,
+                self._budget,
             )
         with self._cond:
             self._final = result
             self._cond.notify_all()
         return result
 
-    def _where_left(self) -> str:
+    def _where_left(self, queue: Spool) -> str:
         """What becomes of the undelivered events, counted where they are."""
-        queue = self._queue
-        if not isinstance(queue, Spool):
-            return "they were only in memory and are lost with this process"
         on_disk, in_memory = queue.leftover()
         said = []
         if on_disk is None:

@@ -46,6 +46,9 @@ GROUP_WINDOW = 0.02
 REFRESH_EVERY = 1.0
 #: Bytes a spooled message is counted for beyond its JSON (row, index, page slack).
 ROW_OVERHEAD = 64
+#: At most this many messages (and bytes) are committed in one transaction.
+CHUNK = 1000
+CHUNK_BYTES = 256 * 1024
 
 # Connections held when a fork happens: a child must never close (or use) its parent's
 # SQLite connections, so the child keeps them referenced forever (see _before_fork).
@@ -92,6 +95,7 @@ class Spool(Fallback):
         self._waiting = 0
         self._held = 0
         self._refreshed = 0.0
+        self._chunk = CHUNK
         # Raises NotASpoolError for a path holding something else; a storage fault at
         # start leaves the spool in fallback, to be opened by a later probe.
         self._open(first=True)
@@ -119,7 +123,7 @@ class Spool(Fallback):
                 return False
             first = not self._buffer
             self._buffer.append((message, now))
-            self._buffered_bytes += size + ROW_OVERHEAD * count
+            self._buffered_bytes += self._cost(message)
         if first:
             self.start_writer()
             self._buffered.set()
@@ -182,41 +186,70 @@ class Spool(Fallback):
                 time.sleep(1.0)
 
     def persist(self, force: bool = False) -> None:
-        """Commit what is buffered, and what waited in memory during a fault.
+        """Commit what waited in memory during a fault (older) and what is buffered.
 
+        In chunks: a chunk the file refuses is tried again at half the size, so a file
+        near its size limit takes what fits; only a single message refused is a fault.
         ``force`` (at shutdown) tries the file even during a fault, before its probe is due.
         """
         with self._db:
             if self.fault is not None and (not (force or self.probe_due()) or not self.probe()):
                 self._buffer_to_memory()
                 return
-            with self._lock:
-                items, self._buffer = self._buffer, []
-                self._buffered_bytes = 0
+            memory = True
+            while True:
+                step = self._persist_chunk(memory)
+                if step is None:
+                    return
+                memory = step
+
+    def _persist_chunk(self, memory: bool) -> Optional[bool]:
+        """Commit one chunk; ``None`` when done, else whether to take from memory next."""
+        limit = self._chunk
+        batch = self.memory.take(limit, CHUNK_BYTES) if memory else None
+        with self._lock:
+            if batch is not None:
+                items: List[Tuple[Message, float]] = [(batch, time.time())]
+                moved = 0
+            else:
+                items, self._buffer = self._buffer[:limit], self._buffer[limit:]
+                moved = sum(self.size_of(message)[0] for message, _ in items)
+                self._buffered_bytes -= sum(self._cost(message) for message, _ in items)
                 # Counted as waiting before they leave the buffer, so the pending count
                 # never reads low while they are written.
-                moved = sum(self.size_of(message)[0] for message, _ in items)
                 self._waiting += moved
-            memory = self.take_from_memory()
-            if not items and not memory:
-                return
-            try:
-                stored = self.write(
-                    lambda conn: rows.store(
-                        conn, items + [(batch, time.time()) for batch in memory]
-                    )
-                )
-            except SpoolError as exc:
-                self.return_to_memory(memory)
-                with self._lock:
+        if not items:
+            return None
+        try:
+            stored = self.write(lambda conn: rows.store(conn, items))
+        except SpoolError as exc:
+            with self._lock:
+                if batch is not None:
+                    self.memory.give_back(batch)
+                else:
                     self._waiting -= moved
                     self._buffer[:0] = items
-                self.begin_fault(exc)
-                self._buffer_to_memory()
-                return
-            with self._lock:
-                self._waiting += stored - moved
-                self.settle_memory(memory)
+                    self._buffered_bytes += sum(self._cost(message) for message, _ in items)
+            if len(items[0][0] if batch is not None else items) > 1 and limit > 1:
+                self._chunk = max(1, limit // 2)
+                return memory
+            if batch is not None and len(batch) > 1:
+                # A batch given back whole keeps its key: it waits in memory and is sent
+                # from there; the buffer goes on.
+                return False
+            self.begin_fault(exc)
+            self._buffer_to_memory()
+            return None
+        with self._lock:
+            self._waiting += stored - moved
+            if batch is not None:
+                self.memory.ack(batch)
+        self._chunk = min(CHUNK, limit * 2)
+        return memory
+
+    def _cost(self, message: Message) -> int:
+        count, size = self.size_of(message)
+        return size + ROW_OVERHEAD * count
 
     def _buffer_to_memory(self) -> None:
         """During a fault: what waits in the buffer moves to the memory fallback."""

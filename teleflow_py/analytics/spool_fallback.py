@@ -47,6 +47,9 @@ class Fallback:
 
     #: Seconds between attempts to use a faulty spool again.
     PROBE_EVERY = 1.0
+    #: A fault that begins again within this many seconds of the last warning is not
+    #: warned about again (nor its end).
+    WARN_EVERY = 60.0
 
     path: str
     sync: bool
@@ -63,6 +66,8 @@ class Fallback:
         #: The storage fault now, as text; ``None`` while the file works.
         self.fault: Optional[str] = None
         self._probe_at = 0.0
+        self._warned_at = -self.WARN_EVERY
+        self._resumed = False
         #: Messages kept in memory because the file could not take them (since start).
         self.fallen_back = 0
         self.full_reason = "queue_full"
@@ -128,10 +133,16 @@ class Fallback:
 
     def begin_fault(self, exc: BaseException) -> None:
         """Enter (or stay in) fallback after ``exc``; logged once per fault."""
+        now = time.monotonic()
         with self._lock:
             first = self.fault is None
             self.fault = str(exc)
-            self._probe_at = time.monotonic() + self.PROBE_EVERY
+            self._probe_at = now + self.PROBE_EVERY
+            # A fault that comes back soon after it ended (a file at its size limit takes
+            # a small write, then refuses the next) is the same fault: warned once.
+            warn = first and now - self._warned_at > self.WARN_EVERY
+            if warn:
+                self._warned_at = now
         if not first:
             return
         if self.sync:
@@ -143,7 +154,10 @@ class Fallback:
                 "new events are kept in memory and sent from there (lost if the process "
                 "ends before they are sent) until it can"
             )
-        logger.warning("teleflow_py analytics: %s; %s", exc, then)
+        if warn:
+            logger.warning("teleflow_py analytics: %s; %s", exc, then)
+        else:
+            logger.debug("teleflow_py analytics: %s (again)", exc)
         if "was removed" in str(exc) or "was replaced" in str(exc):
             self._salvage()
         self.wake_writer()
@@ -168,6 +182,10 @@ class Fallback:
                 return False
             with self._lock:
                 self.fault = None
+                quiet = time.monotonic() - self._warned_at < self.WARN_EVERY and self._resumed
+                self._resumed = True
+            if quiet:
+                return True
             logger.warning(
                 "teleflow_py analytics: the spool %s can be written again; the %d events "
                 "kept in memory meanwhile go to it",
