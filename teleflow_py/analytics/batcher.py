@@ -127,11 +127,7 @@ class Batcher(Flushing):
 
     def _spool_problem(self) -> Optional[str]:
         queue = self._queue
-        if isinstance(queue, Spool):
-            return queue.fault
-        if self._config.spool_path is not None:
-            return "the spool could not be opened; events are queued in memory"
-        return None
+        return queue.fault if isinstance(queue, Spool) else None
 
     def reset_after_fork(self) -> None:
         """Start over in a forked child: the parent keeps (and sends) its own messages."""

@@ -96,9 +96,9 @@ class Spool(Fallback):
         self._held = 0
         self._refreshed = 0.0
         self._chunk = CHUNK
-        # Raises NotASpoolError for a path holding something else; a storage fault at
-        # start leaves the spool in fallback, to be opened by a later probe.
-        self._open(first=True)
+        # A path holding something else, or a storage fault at start, leaves the spool in
+        # fallback, to be opened by a later probe.
+        self._open()
         _live.add(self)
 
     # -- callers ------------------------------------------------------------------------
@@ -372,13 +372,13 @@ class Spool(Fallback):
             in_memory = sum(self.size_of(m)[0] for m, _ in self._buffer) + self.memory.pending()
         return self.count_in_file(), in_memory
 
-    def _open(self, first: bool = False) -> None:
+    def _open(self) -> None:
         """Open (or reopen) the file; a storage fault leaves the spool in fallback."""
         try:
             conn = open_spool(self.path, self._synchronous)
         except SpoolError as exc:
-            if first and not is_storage_fault(exc.__cause__ or exc):
-                raise
+            # Not a spool (left unchanged) or not usable now: events wait in memory (group
+            # mode) or are refused (sync mode) until a probe finds a spool there.
             self.begin_fault(exc)
             return
         self.attach(conn)

@@ -17,7 +17,6 @@ from ..config import ClientConfig
 from .ids import new_message_id
 from .queue import MemoryQueue
 from .spool import Spool
-from .spool_file import SpoolError
 
 logger = logging.getLogger("teleflow_py")
 
@@ -38,9 +37,8 @@ def open_queue(config: ClientConfig) -> Queue:
 
     Clients of one process naming the same spool file share one :class:`Spool` (each
     event is then sent once); the first client's ``spool_mode`` and ``spool_max_bytes``
-    apply. A path that holds something other than a spool (another database, an empty
-    file, a symbolic link) is left untouched and the client queues in memory, with a
-    warning: analytics never stop a process from starting.
+    apply. A spool that cannot be used (a path holding something else, a storage fault)
+    never stops a process from starting: see :mod:`.spool_fallback`.
     """
     if config.spool_path is None:
         return MemoryQueue(config.max_queue_size, config.max_queue_bytes, new_message_id)
@@ -59,10 +57,6 @@ def open_queue(config: ClientConfig) -> Queue:
                     config.spool_path,
                 )
             return spool
-        try:
-            spool = Spool(config)
-        except SpoolError as exc:
-            logger.warning("teleflow_py analytics: %s; events are queued in memory instead", exc)
-            return MemoryQueue(config.max_queue_size, config.max_queue_bytes, new_message_id)
+        spool = Spool(config)
         _shared[key] = spool
         return spool

@@ -2,8 +2,9 @@
 
 * Several clients of one process on one path share one spool: each event is sent once.
 * A path that holds another application's SQLite database, a symbolic link to one, or an
-  empty file is refused (the client queues in memory, with a warning) and left byte for
-  byte as it was, with no ``-wal`` or ``-shm`` file made next to it.
+  empty file is refused (group mode keeps events in memory, sync mode refuses them, with
+  a warning) and left byte for byte as it was, with no ``-wal`` or ``-shm`` file made
+  next to it; the spool starts by itself once the path is fixed.
 * ``spool_max_bytes`` is decided at ``track()`` time: the caller learns no at once.
 * ``analytics_stats.pending`` and ``analytics_health().pending`` agree with what was
   tracked at every moment (issue 17: they once read 2,003 after 1,003 calls).
@@ -16,6 +17,7 @@ import logging
 import os
 import sqlite3
 import threading
+import time
 from pathlib import Path
 from typing import Callable, List, Set
 
@@ -85,7 +87,7 @@ def test_a_path_that_is_not_a_spool_is_refused_and_left_unchanged(
     with caplog.at_level(logging.WARNING, logger="teleflow_py"):
         client = make_client(spool_path=str(path))
     warned = " ".join(r.getMessage() for r in caplog.records)
-    assert "queued in memory" in warned and str(path) in warned
+    assert "kept in memory" in warned and str(path) in warned
     expected = {"direct": "not a teleflow spool", "symlink": "symbolic link", "empty": "empty"}
     assert expected.get(how, "symbolic link") in warned
     assert client.analytics_health().spool_problem is not None
@@ -95,6 +97,27 @@ def test_a_path_that_is_not_a_spool_is_refused_and_left_unchanged(
     assert digest(target) == before
     assert sorted(os.listdir(tmp_path)) == names
     assert [e["properties"]["n"] for e in server.delivered_events()] == [1]
+
+
+def test_sync_mode_refuses_while_the_path_is_not_a_spool_and_starts_once_fixed(
+    make_client: Callable[..., Client], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from teleflow_py.analytics.spool_fallback import Fallback
+
+    monkeypatch.setattr(Fallback, "PROBE_EVERY", 0.05)
+    path = tmp_path / "empty.db"
+    path.touch()
+    client = make_client(spool_path=str(path), spool_mode="sync", base_url=unused_port_url())
+    assert not client.track("E", user_id="u")
+    assert client.analytics_stats.dropped_by_reason == {"spool_error": 1}
+    assert path.read_bytes() == b""
+    path.unlink()
+    end = time.monotonic() + 60
+    while client.analytics_health().spool_problem is not None:
+        assert time.monotonic() < end, "the spool never started"
+        time.sleep(0.02)
+    assert client.track("E", user_id="u")
+    assert inspect_spool(str(path))["pending_events"] == 1
 
 
 def test_a_spool_is_marked_and_an_unmarked_spool_of_an_older_version_is_adopted(
