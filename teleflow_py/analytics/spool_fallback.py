@@ -35,7 +35,7 @@ from . import spool_rows as rows
 from .batch import EVENTS_PATH, Batch, Message
 from .ids import new_message_id
 from .queue import MemoryQueue, message_size
-from .spool_file import SpoolError, SpoolStorageError, _rollback, is_storage_fault
+from .spool_file import SpoolError, SpoolStorageError, is_storage_fault, rollback
 
 logger = logging.getLogger("teleflow_py")
 
@@ -117,7 +117,7 @@ class Fallback:
                 result = work(conn)
                 conn.execute("COMMIT")
             except (sqlite3.Error, OSError, SpoolError) as exc:
-                _rollback(conn)
+                rollback(conn)
                 if isinstance(exc, SpoolError):
                     raise
                 if isinstance(exc, sqlite3.Error) and not is_storage_fault(exc):

@@ -109,7 +109,7 @@ def _application_id(header: bytes) -> int:
     return int.from_bytes(header[68:72], "big")
 
 
-def _rollback(conn: Any) -> None:
+def rollback(conn: Any) -> None:
     """Roll back if a transaction is open (SQLite ends some on its own after an error)."""
     try:
         if conn.in_transaction:
