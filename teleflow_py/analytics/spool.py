@@ -123,7 +123,7 @@ class Spool(Fallback):
                 return False
             first = not self._buffer
             self._buffer.append((message, now))
-            self._buffered_bytes += self._cost(message)
+            self._buffered_bytes += size + ROW_OVERHEAD * count
         if first:
             self.start_writer()
             self._buffered.set()
@@ -324,7 +324,8 @@ class Spool(Fallback):
         with self._lock:
             # During a fault the file's messages cannot be claimed: the worker waits.
             waiting = self._waiting if self.fault is None else 0
-            return len(self._buffer) + waiting + len(self.memory) + self.local_count()
+            local = self.local_count() if self._local else 0
+            return len(self._buffer) + waiting + len(self.memory) + local
 
     def pending(self) -> int:
         """Messages buffered, in the file, in memory or in flight, counted at one instant."""
