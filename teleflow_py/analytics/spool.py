@@ -13,12 +13,8 @@ before sending; it leaves the spool after a 2xx, or moves to the dead letters wh
 for good. Several processes may share a path (a batch is claimed by the one sending it);
 the clients of one process share one :class:`Spool` per path.
 
-Storage faults (disk full, quota, read-only, permission, I/O error, locked past the busy
-timeout, the file removed) follow one policy (docs/storage-faults.rst): in group mode
-what cannot be written is kept in memory (:mod:`.spool_fallback`) and sent from there,
-counted and reported once; in sync mode ``track()`` refuses (``False``, dropped as
-``"spool_error"``). A probe every :data:`PROBE_EVERY` seconds resumes the spool once it
-can be written again, and moves what waited in memory into it.
+Storage faults follow one policy, in :mod:`.spool_fallback` (docs/storage-faults.rst):
+group mode keeps in memory what cannot be written, sync mode refuses it; a probe resumes.
 """
 
 from __future__ import annotations
