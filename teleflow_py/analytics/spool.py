@@ -305,16 +305,23 @@ class Spool(Fallback):
             with self._lock:
                 self._waiting = waiting
 
+    def recount(self) -> None:
+        """:meth:`refresh`, a storage fault turned into fallback (a new client sharing this
+        spool recounts: another process, or ``teleflow spool --retry-dead``, may have
+        added to the file)."""
+        try:
+            self.refresh()
+        except Exception as exc:
+            if not is_storage_fault(exc):
+                raise
+            self.begin_fault(SpoolError(f"cannot read the spool: {exc}"))
+
     def __len__(self) -> int:
         """Messages waiting to be taken by a worker."""
         idle = not self._waiting and time.monotonic() - self._refreshed > REFRESH_EVERY
         if idle and self.fault is None and self._db.acquire(blocking=False):
             try:
-                self.refresh()
-            except Exception as exc:
-                if not is_storage_fault(exc):
-                    raise
-                self.begin_fault(SpoolError(f"cannot read the spool: {exc}"))
+                self.recount()
             finally:
                 self._db.release()
         with self._lock:
@@ -379,13 +386,7 @@ class Spool(Fallback):
             self.begin_fault(exc)
             return
         self.attach(conn)
-        self._refreshed = time.monotonic()
-        try:
-            self.refresh()
-        except Exception as exc:
-            if not is_storage_fault(exc):
-                raise
-            self.begin_fault(SpoolError(f"cannot count what the spool holds: {exc}"))
+        self.recount()
 
     def reopen(self) -> bool:
         """Open the file again after it was removed; ``True`` when it works."""

@@ -56,6 +56,8 @@ def open_queue(config: ClientConfig) -> Queue:
                     "spool_max_bytes",
                     config.spool_path,
                 )
+            if spool.fault is None:
+                spool.recount()
             return spool
         spool = Spool(config)
         _shared[key] = spool

@@ -16,6 +16,8 @@ import hashlib
 import logging
 import os
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -193,3 +195,32 @@ def test_pending_never_counts_more_than_was_tracked(
     reader.join()
     assert not wrong, sorted(wrong)[:5]
     assert right_after == (count, count)
+
+
+def test_a_client_joining_a_shared_spool_counts_what_another_process_added(
+    server: LoopbackServer, make_client: Callable[..., Client], tmp_path: Path
+) -> None:
+    spool = str(tmp_path / "spool.db")
+    down = unused_port_url()
+    first = make_client(spool_path=spool, base_url=down)
+    assert first.track("E", user_id="u", properties={"n": 0})
+    first.shutdown(timeout=0)
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from teleflow_py import Client\n"
+            f"c = Client(api_key='k' * 12, base_url={down!r}, spool_path={spool!r},"
+            " shutdown_timeout=0)\n"
+            "for n in (1, 2, 3):\n"
+            "    c.track('E', user_id='u', properties={'n': n})\n",
+        ],
+        check=True,
+        timeout=120,
+        env=dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2])),
+    )
+    # Shares this process's spool with `first`, and counts the file afresh.
+    second = make_client(spool_path=spool)
+    assert second.analytics_stats.pending == 4
+    assert second.flush(timeout=30).ok
+    assert sorted(e["properties"]["n"] for e in server.delivered_events()) == [0, 1, 2, 3]
