@@ -10,7 +10,6 @@ mixin (:mod:`teleflow_py.events`) and the analytics worker
 
 from __future__ import annotations
 
-import os
 import time
 import weakref
 from typing import Any, Callable, Optional
@@ -23,6 +22,7 @@ from ._core.calls import Call
 from ._core.deadline import SharedPause
 from ._core.hooks import NO_OBSERVER, AttemptObserver
 from ._core.sending import Sending
+from ._fork import on_fork
 from .config import ClientConfig
 from .response import Response
 
@@ -34,8 +34,7 @@ def _reset_all_after_fork() -> None:
         transport._connection.after_fork()
 
 
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_reset_all_after_fork)
+on_fork(after_in_child=_reset_all_after_fork)
 
 
 class Transport:

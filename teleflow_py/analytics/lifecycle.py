@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 from typing_extensions import Protocol
 
+from .._fork import on_fork
 from .ids import forget_ids_after_fork
 
 logger = logging.getLogger("teleflow_py")
@@ -67,17 +68,31 @@ def exit_flush_running() -> bool:
 
 def _shutdown_all_at_exit() -> None:
     global _exit_flush_running
-    _exit_flush_running = True
     try:
+        _exit_flush_running = True
         _shutdown_all()
+    except KeyboardInterrupt:
+        # Ctrl-C at any point of the exit flush (starting it included): stop waiting, but
+        # say what is lost rather than print a traceback.
+        _report_interrupted_exit_flush()
     finally:
         _exit_flush_running = False
+
+
+def _report_interrupted_exit_flush() -> None:
+    pending = sum(b.pending for b in list(_live) if b.shuts_down_at_exit)
+    logger.warning(
+        "teleflow_py analytics: the exit flush was interrupted; %d %s not delivered",
+        pending,
+        "event was" if pending == 1 else "events were",
+    )
 
 
 def _shutdown_all() -> None:
     # Start every shutdown first, so that their deadlines run at the same time rather
     # than one after another. A shutdown interrupted earlier (Ctrl-C in close()) is
-    # resumed with a new deadline rather than skipped.
+    # resumed with a new deadline rather than skipped. A KeyboardInterrupt is the
+    # caller's to report.
     started: List[Managed] = []
     for batcher in list(_live):
         try:
@@ -90,14 +105,6 @@ def _shutdown_all() -> None:
     for batcher in started:
         try:
             batcher.finish_shutdown()
-        except KeyboardInterrupt:
-            # Ctrl-C while exiting: stop waiting, but say what is lost.
-            logger.warning(
-                "teleflow_py analytics: the exit flush was interrupted; %d events were "
-                "not delivered",
-                sum(b.pending for b in started),
-            )
-            return
         except Exception:
             logger.exception("teleflow_py analytics: shutdown at exit failed")
 
@@ -150,8 +157,7 @@ def _watch_multiprocessing_forks() -> None:
 
 
 atexit.register(_shutdown_all_at_exit)
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(before=_watch_multiprocessing_forks, after_in_child=_reset_all_after_fork)
+on_fork(before=_watch_multiprocessing_forks, after_in_child=_reset_all_after_fork)
 
 
 _uwsgi_warned = threading.Event()

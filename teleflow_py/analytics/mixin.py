@@ -16,8 +16,10 @@ class AnalyticsQueueMixin:
     ``track``, ``identify`` and ``alias`` check their input, encode it once (a snapshot:
     later changes to your dicts are not sent) and return at once, without network I/O.
     They return ``True`` when the message was queued and ``False`` when it was dropped
-    (queue full) or refused (after :meth:`shutdown`); drops are also counted in
-    :attr:`analytics_stats` and passed to ``on_drop``.
+    (queue full, spool full, or, with ``spool_mode="sync"``, a spool that could not commit
+    it) or refused (after :meth:`shutdown`); drops are also counted in
+    :attr:`analytics_stats` and passed to ``on_drop``. ``True`` always means the message is
+    in memory or in the spool file; with ``spool_mode="sync"`` it means committed.
     """
 
     _batcher: Batcher

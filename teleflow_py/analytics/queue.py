@@ -29,6 +29,9 @@ class MessageQueue(Protocol):
     def put(self, message: Message) -> bool:
         """Append ``message``; ``False`` (and nothing stored) when the queue is full."""
 
+    def pending(self) -> int:
+        """Messages waiting or taken and not yet settled, counted at one instant."""
+
     def take(self, max_events: int, max_bytes: int) -> Optional[Batch]:
         """The next batch, or ``None`` when empty.
 
@@ -51,8 +54,8 @@ class MessageQueue(Protocol):
     def oldest_age(self) -> Optional[float]:
         """Seconds the oldest waiting message has waited; ``None`` when none waits."""
 
-    def persist(self) -> None:
-        """Write what is buffered to durable storage (at shutdown)."""
+    def persist(self, force: bool = False) -> None:
+        """Write what is buffered to durable storage (at shutdown: ``force``)."""
 
     @property
     def full_reason(self) -> str:
@@ -101,8 +104,8 @@ class MemoryQueue:
         self._marks: Deque[Tuple[int, float]] = deque()
         self._last_mark = -MARK_SPACING
 
-    def put(self, message: Message) -> bool:
-        """Append ``message`` unless a bound would be exceeded."""
+    def put(self, message: Message, force: bool = False) -> bool:
+        """Append ``message`` unless a bound would be exceeded (``force``: even then)."""
         if type(message) is bytes:
             count, size = 1, len(message)
         else:
@@ -114,7 +117,7 @@ class MemoryQueue:
                 or self._bytes + self._held_bytes + size > self._max_bytes
             )
             # A single message bigger than the byte bound still fits in an empty queue.
-            if over and (total or count > self._max_size):
+            if over and not force and (total or count > self._max_size):
                 return False
             self._count += count
             self._bytes += size
@@ -183,7 +186,7 @@ class MemoryQueue:
         """Forget a refused batch (its events were reported through ``on_error``)."""
         self.ack(batch)
 
-    def persist(self) -> None:
+    def persist(self, force: bool = False) -> None:
         """Nothing to write: memory is all there is."""
 
     def oldest_age(self) -> Optional[float]:
@@ -195,6 +198,11 @@ class MemoryQueue:
             # lower bound of its age.
             when = self._marks[0][1]
         return max(0.0, monotonic() - when)
+
+    def pending(self) -> int:
+        """Messages waiting or taken and not yet settled (one lock, so never torn)."""
+        with self._lock:
+            return self._count + self._held
 
     @property
     def bytes(self) -> int:

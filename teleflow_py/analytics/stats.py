@@ -20,10 +20,14 @@ class AnalyticsStats:
     includes events refused one by one in a 2xx answer and whole batches refused with a
     4xx. ``dropped`` counts events that never reached the server, by reason in
     ``dropped_by_reason``: ``"queue_full"``, ``"shutdown"`` (tracked after shutdown) or
-    ``"too_large"`` (a single event the server answered 413 for) or ``"spool_full"``.
+    ``"too_large"`` (a single event the server answered 413 for), ``"spool_full"`` (the
+    spool at ``spool_max_bytes``) or ``"spool_error"`` (``spool_mode="sync"``: the spool
+    could not store the event, see the storage-fault table of the docs).
     ``pending`` is what is queued or in flight now. ``worker_restarts`` counts worker
     threads that died from an unexpected exception (each is logged; the next ``track()`` or
-    ``flush()`` starts a new one).
+    ``flush()`` starts a new one). ``spool_fallback`` counts events ``track()`` accepted
+    that the spool could not store (a storage fault) and that were kept in memory instead
+    (group mode; one count per spool file in a process).
     """
 
     accepted: int = 0
@@ -36,6 +40,7 @@ class AnalyticsStats:
     pending: int = 0
     dropped_by_reason: Dict[str, int] = field(default_factory=dict)
     worker_restarts: int = 0
+    spool_fallback: int = 0
 
 
 @dataclass(frozen=True)
@@ -62,6 +67,10 @@ class AnalyticsHealth:
     worker_restarts: int = 0
     #: The spool file in use, or ``None`` for the in-memory queue.
     spool_path: Optional[str] = None
+    #: Why the spool cannot store events now (a storage fault, as text), or ``None``
+    #: while it works. Meanwhile group mode keeps new events in memory and sync mode
+    #: refuses them; the spool resumes by itself once it can be written again.
+    spool_problem: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -153,6 +162,7 @@ class Counters:
         oldest_pending_age: Optional[float],
         worker_alive: bool,
         spool_path: Optional[str],
+        spool_problem: Optional[str] = None,
     ) -> AnalyticsHealth:
         """The health now, given what only the batcher knows."""
         with self._lock:
@@ -165,9 +175,10 @@ class Counters:
                 last_error_at=self.last_error_at,
                 worker_restarts=self.worker_restarts,
                 spool_path=spool_path,
+                spool_problem=spool_problem,
             )
 
-    def snapshot(self, pending: int) -> AnalyticsStats:
+    def snapshot(self, pending: int, spool_fallback: int = 0) -> AnalyticsStats:
         """The totals now."""
         with self._lock:
             return AnalyticsStats(
@@ -181,6 +192,7 @@ class Counters:
                 pending=pending,
                 dropped_by_reason=dict(self.dropped_by_reason),
                 worker_restarts=self.worker_restarts,
+                spool_fallback=spool_fallback,
             )
 
     def errors_after(self, count: int) -> List[Exception]:

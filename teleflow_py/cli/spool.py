@@ -40,8 +40,12 @@ def _age(seconds: Optional[float]) -> str:
 def run(args: argparse.Namespace, output: Output) -> int:
     """Run ``teleflow spool``: print the spool's counts (after re-queueing, with --retry-dead).
 
-    Reading takes no lock a running client waits on for long (SQLite WAL readers do not
-    block the writer), so it is safe on the spool of a live process.
+    The file is opened read-only (SQLite ``mode=ro``) and never created, converted or
+    written: a path that is not a spool (another application's database, an empty file, a
+    symbolic link) is refused and left as it was. ``--retry-dead`` is the one option that
+    writes, and only once the file was found to be a spool. Reading takes no lock a
+    running client waits on (SQLite WAL readers do not block the writer), so it is safe
+    on the spool of a live process.
 
     Args:
         args: the parsed command line.

@@ -9,6 +9,8 @@ import json
 import logging
 import os
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any, Callable, List, Tuple
 
@@ -16,7 +18,7 @@ import pytest
 from loopback import LoopbackServer, fast_retry, unused_port_url
 
 from teleflow_py import Client
-from teleflow_py.analytics.spool_file import SpoolError, inspect_spool, retry_dead_letters
+from teleflow_py.analytics import SpoolError, inspect_spool, retry_dead_letters
 
 
 @pytest.fixture
@@ -145,10 +147,21 @@ def test_a_broken_spool_is_moved_aside_and_a_new_one_works(
     if damage == "garbage":
         Path(spool).write_bytes(os.urandom(10_000))
     elif damage == "truncated":
-        writer = make_client(spool_path=spool, spool_mode="sync", base_url=unused_port_url())
-        for n in range(500):
-            writer.track("old", user_id="u", properties={"n": n, "pad": "p" * 200})
-        writer.shutdown(timeout=0)
+        # Written by an earlier process (in this one, a later client would share its spool).
+        subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "from teleflow_py import Client\n"
+                f"c = Client(api_key='k', base_url={unused_port_url()!r}, spool_path={spool!r},"
+                " spool_mode='sync', register_atexit=False)\n"
+                "for n in range(500):\n"
+                "    c.track('old', user_id='u', properties={'n': n, 'pad': 'p' * 200})\n",
+            ],
+            check=True,
+            env=dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2])),
+            timeout=120,
+        )
         sqlite3.connect(spool).execute("PRAGMA wal_checkpoint(TRUNCATE)").close()
         data = Path(spool).read_bytes()
         Path(spool).write_bytes(data[: len(data) // 3])

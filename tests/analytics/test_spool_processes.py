@@ -24,7 +24,7 @@ from child_signals import SIGINT_DEFAULT
 from loopback import API_KEY, unused_port_url
 
 from teleflow_py import Client
-from teleflow_py.analytics.spool_file import inspect_spool
+from teleflow_py.analytics import inspect_spool
 from teleflow_py.emulator import Emulator
 
 REPO = Path(__file__).resolve().parents[2]

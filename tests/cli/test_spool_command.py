@@ -6,7 +6,15 @@ batch the server refused for good), one left with events the server never receiv
 
 from __future__ import annotations
 
+import hashlib
+import os
+import sqlite3
+import subprocess
+import sys
 from pathlib import Path
+from typing import Dict
+
+import pytest
 
 from teleflow_py import Client
 from teleflow_py.emulator import Emulator
@@ -82,3 +90,73 @@ def test_a_missing_or_foreign_file_is_one_line_and_exit_2(cli: Runner, tmp_path:
     assert foreign.code == 2
     assert len(foreign.err_lines) == 1 and "not a readable spool" in foreign.err
     assert foreign.json["ok"] is False
+
+
+def _snapshot(folder: Path) -> Dict[str, str]:
+    """Every file of ``folder`` (names and contents), to show nothing was written."""
+    return {
+        path.name: hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(folder.iterdir())
+        if path.is_file() and not path.is_symlink()
+    }
+
+
+def _app_db(path: Path) -> None:
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT)")
+    conn.execute("INSERT INTO users (email) VALUES ('a@example.com')")
+    conn.commit()
+    conn.close()
+
+
+@pytest.mark.parametrize("what", ["app-db", "symlink", "empty", "garbage"])
+@pytest.mark.parametrize("retry", [False, True])
+def test_a_file_that_is_not_a_spool_is_never_written(
+    cli: Runner, tmp_path: Path, what: str, retry: bool
+) -> None:
+    path = tmp_path / "app.db"
+    if what == "empty":
+        path.touch()
+    elif what == "garbage":
+        path.write_bytes(b"not sqlite" * 100)
+    else:
+        _app_db(path)
+    if what == "symlink":
+        (tmp_path / "link.db").symlink_to(path)
+        path = tmp_path / "link.db"
+    before = _snapshot(tmp_path)
+    ran = cli("spool", str(path), *(["--retry-dead"] if retry else []))
+    assert ran.code == 2
+    assert len(ran.err_lines) == 1 and "not a readable spool" in ran.err
+    assert _snapshot(tmp_path) == before
+
+
+def test_inspecting_a_spool_reads_only(cli: Runner, emulator: Emulator, tmp_path: Path) -> None:
+    spool = tmp_path / "teleflow.db"
+    emulator.go_down()
+    # Left by a process that ended (its -wal and -shm files remain next to it).
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from teleflow_py import Client\n"
+            f"c = Client(api_key='k' * 12, base_url={emulator.url!r}, spool_path={str(spool)!r},"
+            " shutdown_timeout=0)\n"
+            "c.track('page_viewed', user_id='u-1')\n",
+        ],
+        check=True,
+        timeout=120,
+        env=dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2])),
+    )
+    before = _snapshot(tmp_path)
+    shown = cli("spool", str(spool), "--json")
+    assert shown.code == 0, shown.err
+    assert shown.json["pending_events"] == 1
+    # No file made, not a byte of the spool or its -wal changed. The -shm is SQLite's
+    # shared-memory index, which every reader (mode=ro too) uses to coordinate with a
+    # live writer; it holds no data.
+    after = _snapshot(tmp_path)
+    assert sorted(after) == sorted(before)
+    assert {n: d for n, d in after.items() if not n.endswith("-shm")} == {
+        n: d for n, d in before.items() if not n.endswith("-shm")
+    }
