@@ -565,6 +565,8 @@ def error_for_status(
     cls = _STATUS_CLASSES.get(status)
     if cls is None:
         cls = ServerError if status >= 500 else APIError
-    error = cls(status, body, headers, response=response, retry_count=retry_count, key_hint=key_hint)
+    error = cls(
+        status, body, headers, response=response, retry_count=retry_count, key_hint=key_hint
+    )
     error.status = status
     return error

@@ -124,6 +124,7 @@ class Attempts:
             dedup
             if dedup is not None
             and call.method == "POST"
+            and call.idempotency_key
             and call.idempotency_header == IDEMPOTENCY_HEADER
             else None
         )
@@ -316,8 +317,8 @@ class Attempts:
             error: TeleflowError = UnexpectedResponseError(
                 status, response.body, headers, response=response, retry_count=self.retries
             )
-            self._unless_deduplicated(error, echoed)
-            return error, self._after(error, None, {}, deadline, daily=False)
+            wait = self._after(error, None, {}, deadline, daily=False, maybe_processed=not echoed)
+            return error, wait
         if echoed and dedup is not None:
             dedup.saw(True, False)  # an error echoing the key: the interceptor is on
         error = error_for_status(
@@ -328,11 +329,13 @@ class Attempts:
             retry_count=self.retries,
             key_hint=self.sending.key_hint,
         )
-        if status in _GATEWAY_STATUSES or (status == 503 and "Retry-After" not in headers):
-            # A gateway's answer: the server behind it may have done the work.
-            self._unless_deduplicated(error, echoed)
+        # A gateway's answer (502, 504, a 503 naming no wait): the server behind it may have
+        # done the work.
+        maybe = status in _GATEWAY_STATUSES or (status == 503 and not _asks_to_wait(headers))
         daily = isinstance(error, DailyQuotaIsReachedError)
-        return error, self._after(error, status, headers, deadline, daily=daily)
+        return error, self._after(
+            error, status, headers, deadline, daily=daily, maybe_processed=maybe
+        )
 
     def _failed(self, error: TeleflowError, deadline: Deadline, exc: BaseException) -> float:
         """No answer: the wait before a retry (or raise ``error`` when it is final)."""
@@ -343,16 +346,8 @@ class Attempts:
             self.decision = RetryDecision(False, reason="not_retryable")
             raise error
         error.retry_count = self.retries
-        if self.dedup is not None and not never_sent(exc, self.sending.kinds):
-            self._unless_deduplicated(error, False)
-        return self._after(error, None, {}, deadline, daily=False)
-
-    def _unless_deduplicated(self, error: TeleflowError, echoed: bool) -> None:
-        """Raise ``error`` as maybe delivered when a retry could deliver the call twice."""
-        dedup = self.dedup
-        if dedup is not None and not echoed and not dedup.deduplicates:
-            self.decision = RetryDecision(False, reason="not_deduplicated")
-            raise maybe_delivered(error, dedup)
+        maybe = self.dedup is not None and not never_sent(exc, self.sending.kinds)
+        return self._after(error, None, {}, deadline, daily=False, maybe_processed=maybe)
 
     def _after(
         self,
@@ -362,8 +357,12 @@ class Attempts:
         deadline: Deadline,
         *,
         daily: bool,
+        maybe_processed: bool = False,
     ) -> float:
         """The wait before the next attempt; raises ``error`` when there is none.
+
+        A failure that ``maybe_processed`` is not retried against a server that does not
+        deduplicate (:mod:`teleflow_py._core.dedup`): ``error`` is raised as maybe delivered.
 
         With a shared pause, a 429's wait is set on the pause (every request of the bulk
         call obeys it) and ``-1`` is returned: the next attempt waits it out first.
@@ -393,6 +392,10 @@ class Attempts:
             if isinstance(error, APITimeoutError):
                 error.args = (f"{error} ({deadline.describe()} leaves no time to retry)",)
             raise error
+        dedup = self.dedup
+        if maybe_processed and dedup is not None and not dedup.deduplicates:
+            self.decision = RetryDecision(False, decision.wait, "not_deduplicated")
+            raise maybe_delivered(error, dedup)
         logger.debug(
             "%s %s failed (%s); retry %d of %d in %.3fs with the same idempotency key",
             call.method,
@@ -421,6 +424,11 @@ class Attempts:
 
 #: Answers of a gateway in front of the server, which may have processed the request.
 _GATEWAY_STATUSES = frozenset({502, 504})
+
+
+def _asks_to_wait(headers: Any) -> bool:
+    """Whether a 503 names a wait (``Retry-After`` or the like): nothing was processed."""
+    return server_requested_wait(headers) is not None
 
 
 def _quota_spent(headers: Any) -> bool:
