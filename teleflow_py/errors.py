@@ -489,7 +489,10 @@ def next_step(
             return "the daily quota is spent: it renews the next day (or raise the plan's quota)"
         return "the rate limit is spent: send less often, or let calls wait longer (deadline)"
     if status >= 500:
-        return "the server failed: try again later; a repeat with the same idempotency key is safe"
+        return (
+            "the server failed: try again later; a repeat with the same idempotency key is safe "
+            "where the server deduplicates"
+        )
     return ""
 
 
