@@ -35,7 +35,7 @@ from requests.adapters import HTTPAdapter
 
 from ._bounded import BoundedResponse, read_body, read_session_body
 from ._core.environment import route_for
-from ._core.failures import FailureKinds, reason
+from ._core.failures import ConnectTimedOut, FailureKinds, reason
 from ._core.headers import CaseInsensitiveDict
 from ._core.limits import Answer, Limits
 from ._credential import ApiKeyCredential
@@ -60,6 +60,8 @@ SYNC_FAILURES = FailureKinds(
         requests.RequestException,
         urllib3.exceptions.HTTPError,  # reading a streamed body on the requests route
     ),
+    # Connecting failed (refused, DNS, timed out): nothing was sent.
+    unsent=(requests.ConnectTimeout, urllib3.exceptions.ConnectTimeoutError),
 )
 
 
@@ -205,7 +207,10 @@ class _DirectRoute:
             if self._tls is not None
             else _HTTPConnection(self._host, self._port, timeout=timeout)
         )
-        connection.connect()
+        try:
+            connection.connect()
+        except (socket.timeout, TimeoutError) as exc:
+            raise ConnectTimedOut(f"connecting timed out ({exc})") from exc
         sock = connection.sock
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

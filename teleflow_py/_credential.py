@@ -37,10 +37,12 @@ def mask_key(api_key: str) -> str:
 class ApiKeyCredential:
     """One API key. ``repr``/``str`` show ``ApiKey ***1234``; ``encode()`` gives the header."""
 
-    __slots__ = ("__weakref__", "_key")
+    __slots__ = ("__weakref__", "_key", "source")
 
-    def __init__(self, api_key: str) -> None:
+    def __init__(self, api_key: str, source: str = "the api_key= argument") -> None:
         self._key = api_key
+        #: Where the key came from, in words (named when the server refuses it).
+        self.source = source
         with _live_lock:
             _live.add(self)
 

@@ -38,6 +38,7 @@ def config_with_options(
     deadline: Any = _KEEP,
     max_response_bytes: Optional[int] = None,
     default_headers: Optional[Mapping[str, str]] = None,
+    server_deduplicates: Any = _KEEP,
 ) -> ClientConfig:
     """``config`` with the settings given to ``with_options`` changed (both clients').
 
@@ -58,6 +59,8 @@ def config_with_options(
     }
     if deadline is not _KEEP:
         changes["deadline"] = deadline
+    if server_deduplicates is not _KEEP:
+        changes["server_deduplicates"] = server_deduplicates
     if default_headers is not None:
         changes["default_headers"] = {**config.default_headers, **default_headers}
     return config.replace(**changes)
@@ -137,6 +140,14 @@ class Client(EventsMixin, AnalyticsMixin):
             of one fsync per call.
         spool_max_bytes: the spool file's bound (256 MiB); beyond it new events are
             dropped (``"spool_full"``) and counted.
+        server_deduplicates: whether the server deduplicates retried Events requests by
+            ``Idempotency-Key`` (``None``, the default: learn it from its answers, assuming
+            yes for the hosted service and no for any other URL until one says). ``False``:
+            a trigger, bulk trigger or broadcast that fails after it may have been processed
+            (a timeout or reset after sending, a 502 or 504) is not retried and raises with
+            ``maybe_delivered=True``; ``True``: it is retried (for a server behind a gateway
+            that strips the echoed header). See "When the server does not deduplicate" in
+            :doc:`retries`.
 
     Raises:
         ValidationError: a setting is missing or invalid (the message names it).
@@ -171,6 +182,7 @@ class Client(EventsMixin, AnalyticsMixin):
         spool_path: Union[str, os.PathLike[str], None] = None,
         spool_mode: SpoolMode = "group",
         spool_max_bytes: int = 256 * 1024 * 1024,
+        server_deduplicates: Optional[bool] = None,
     ) -> None:
         self._config = ClientConfig.build(
             api_key,
@@ -198,6 +210,7 @@ class Client(EventsMixin, AnalyticsMixin):
             spool_path=spool_path,
             spool_mode=spool_mode,
             spool_max_bytes=spool_max_bytes,
+            server_deduplicates=server_deduplicates,
         )
         warn_if_key_in_clear(self._config.base_url)
         self._transport = Transport(self._config, session)
@@ -215,6 +228,7 @@ class Client(EventsMixin, AnalyticsMixin):
         deadline: Any = _KEEP,
         max_response_bytes: Optional[int] = None,
         default_headers: Optional[Mapping[str, str]] = None,
+        server_deduplicates: Any = _KEEP,
     ) -> Client:
         """A light copy of this client with some Events API settings changed.
 
@@ -236,6 +250,9 @@ class Client(EventsMixin, AnalyticsMixin):
             max_response_bytes: the largest answer read.
             default_headers: headers added to (or replacing same-named) headers of this
                 client, under the same rules as in :class:`Client`.
+            server_deduplicates: ``True`` or ``False`` to say whether the server
+                deduplicates retried requests, ``None`` to learn it from its answers (left
+                out: keep this client's setting).
 
         Raises:
             ValidationError: a setting is invalid (the message names it).
@@ -252,6 +269,7 @@ class Client(EventsMixin, AnalyticsMixin):
             deadline=deadline,
             max_response_bytes=max_response_bytes,
             default_headers=default_headers,
+            server_deduplicates=server_deduplicates,
         )
         copy._transport = self._transport.with_config(copy._config)
         copy._batcher = self._batcher

@@ -193,11 +193,23 @@ class ClientConfig:
     spool_max_bytes: int = 256 * 1024 * 1024
     on_error: Optional[ErrorCallback] = field(default=None, repr=False)
     on_drop: Optional[DropCallback] = field(default=None, repr=False)
+    # Events API: whether the server deduplicates retried requests (None: learn it).
+    server_deduplicates: Optional[bool] = None
 
     @property
     def api_key(self) -> str:
         """The API key itself (never printed: ``repr`` masks it)."""
         return self.credential.reveal()
+
+    @property
+    def key_hint(self) -> str:
+        """Which key this is, safe to print: its source and at most its last 4 characters."""
+        return key_hint(self.api_key, self.credential.source)
+
+    @property
+    def hosted(self) -> bool:
+        """Whether ``base_url`` is the hosted service (US or EU region)."""
+        return self.base_url in (DEFAULT_BASE_URL, EU_BASE_URL)
 
     def __reduce__(self) -> Any:
         # Pickled, the settings would carry the key in clear; refuse instead.
@@ -249,11 +261,15 @@ class ClientConfig:
         Raises:
             ValidationError: a setting is missing or out of range (the message names it).
         """
-        credential = (
-            api_key
-            if isinstance(api_key, ApiKeyCredential)
-            else ApiKeyCredential(_check_api_key(api_key))
-        )
+        if isinstance(api_key, ApiKeyCredential):
+            credential = api_key
+        else:
+            source = (
+                "the api_key= argument"
+                if api_key is not None
+                else f"the {API_KEY_ENV} environment variable"
+            )
+            credential = ApiKeyCredential(_check_api_key(api_key), source)
         settings["base_url"] = _check_base_url(settings.get("base_url"))
         settings["default_headers"] = _check_headers(settings.get("default_headers"))
         for name in ("timeout", "open_timeout", "write_timeout", "flush_interval"):
@@ -285,5 +301,10 @@ class ClientConfig:
         for name in ("on_error", "on_drop"):
             if settings.get(name) is not None and not callable(settings[name]):
                 raise ValidationError(name, "must be callable or None")
+        dedup = settings.get("server_deduplicates")
+        if dedup is not None and not isinstance(dedup, bool):
+            raise ValidationError(
+                "server_deduplicates", f"must be True, False or None, not {type(dedup).__name__}"
+            )
         _check_spool(settings)
         return cls(credential=credential, **settings)

@@ -10,7 +10,8 @@
     │   └── ResponseTooLargeError: the answer passed ``max_response_bytes`` (not retried)
     ├── APIError: the server answered with an error status
     │   ├── BadRequestError            400
-    │   ├── AuthenticationError        401
+    │   ├── AuthenticationError        401 (names the key's source and last 4 characters)
+    │   ├── QuotaExceededError         402: the plan's event quota is spent (not retried)
     │   ├── PermissionDeniedError      403
     │   ├── NotFoundError              404
     │   ├── RequestTimeoutError        408
@@ -33,6 +34,12 @@
 An :class:`APIError` keeps the whole server answer: ``status``, the parsed ``body``,
 ``headers``, ``request_id``, ``retry_count`` and the :class:`~teleflow_py.response.Response`.
 No error ever carries the API key: request headers are redacted before they are stored.
+
+``maybe_delivered`` (on :class:`APIConnectionError` and :class:`APIError`) is true when an
+Events call stopped after a failure that may have followed processing (a timeout or reset
+after the request was sent, a 502 or 504) and was not retried because the server does not
+deduplicate retried requests (see "When the server does not deduplicate" in the docs): the
+notification may or may not have been sent, and sending it again may send it twice.
 """
 
 from __future__ import annotations
@@ -96,7 +103,13 @@ class APIConnectionError(TeleflowError):
     The Events API retries it (with the same idempotency key) when ``retryable`` is true,
     up to ``max_retries`` times within the call's ``deadline``; the error raised is the last
     attempt's. The server may have processed a request whose answer was lost: repeating it
-    with the same idempotency key is safe.
+    with the same idempotency key is safe when the server deduplicates.
+
+    ``maybe_delivered`` is true when the failure may have followed processing (a timeout
+    or reset after the request was sent) and the call was not retried because the server
+    does not deduplicate (``server_deduplicates``): the notification may or may not have
+    been sent; check before sending it again. False otherwise (a refused connection proves
+    nothing was sent, and is retried).
 
     Args:
         message: what failed, with the method and URL (``str(error)``).
@@ -115,6 +128,8 @@ class APIConnectionError(TeleflowError):
         self.url = url
         #: False when a repeat cannot help (an invalid URL or header, a failed TLS check).
         self.retryable = retryable
+        #: The call may or may not have been delivered, and was not repeated (see above).
+        self.maybe_delivered = False
         super().__init__(message)
 
 
@@ -173,6 +188,11 @@ class APIError(TeleflowError):
     line, :attr:`message_list` the server's ``message`` as a list, :attr:`request_id` the
     server's request id header (quote it to support).
 
+    ``maybe_delivered`` is true for a 502, a 504 or a 503 without ``Retry-After`` (a
+    gateway's answer, which may follow processing) that ended an Events call without a
+    retry because the server does not deduplicate (``server_deduplicates``): the
+    notification may or may not have been sent. False otherwise.
+
     Args:
         status: the HTTP status code of the answer (for example 400, 422, 503).
         body: the answer's body: parsed JSON (usually a dict with ``message``, ``error``
@@ -186,6 +206,8 @@ class APIError(TeleflowError):
             analytics worker).
         retry_count: how many retries were made before this answer ended the call (0: the
             first answer was final).
+        key_hint: which API key was sent, safe to print (its source and at most its last 4
+            characters); a 401's message names it.
     """
 
     status: int
@@ -198,6 +220,7 @@ class APIError(TeleflowError):
         *,
         response: Optional[Response] = None,
         retry_count: int = 0,
+        key_hint: str = "",
     ) -> None:
         self.status = status
         self.body = body
@@ -205,7 +228,9 @@ class APIError(TeleflowError):
         self.response = response
         self.retry_count = retry_count
         self.server_message = _extract_message(body)
-        super().__init__(self._describe())
+        #: The call may or may not have been delivered, and was not repeated (see above).
+        self.maybe_delivered = False
+        super().__init__(self._describe(key_hint))
 
     @property
     def request_id(self) -> Optional[str]:
@@ -223,7 +248,7 @@ class APIError(TeleflowError):
                 return [str(message)]
         return [self.server_message] if self.server_message else []
 
-    def _describe(self) -> str:
+    def _describe(self, key_hint: str = "") -> str:
         text = f"HTTP {self.status}"
         if self.server_message:
             text += f": {self.server_message}"
@@ -232,7 +257,7 @@ class APIError(TeleflowError):
             text += f" (redirect to {location}: is base_url right?)"
         if self.retry_count:
             text += f" (after {self.retry_count} retries)"
-        hint = next_step(self.status, self.server_message, self.response)
+        hint = next_step(self.status, self.server_message, self.response, key_hint)
         return f"{text}: {hint}" if hint else text
 
 
@@ -241,7 +266,22 @@ class BadRequestError(APIError):
 
 
 class AuthenticationError(APIError):
-    """401: the API key is missing or wrong."""
+    """401: the API key is missing or wrong; the message names which key was sent.
+
+    The message says where the key came from (the ``api_key=`` argument or
+    ``TELEFLOW_API_KEY``) and its last 4 characters (none for a key of 8 characters or
+    fewer), never more.
+    """
+
+
+class QuotaExceededError(APIError):
+    """402: the plan's event quota is spent; never retried (a repeat gets the same answer).
+
+    The server's resource throttler (NxPKG/teleflow
+    ``apps/api/src/app/resource-limiting/guards/resource-throttler.guard.ts``) refuses the
+    request before processing it, so nothing was sent; ``server_message`` is the server's
+    message (with where to upgrade the plan).
+    """
 
 
 class PermissionDeniedError(APIError):
@@ -407,19 +447,29 @@ class EventsRejectedError(TeleflowError):
 _KEY_ENV = "TELEFLOW_API_KEY"
 
 
-def next_step(status: int, server_message: str, response: Optional[Response]) -> str:
+def next_step(
+    status: int, server_message: str, response: Optional[Response], key_hint: str = ""
+) -> str:
     """What the user can do about an error answer, in words; ``""`` when nothing specific.
 
     Args:
         status: the HTTP status.
         server_message: the server's message, as one line.
         response: the exchange (its request body names the workflow of a trigger).
+        key_hint: which key was sent, safe to print (named on a 401).
     """
     if status == 401:
+        if key_hint:
+            return (
+                f"the server refused {key_hint}: it must be a key of this environment "
+                f"(pass the right one as api_key= or set {_KEY_ENV})"
+            )
         return (
             f"check the API key (the api_key= argument, or the {_KEY_ENV} environment "
             "variable when none is passed): it must be a key of this environment"
         )
+    if status == 402:
+        return "the plan's event quota is spent: nothing was sent; upgrade the plan or wait"
     if status == 422 and "workflow_not_found" in server_message:
         name = _workflow_of(response)
         which = f"no workflow {name!r}" if name else "no such workflow"
@@ -439,7 +489,10 @@ def next_step(status: int, server_message: str, response: Optional[Response]) ->
             return "the daily quota is spent: it renews the next day (or raise the plan's quota)"
         return "the rate limit is spent: send less often, or let calls wait longer (deadline)"
     if status >= 500:
-        return "the server failed: try again later; a repeat with the same idempotency key is safe"
+        return (
+            "the server failed: try again later; a repeat with the same idempotency key is safe "
+            "where the server deduplicates"
+        )
     return ""
 
 
@@ -457,6 +510,7 @@ def _workflow_of(response: Optional[Response]) -> str:
 _STATUS_CLASSES: Dict[int, Type[APIError]] = {
     400: BadRequestError,
     401: AuthenticationError,
+    402: QuotaExceededError,
     403: PermissionDeniedError,
     404: NotFoundError,
     408: RequestTimeoutError,
@@ -489,10 +543,12 @@ def error_for_status(
     *,
     response: Optional[Response] = None,
     retry_count: int = 0,
+    key_hint: str = "",
 ) -> APIError:
     """Build the exception class that matches an HTTP error answer.
 
-    A 429 carries ``retry_after``: the wait its headers ask for, if they say.
+    A 429 carries ``retry_after``: the wait its headers ask for, if they say; a 401 names
+    ``key_hint`` (which key was sent, safe to print).
     """
     if status == 429:
         rate_class: Type[RateLimitError] = RateLimitError
@@ -512,6 +568,8 @@ def error_for_status(
     cls = _STATUS_CLASSES.get(status)
     if cls is None:
         cls = ServerError if status >= 500 else APIError
-    error = cls(status, body, headers, response=response, retry_count=retry_count)
+    error = cls(
+        status, body, headers, response=response, retry_count=retry_count, key_hint=key_hint
+    )
     error.status = status
     return error

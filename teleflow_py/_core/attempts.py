@@ -44,7 +44,8 @@ from ..errors import (
 from ..response import Response
 from .calls import Call
 from .deadline import Deadline, SharedPause
-from .failures import api_error
+from .dedup import IDEMPOTENCY_HEADER, maybe_delivered
+from .failures import api_error, never_sent
 from .headers import (
     RETRY_COUNT_HEADER,
     CaseInsensitiveDict,
@@ -111,10 +112,21 @@ class Attempts:
         self.retries = 0
         #: The last retry decision; its ``reason`` says why the call ended without success
         #: (``"not_retryable"``, ``"retries_exhausted"``, ``"daily_quota"``,
-        #: ``"wait_too_long"``, ``"no_time"``).
+        #: ``"wait_too_long"``, ``"no_time"``, ``"not_deduplicated"``).
         self.decision: Optional[RetryDecision] = None
         self.headers = request_headers(
             sending.base_headers, call.idempotency_key, call.idempotency_header
+        )
+        # The interceptor deduplicates keyed POSTs only (NxPKG/teleflow idempotency
+        # .interceptor.ts, ALLOWED_METHODS): a cancel (DELETE) is neither judged nor taught.
+        dedup = sending.dedup
+        self.dedup = (
+            dedup
+            if dedup is not None
+            and call.method == "POST"
+            and call.idempotency_key
+            and call.idempotency_header == IDEMPOTENCY_HEADER
+            else None
         )
 
     # -- the drivers' side ----------------------------------------------------------------
@@ -226,7 +238,7 @@ class Attempts:
                     if error is None:
                         raise outcome.exc
                     observer.attempt_failed(call, self.retries, error)
-                    wait = self._failed(error, whole)
+                    wait = self._failed(error, whole, outcome.exc)
                 else:
                     observer.attempt_answered(
                         call, self.retries, outcome.status_code, outcome.headers
@@ -278,6 +290,8 @@ class Attempts:
         headers = answer.headers
         if not isinstance(headers, CaseInsensitiveDict):
             headers = CaseInsensitiveDict(headers)
+        dedup = self.dedup
+        echoed = dedup is not None and headers.get(IDEMPOTENCY_HEADER) is not None
         response = Response(
             status=status,
             headers=headers,
@@ -291,6 +305,8 @@ class Attempts:
         )
         if 200 <= status < 300:
             if call.accepts is None or call.accepts(response):
+                if dedup is not None:
+                    dedup.saw(echoed, True)
                 if self.pause is not None and _quota_spent(headers):
                     # The window's last request: the others wait for its reset.
                     reset = server_requested_wait(headers) or 0.0
@@ -301,14 +317,27 @@ class Attempts:
             error: TeleflowError = UnexpectedResponseError(
                 status, response.body, headers, response=response, retry_count=self.retries
             )
-            return error, self._after(error, None, {}, deadline, daily=False)
+            wait = self._after(error, None, {}, deadline, daily=False, maybe_processed=not echoed)
+            return error, wait
+        if echoed and dedup is not None:
+            dedup.saw(True, False)  # an error echoing the key: the interceptor is on
         error = error_for_status(
-            status, response.body, headers, response=response, retry_count=self.retries
+            status,
+            response.body,
+            headers,
+            response=response,
+            retry_count=self.retries,
+            key_hint=self.sending.key_hint,
         )
+        # A gateway's answer (502, 504, a 503 naming no wait): the server behind it may have
+        # done the work.
+        maybe = status in _GATEWAY_STATUSES or (status == 503 and not _asks_to_wait(headers))
         daily = isinstance(error, DailyQuotaIsReachedError)
-        return error, self._after(error, status, headers, deadline, daily=daily)
+        return error, self._after(
+            error, status, headers, deadline, daily=daily, maybe_processed=maybe
+        )
 
-    def _failed(self, error: TeleflowError, deadline: Deadline) -> float:
+    def _failed(self, error: TeleflowError, deadline: Deadline, exc: BaseException) -> float:
         """No answer: the wait before a retry (or raise ``error`` when it is final)."""
         if not isinstance(error, APIConnectionError) or not error.retryable:
             # Not retryable, or not a transport failure at all (a closed client).
@@ -317,7 +346,8 @@ class Attempts:
             self.decision = RetryDecision(False, reason="not_retryable")
             raise error
         error.retry_count = self.retries
-        return self._after(error, None, {}, deadline, daily=False)
+        maybe = self.dedup is not None and not never_sent(exc, self.sending.kinds)
+        return self._after(error, None, {}, deadline, daily=False, maybe_processed=maybe)
 
     def _after(
         self,
@@ -327,8 +357,12 @@ class Attempts:
         deadline: Deadline,
         *,
         daily: bool,
+        maybe_processed: bool = False,
     ) -> float:
         """The wait before the next attempt; raises ``error`` when there is none.
+
+        A failure that ``maybe_processed`` is not retried against a server that does not
+        deduplicate (:mod:`teleflow_py._core.dedup`): ``error`` is raised as maybe delivered.
 
         With a shared pause, a 429's wait is set on the pause (every request of the bulk
         call obeys it) and ``-1`` is returned: the next attempt waits it out first.
@@ -358,6 +392,10 @@ class Attempts:
             if isinstance(error, APITimeoutError):
                 error.args = (f"{error} ({deadline.describe()} leaves no time to retry)",)
             raise error
+        dedup = self.dedup
+        if maybe_processed and dedup is not None and not dedup.deduplicates:
+            self.decision = RetryDecision(False, decision.wait, "not_deduplicated")
+            raise maybe_delivered(error, dedup)
         logger.debug(
             "%s %s failed (%s); retry %d of %d in %.3fs with the same idempotency key",
             call.method,
@@ -382,6 +420,15 @@ class Attempts:
             self.pause.hold(decision.wait)
             return -1.0
         return decision.wait
+
+
+#: Answers of a gateway in front of the server, which may have processed the request.
+_GATEWAY_STATUSES = frozenset({502, 504})
+
+
+def _asks_to_wait(headers: Any) -> bool:
+    """Whether a 503 names a wait (``Retry-After`` or the like): nothing was processed."""
+    return server_requested_wait(headers) is not None
 
 
 def _quota_spent(headers: Any) -> bool:

@@ -15,6 +15,10 @@ worker raise the same class, message and ``retryable`` for the same failure:
 6. anything the driver lists as transient (and any ``OSError``) is retryable.
 
 Anything else is not a transport failure and is raised as it is by the caller.
+
+:func:`never_sent` tells the failures that prove the request never left (refused, DNS,
+a connect timeout), which a retry cannot deliver twice, from the others, which may have
+followed processing (see :mod:`teleflow_py._core.dedup`).
 """
 
 from __future__ import annotations
@@ -35,6 +39,13 @@ class FailureKinds(NamedTuple):
     timeouts: _Classes
     permanent: _Classes
     transient: _Classes
+    #: Failures met before any byte of the request was sent (connecting), anywhere in the
+    #: chain of causes: a retry cannot deliver the call twice.
+    unsent: _Classes = ()
+
+
+class ConnectTimedOut(TimeoutError):
+    """Connecting timed out: nothing of the request was sent (a driver raises it)."""
 
 
 #: The standard library's failures, which every driver may meet.
@@ -42,6 +53,7 @@ STDLIB = FailureKinds(
     timeouts=(socket.timeout, TimeoutError),
     permanent=(http.client.InvalidURL,),
     transient=(http.client.HTTPException, OSError),
+    unsent=(ConnectionRefusedError, socket.gaierror, ConnectTimedOut),
 )
 
 
@@ -51,15 +63,29 @@ def reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[:300]}"
 
 
-def _tls_cause(exc: BaseException) -> Optional[ssl.SSLError]:
+def _in_chain(exc: BaseException, classes: _Classes) -> Optional[BaseException]:
+    """The first of ``exc`` and its causes that is one of ``classes``."""
     seen: Optional[BaseException] = exc
     for _ in range(20):  # a chain of causes is short; a cycle must not hang us
         if seen is None:
             return None
-        if isinstance(seen, ssl.SSLError):
+        if isinstance(seen, classes):
             return seen
         seen = seen.__cause__ or seen.__context__
     return None
+
+
+def _tls_cause(exc: BaseException) -> Optional[ssl.SSLError]:
+    found = _in_chain(exc, (ssl.SSLError,))
+    return found if isinstance(found, ssl.SSLError) else None
+
+
+def never_sent(exc: BaseException, kinds: FailureKinds = STDLIB) -> bool:
+    """Whether the failure ``exc`` proves the request never left (refused, DNS, connecting).
+
+    Anything else (a timeout or reset after connecting) may have followed processing.
+    """
+    return _in_chain(exc, kinds.unsent + STDLIB.unsent) is not None
 
 
 def api_error(

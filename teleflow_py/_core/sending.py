@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Dict, NamedTuple, Optional
 
 from ..config import ClientConfig
+from .dedup import Dedup, dedup_for
 from .failures import STDLIB, FailureKinds
 from .headers import base_headers
 from .hooks import NO_OBSERVER, AttemptObserver
@@ -33,6 +34,11 @@ class Sending(NamedTuple):
     #: The deadline bounds each attempt rather than the whole call (the analytics worker,
     #: whose waits between attempts its own shutdown deadline bounds).
     per_attempt: bool = False
+    #: Whether the server deduplicates retried Events requests, learnt or set
+    #: (:mod:`teleflow_py._core.dedup`); ``None`` where it does not apply (analytics).
+    dedup: Optional[Dedup] = None
+    #: Which API key is sent, safe to print (a 401's message names it).
+    key_hint: str = ""
 
     @classmethod
     def of(
@@ -54,4 +60,6 @@ class Sending(NamedTuple):
             max_response_bytes=config.max_response_bytes,
             kinds=kinds,
             observer=observer,
+            dedup=dedup_for(config.base_url, config.hosted, config.server_deduplicates),
+            key_hint=config.key_hint,
         )

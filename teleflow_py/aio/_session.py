@@ -52,6 +52,12 @@ AIO_FAILURES = FailureKinds(
     timeouts=(aiohttp.ServerTimeoutError, asyncio.TimeoutError),
     permanent=(aiohttp.InvalidURL, aiohttp.ClientConnectorCertificateError),
     transient=(aiohttp.ClientError,),
+    # Connecting failed (refused, DNS, timed out): nothing was sent. (aiohttp < 3.10 has
+    # no class of its own for a connect timeout.)
+    unsent=(
+        aiohttp.ClientConnectorError,
+        getattr(aiohttp, "ConnectionTimeoutError", aiohttp.ClientConnectorError),
+    ),
 )
 
 #: The running attempt's timer and the wait it allows for the answer once connected.

@@ -74,6 +74,14 @@ class AsyncClient(AsyncEventsMixin, AnalyticsQueueMixin):
             ``queue_full_timeout`` are not offered here: both would make ``track()`` wait
             (for an fsync, for room) on the loop.
         spool_max_bytes: the spool file's bound; beyond it new events are dropped.
+        server_deduplicates: whether the server deduplicates retried Events requests by
+            ``Idempotency-Key`` (``None``, the default: learn it from its answers, assuming
+            yes for the hosted service and no for any other URL until one says). ``False``:
+            a trigger, bulk trigger or broadcast that fails after it may have been processed
+            (a timeout or reset after sending, a 502 or 504) is not retried and raises with
+            ``maybe_delivered=True``; ``True``: it is retried (for a server behind a gateway
+            that strips the echoed header). See "When the server does not deduplicate" in
+            :doc:`retries`.
 
     Raises:
         ValidationError: a setting is missing or invalid (the message names it).
@@ -105,6 +113,7 @@ class AsyncClient(AsyncEventsMixin, AnalyticsQueueMixin):
         on_drop: Optional[DropCallback] = None,
         spool_path: Union[str, os.PathLike[str], None] = None,
         spool_max_bytes: int = 256 * 1024 * 1024,
+        server_deduplicates: Optional[bool] = None,
     ) -> None:
         self._config = ClientConfig.build(
             api_key,
@@ -133,6 +142,7 @@ class AsyncClient(AsyncEventsMixin, AnalyticsQueueMixin):
             spool_path=spool_path,
             spool_mode="group",
             spool_max_bytes=spool_max_bytes,
+            server_deduplicates=server_deduplicates,
         )
         warn_if_key_in_clear(self._config.base_url)
         self._aio = AsyncTransport(self._config)
@@ -152,6 +162,7 @@ class AsyncClient(AsyncEventsMixin, AnalyticsQueueMixin):
         deadline: Any = _KEEP,
         max_response_bytes: Optional[int] = None,
         default_headers: Optional[Mapping[str, str]] = None,
+        server_deduplicates: Any = _KEEP,
     ) -> AsyncClient:
         """A light copy of this client with some Events API settings changed.
 
@@ -171,6 +182,9 @@ class AsyncClient(AsyncEventsMixin, AnalyticsQueueMixin):
             max_response_bytes: the largest answer read.
             default_headers: headers added to (or replacing same-named) headers of this
                 client.
+            server_deduplicates: ``True`` or ``False`` to say whether the server
+                deduplicates retried requests, ``None`` to learn it from its answers (left
+                out: keep this client's setting).
 
         Raises:
             ValidationError: a setting is invalid (the message names it).
@@ -187,6 +201,7 @@ class AsyncClient(AsyncEventsMixin, AnalyticsQueueMixin):
             deadline=deadline,
             max_response_bytes=max_response_bytes,
             default_headers=default_headers,
+            server_deduplicates=server_deduplicates,
         )
         copy._aio = self._aio.with_config(copy._config)
         return copy

@@ -73,6 +73,10 @@ class Sender:
                 max_server_wait=config.max_retry_wait,
             ),
             per_attempt=True,
+            # X-Idempotency-Key is honoured by the analytics endpoints whatever the Events
+            # API's idempotency flag: a batch is retried after any failure, and its answers
+            # say nothing about the Events API (docs/analytics.rst).
+            dedup=None,
         )
 
     def send(self, batch: Batch) -> Outcome:

@@ -39,6 +39,7 @@ from .output import (
     Output,
     UsageError,
     exit_code_for,
+    maybe_delivered,
     plural,
 )
 from .progress import Progress
@@ -380,7 +381,12 @@ def _stop_line(summary: Summary, output: Output) -> str:
         what = str(error)
     elif summary.failed_chunk is not None:
         chunk = summary.failed_chunk
-        what = f"lines {chunk.first_line}-{chunk.last_line} not sent: {output.describe(error)}"
+        lines = f"lines {chunk.first_line}-{chunk.last_line}"
+        if maybe_delivered(error) and unsent is not None:
+            # "may or may not have been delivered: ...": the server may have processed them.
+            what = f"{lines} {output.describe(error)}"
+            return f"{what}; check them before carrying on with --resume-from {unsent}"
+        what = f"{lines} not sent: {output.describe(error)}"
     else:
         what = output.describe(error)
     if unsent is None:

@@ -20,6 +20,8 @@ from ..errors import (
     APIConnectionError,
     APIError,
     AuthenticationError,
+    BulkTriggerError,
+    QuotaExceededError,
     ResponseTooLargeError,
     TeleflowError,
     ValidationError,
@@ -33,6 +35,9 @@ EXIT_API_ERROR = 1
 EXIT_USAGE = 2
 #: No answer from the server (refused, reset, timed out), after retries.
 EXIT_CONNECTION = 3
+#: A call may or may not have been delivered: it failed after the request was sent, and
+#: the server does not deduplicate, so it was not retried. Check before running it again.
+EXIT_MAYBE_DELIVERED = 4
 #: Interrupted with Ctrl-C (128 + SIGINT, as shells report it).
 EXIT_INTERRUPTED = 130
 #: stdout was closed before everything was written (``teleflow ... | head``): 128 + SIGPIPE.
@@ -76,6 +81,8 @@ def exit_code_for(error: BaseException) -> int:
     Args:
         error: what ended the command.
     """
+    if maybe_delivered(error):
+        return EXIT_MAYBE_DELIVERED
     if isinstance(error, (UsageError, ValidationError, OSError)):
         return EXIT_USAGE
     if isinstance(error, APIConnectionError):
@@ -83,6 +90,17 @@ def exit_code_for(error: BaseException) -> int:
     if isinstance(error, InterruptedByUser):
         return EXIT_INTERRUPTED
     return EXIT_API_ERROR
+
+
+def maybe_delivered(error: BaseException) -> bool:
+    """Whether ``error`` (or the failed request of a bulk trigger) may have been delivered.
+
+    Args:
+        error: what ended the command.
+    """
+    if isinstance(error, BulkTriggerError):
+        error = error.error
+    return bool(getattr(error, "maybe_delivered", False))
 
 
 def with_flag_names(text: str, names: Mapping[str, str]) -> str:
@@ -126,6 +144,14 @@ def describe(
     """
     if isinstance(error, InterruptedByUser):
         return str(error) or "interrupted"
+    if maybe_delivered(error):
+        # The error says why it was not retried and what to check.
+        return " ".join(f"may or may not have been delivered: {error}".split())
+    if isinstance(error, QuotaExceededError):
+        return " ".join(
+            f"event quota exceeded (HTTP 402): {error.server_message or 'payment required'}: "
+            "nothing was sent; raise the plan's quota or wait for it to renew".split()
+        )
     if isinstance(error, APIConnectionError):
         text = f"connection failed: {error}"
         if error.retry_count:

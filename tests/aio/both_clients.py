@@ -22,7 +22,7 @@ class Calls:
         self.kind = kind
         self.loop = asyncio.new_event_loop() if kind == "async" else None
         factory = AsyncClient if kind == "async" else Client
-        self.client: Any = factory(api_key=API_KEY, **options)
+        self.client: Any = factory(**{"api_key": API_KEY, **options})
 
     def with_options(self, **options: Any) -> Calls:
         """The client's ``with_options`` copy, called the same way (on the same loop)."""

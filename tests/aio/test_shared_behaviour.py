@@ -126,7 +126,8 @@ def test_bulk_with_concurrency_keeps_order_keys_and_sends_each_event_once_under_
     emulator.fail_next(4, 503, headers=NOW, path=BULK)
     emulator.drop_next(3, path=BULK)  # processed and stored, answer lost: retried
     emulator.fail_next(2, 502, headers=NOW, path=BULK)
-    api = make_api(base_url=emulator.url)  # default retries and deadline
+    # Default retries and deadline; the emulator deduplicates (said: no answer showed it yet).
+    api = make_api(base_url=emulator.url, server_deduplicates=True)
     events = [{"name": "digest", "to": f"s-{i}", "payload": {"i": i}} for i in range(1000)]
     results = api.trigger_bulk_event(events, idempotency_key="c", concurrency=8)
     assert len(results) == 1000 and results.ok
@@ -227,9 +228,11 @@ def test_a_retried_call_keeps_one_key_and_counts_its_retries(
 
 
 def test_a_dropped_connection_is_retried_with_the_same_key_and_not_doubled(
-    api: Calls, emulator: Emulator
+    make_api: Callable[..., Calls], emulator: Emulator
 ) -> None:
-    # The server stored the trigger, then the answer was lost: the retry is a replay.
+    # The server stored the trigger, then the answer was lost: the retry is a replay, on a
+    # server known to deduplicate (test_dedup_detection.py: learnt, and one that does not).
+    api = make_api(base_url=emulator.url, server_deduplicates=True)
     emulator.drop_next(1, path="/v1/events/trigger")
     assert api.trigger_event("welcome", "s-1", idempotency_key="mine").ok
     assert keys_sent(emulator) == ["mine", "mine"]
@@ -356,7 +359,7 @@ def test_a_server_that_is_down_ends_in_a_connection_error(
 def test_a_server_that_never_answers_ends_in_a_timeout(
     make_api: Callable[..., Calls], silent_server: str
 ) -> None:
-    api = make_api(base_url=silent_server, timeout=0.2, max_retries=1)
+    api = make_api(base_url=silent_server, timeout=0.2, max_retries=1, server_deduplicates=True)
     with pytest.raises(APITimeoutError) as caught:
         api.trigger_event("welcome", "s-1")
     assert caught.value.retry_count == 1

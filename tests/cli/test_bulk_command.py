@@ -173,6 +173,23 @@ def test_unreadable_input_is_a_usage_error(cli_here: Runner, tmp_path: Path) -> 
         assert expected in ran.err, ran.err
 
 
+def test_a_chunk_whose_answer_was_lost_on_a_self_hosted_server_exits_4(tmp_path: Path) -> None:
+    # A self-hosted server as shipped (IS_API_IDEMPOTENCY_ENABLED=false in NxPKG/teleflow
+    # apps/api/src/.env.production): the chunk was processed, its answer lost; a retry would
+    # deliver it twice, so the run stops and says the lines may have been delivered.
+    data = write_jsonl(tmp_path / "lost.jsonl", 300)
+    with Emulator(idempotency=False) as emulator:
+        emulator.drop_next(1, path=BULK)
+        ran = run_command(["bulk", str(data), "--concurrency", "1"], base_url=emulator.url)
+        assert ran.code == 4, ran.err
+        assert ran.err_lines[-1].startswith(
+            "teleflow: error: lines 1-100 may or may not have been delivered: POST http://"
+        )
+        assert ran.err_lines[-1].endswith("check them before carrying on with --resume-from 1")
+        assert len(emulator.requests(path=BULK)) == 1  # not repeated
+        assert sorted(sent_lines(emulator)) == list(range(1, 101))  # processed once
+
+
 def test_a_failed_chunk_stops_and_resume_from_sends_the_rest_once(
     cli: Runner, cli_here: Runner, emulator: Emulator, tmp_path: Path
 ) -> None:
@@ -184,8 +201,8 @@ def test_a_failed_chunk_stops_and_resume_from_sends_the_rest_once(
     assert ran.code == 1
     assert ran.err_lines[-1] == (
         "teleflow: error: lines 201-300 not sent: HTTP 500: Injected fault: the server "
-        "failed: try again later; a repeat with the same idempotency key is safe "
-        "(request id req-7); first line not sent: 201; carry on with --resume-from 201"
+        "failed: try again later; a repeat with the same idempotency key is safe where the "
+        "server deduplicates (request id req-7); first line not sent: 201; carry on with --resume-from 201"
     )
     assert ran.json["first_unsent_line"] == 201
     assert ran.json["error"]["request_id"] == "req-7"

@@ -193,15 +193,31 @@ def test_connection_error_exits_3_with_default_retries(emulator: Emulator) -> No
     assert ran.json["error"]["type"] == "APIConnectionError"
 
 
-def test_a_dropped_connection_is_retried_with_the_same_key(
+def test_a_dropped_connection_after_processing_exits_4_saying_it_may_have_been_delivered(
     cli_here: Runner, emulator: Emulator
 ) -> None:
+    # One command is one process: no answer has shown that this server deduplicates, so a
+    # failure after the request was sent is not retried (a retry could deliver it twice).
     emulator.drop_next(1, path="/v1/events/trigger")
-    ran = cli_here("trigger", "welcome", "--to", "ada", "--json")
-    assert ran.code == 0, ran.err
-    keys = {r["headers"]["idempotency-key"] for r in emulator.requests(path="/v1/events/trigger")}
-    assert keys == {ran.json["idempotency_key"]}
-    assert len(emulator.triggers()) == 1
+    ran = cli_here("trigger", "welcome", "--to", "ada")
+    assert ran.code == 4, ran.err
+    assert len(ran.err_lines) == 1
+    assert ran.err_lines[0].startswith("teleflow: error: may or may not have been delivered: ")
+    assert len(emulator.requests(path="/v1/events/trigger")) == 1  # not repeated
+    assert len(emulator.triggers()) == 1  # processed once
+
+
+def test_a_spent_event_quota_exits_1_with_one_line_and_is_not_retried(
+    cli_here: Runner, emulator: Emulator
+) -> None:
+    # resource-throttler.guard.ts (NxPKG/teleflow): 402 before processing.
+    emulator.set_event_quota(0)
+    ran = cli_here("trigger", "welcome", "--to", "ada")
+    assert ran.code == 1, ran.err
+    assert len(ran.err_lines) == 1
+    assert ran.err_lines[0].startswith("teleflow: error: event quota exceeded (HTTP 402): ")
+    assert "upgrade your plan" in ran.err_lines[0]
+    assert len(emulator.requests(path="/v1/events/trigger")) == 1
 
 
 def test_verbose_logs_each_request_with_the_key_redacted(cli: Runner, emulator: Emulator) -> None:

@@ -69,7 +69,12 @@ def test_the_deadline_ends_a_call_to_a_server_that_never_finishes(
 def test_with_the_defaults_a_silent_server_ends_the_call_at_the_deadline(api_key: str) -> None:
     # As a new user calls it: 10 s reads, 5 retries, and the 30 s deadline (this test
     # waits those 30 s). Without the deadline the call took about 3 minutes (hang guard).
-    with RawServer("silent") as server, Client(api_key=api_key, base_url=server.url) as client:
+    # One setting is not the default: a silent server never shows it deduplicates, and
+    # against one that may not, a timeout after sending is not retried at all.
+    with (
+        RawServer("silent") as server,
+        Client(api_key=api_key, base_url=server.url, server_deduplicates=True) as client,
+    ):
         with pytest.raises(APITimeoutError, match="deadline"):
             client.trigger_event("welcome", "s-1")
     # Reads of 10 s with backoff between: the third attempt is cut short by the deadline.
