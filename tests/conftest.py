@@ -7,9 +7,22 @@ from typing import Iterator
 import pytest
 
 from teleflow_py import Client
+from teleflow_py._core import dedup
 from teleflow_py.emulator import Emulator
 
 API_KEY = "sk_test_0123456789abcdef"
+
+
+@pytest.fixture(autouse=True)
+def _forget_what_servers_taught() -> Iterator[None]:
+    """Each test starts with no server known to deduplicate or not.
+
+    What a client learns is kept per base URL for the process; an emulator of a later test
+    can get the port of an earlier one, and must not inherit what that one taught.
+    """
+    yield
+    with dedup._servers_lock:
+        dedup._servers.clear()
 
 
 @pytest.fixture
