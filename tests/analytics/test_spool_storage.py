@@ -23,7 +23,7 @@ import textwrap
 import time
 from collections import defaultdict
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, Set
+from typing import Any, Callable, Dict, Iterator, Optional, Set
 
 import pytest
 from loopback import API_KEY, LoopbackServer, unused_port_url
@@ -125,10 +125,35 @@ def shared_dir() -> Iterator[Path]:
     shutil.rmtree(folder, ignore_errors=True)
 
 
-needs_setpriv = pytest.mark.skipif(
-    SETPRIV is None or os.geteuid() != 0,
-    reason="needs setpriv and root to run a child as nobody (root ignores file modes)",
-)
+def _why_nobody_cannot_run_python() -> Optional[str]:
+    """Why a child cannot run this interpreter as ``nobody`` (None: it can)."""
+    if SETPRIV is None or os.geteuid() != 0:
+        return "needs setpriv and root to run a child as nobody (root ignores file modes)"
+    probe = subprocess.run(
+        [
+            SETPRIV,
+            "--reuid=nobody",
+            "--regid=nogroup",
+            "--clear-groups",
+            sys.executable,
+            "-c",
+            "import teleflow_py",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=GUARD,
+        cwd="/",
+        env=dict(os.environ, PYTHONPATH=str(REPO)),
+        check=False,
+    )
+    if probe.returncode != 0:
+        # e.g. an interpreter (or its libpython) under /root, which is 0700.
+        return f"nobody cannot run {sys.executable}: {probe.stderr.strip()[-300:]}"
+    return None
+
+
+_NOBODY_CANNOT = _why_nobody_cannot_run_python()
+needs_setpriv = pytest.mark.skipif(_NOBODY_CANNOT is not None, reason=_NOBODY_CANNOT or "")
 
 
 def nobody_tracks(url: str, spool: str, first: int, count: int, mode: str = "group") -> str:
