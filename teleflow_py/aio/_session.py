@@ -32,7 +32,7 @@ import aiohttp
 from .._core.environment import route_for, tls_context
 from .._core.failures import FailureKinds
 from .._core.headers import CaseInsensitiveDict
-from .._core.limits import Answer, Limits
+from .._core.limits import Answer, Limits, ReadBudget
 from .._credential import ApiKeyCredential
 from ..errors import TeleflowError
 from ._timer import AttemptTimer
@@ -100,25 +100,23 @@ class SessionRoute:
         self._loop: Optional[asyncio.AbstractEventLoop] = None
         self.closed = False
 
-    def _session_of_this_loop(self) -> aiohttp.ClientSession:
-        loop = asyncio.get_running_loop()
-        session = self._session
-        if session is None or self._loop is not loop:
-            if session is not None:
-                _abandon(session, self._loop)
-            session = aiohttp.ClientSession(
-                connector=_Connector(
-                    limit=MAX_CONNECTIONS,
-                    limit_per_host=0,
-                    ssl=self._tls if self._tls is not None else True,
-                ),
-                # No timer of aiohttp's own: the attempt's one timer bounds everything.
-                timeout=aiohttp.ClientTimeout(total=None),
-                trust_env=False,
-                auto_decompress=True,
-                skip_auto_headers=("Accept-Encoding",),
-            )
-            self._session, self._loop = session, loop
+    def _session_of(self, loop: asyncio.AbstractEventLoop) -> aiohttp.ClientSession:
+        """A new session for ``loop`` (the running one); another loop's is let go."""
+        if self._session is not None:
+            _abandon(self._session, self._loop)
+        session = aiohttp.ClientSession(
+            connector=_Connector(
+                limit=MAX_CONNECTIONS,
+                limit_per_host=0,
+                ssl=self._tls if self._tls is not None else True,
+            ),
+            # No timer of aiohttp's own: the attempt's one timer bounds everything.
+            timeout=aiohttp.ClientTimeout(total=None),
+            trust_env=False,
+            auto_decompress=True,
+            skip_auto_headers=("Accept-Encoding",),
+        )
+        self._session, self._loop = session, loop
         return session
 
     def _timeout_of(self, connect: float) -> aiohttp.ClientTimeout:
@@ -149,7 +147,10 @@ class SessionRoute:
         """
         if self.closed:
             raise TeleflowError("the client is closed")
-        session = self._session_of_this_loop()
+        loop = asyncio.get_running_loop()
+        session = self._session
+        if session is None or self._loop is not loop:
+            session = self._session_of(loop)
         timeouts = limits.timeouts
         sent = dict(headers)
         sent["Authorization"] = self._authorization
@@ -157,7 +158,6 @@ class SessionRoute:
         if body is not None and len(body) > _LARGE_BODY:
             head_wait += timeouts.write
         deadline = limits.deadline
-        loop = asyncio.get_running_loop()
         # Until the connection is ours (waiting for a free one included): the deadline.
         deadline_end = None if deadline.unlimited else loop.time() + deadline.remaining()
         with AttemptTimer(loop, deadline_end, head_wait) as timer:
@@ -174,13 +174,35 @@ class SessionRoute:
                 )
             finally:
                 _CURRENT.reset(token)
+            # The answer, read here rather than in a coroutine of its own (one frame less
+            # per call): the head counts against the cap, then the body as it streams in.
             try:
-                status, answer_headers, content = await _read(response, limits, timer)
+                budget = ReadBudget(limits)
+                raw = response.raw_headers
+                # The head's bytes as they came: ": " and CRLF are 4 more per line.
+                budget.count(sum(map(len, chain.from_iterable(raw))) + 4 * len(raw))
+                declared = response.content_length
+                if declared is not None:
+                    budget.declared(declared)
+                content = response.content
+                pieces: List[bytes] = []
+                while True:
+                    # What already arrived: no wait, no timer move.
+                    piece = content.read_nowait()
+                    if not piece:
+                        if content.at_eof():
+                            break
+                        timer.phase(timeouts.read)
+                        piece = await content.readany()
+                        if not piece:
+                            break
+                    budget.count(len(piece))
+                    pieces.append(piece)
             except BaseException:
                 response.close()  # a half-read answer leaves the connection unusable
                 raise
             response.release()
-        return Answer(status, answer_headers, content)
+        return Answer(response.status, CaseInsensitiveDict(response.headers), b"".join(pieces))
 
     async def close(self) -> None:
         """Close this loop's session (a session of a finished loop is abandoned)."""
@@ -192,32 +214,6 @@ class SessionRoute:
             await session.close()
         else:
             _abandon(session, self._loop)
-
-
-async def _read(
-    response: aiohttp.ClientResponse, limits: Limits, timer: AttemptTimer
-) -> Tuple[int, CaseInsensitiveDict, bytes]:
-    """Status, headers and body of ``response``, within the attempt's limits."""
-    budget = limits.budget()
-    raw = response.raw_headers
-    budget.count(sum(map(len, chain.from_iterable(raw))) + 4 * len(raw))  # ": ", CRLF
-    declared = response.content_length
-    if declared is not None:
-        budget.declared(declared)
-    content = response.content
-    pieces: List[bytes] = []
-    while True:
-        piece = content.read_nowait()  # what already arrived: no wait, no timer move
-        if not piece:
-            if content.at_eof():
-                break
-            timer.phase(limits.timeouts.read)
-            piece = await content.readany()
-            if not piece:
-                break
-        budget.count(len(piece))
-        pieces.append(piece)
-    return response.status, CaseInsensitiveDict(response.headers), b"".join(pieces)
 
 
 def _abandon(session: aiohttp.ClientSession, loop: Optional[asyncio.AbstractEventLoop]) -> None:
