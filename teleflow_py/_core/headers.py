@@ -12,6 +12,7 @@ import platform
 import socket
 from typing import (
     Any,
+    Callable,
     Dict,
     Iterable,
     Iterator,
@@ -141,7 +142,7 @@ def redacted(headers: Mapping[str, str]) -> Dict[str, str]:
 
 #: The C scanner ``json.loads`` ends in, called directly: ``loads`` reaches it through two
 #: Python frames and two regular-expression matches for the whitespace around the value.
-_scan_json = json.JSONDecoder().scan_once
+_scan_json: Callable[[str, int], Tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 _JSON_WHITESPACE = b" \t\n\r"
 
 
