@@ -61,7 +61,7 @@ class Response:
     ) -> None:
         # Written out rather than generated: a frozen dataclass's own __init__ sets each
         # field through object.__setattr__, which costs more than the rest of building a
-        # call's answer. The fields are the dataclass's (a test holds them to this list).
+        # call's answer. A test holds it to the dataclass's fields.
         self.__dict__.update(
             status=status,
             headers=headers,

@@ -1,4 +1,5 @@
-"""Response: its hand-written constructor keeps the dataclass's fields, defaults and freeze."""
+"""Response and TriggerResult: their written-out constructors keep the dataclass's fields,
+defaults and freeze."""
 
 from __future__ import annotations
 
@@ -8,13 +9,19 @@ import inspect
 import pytest
 
 from teleflow_py.response import Response
+from teleflow_py.results import TriggerResult
+
+REQUIRED = {Response: (201, {}, None, "http://x/v1"), TriggerResult: (True, "processed", "t")}
 
 
-def test_the_constructor_takes_exactly_the_fields_in_order_with_their_defaults() -> None:
-    parameters = list(inspect.signature(Response.__init__).parameters.values())[1:]
-    fields = dataclasses.fields(Response)
+@pytest.mark.parametrize("cls", [Response, TriggerResult])
+def test_the_constructor_takes_exactly_the_fields_in_order_with_their_defaults(
+    cls: type,
+) -> None:
+    parameters = list(inspect.signature(cls.__init__).parameters.values())[1:]
+    fields = dataclasses.fields(cls)
     assert [p.name for p in parameters] == [f.name for f in fields]
-    built = Response(201, {}, None, "http://x/v1")
+    built = cls(*REQUIRED[cls])
     for field in fields:
         if field.default is not dataclasses.MISSING:
             assert getattr(built, field.name) == field.default
@@ -38,3 +45,14 @@ def test_a_response_is_frozen_comparable_and_replaceable() -> None:
     assert (
         Response(1, {}, None, "u").request_headers is not Response(1, {}, None, "u").request_headers
     )
+
+
+def test_a_trigger_result_is_frozen_and_compares_without_its_response() -> None:
+    answer = Response(201, {}, None, "u")
+    result = TriggerResult(True, "processed", "t", ["x"], answer)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        result.status = "error"  # type: ignore[misc]
+    assert result == TriggerResult(True, "processed", "t", ["x"], None)
+    assert result.response is answer and result.confirmed and result.ok
+    assert "response" not in repr(result)
+    assert TriggerResult(True, "a", None).error is not TriggerResult(True, "a", None).error
