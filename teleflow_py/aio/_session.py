@@ -4,8 +4,9 @@
   (:func:`teleflow_py._core.environment.route_for`, the sync client's): the proxy is
   passed as ``proxy=`` (``trust_env=True`` would look the environment up again on every
   request), https is verified against the same CA bundle.
-- **One timer per attempt**: aiohttp's own session timeout is off; the attempt runs under
-  one :class:`~teleflow_py.aio._timer.AttemptTimer` (one ``call_at`` handle): the deadline
+- **One timer for all attempts**: aiohttp's own session timeout is off; each attempt runs
+  under an :class:`~teleflow_py.aio._timer.AttemptTimer` (one ``call_at`` handle per loop,
+  shared through a :class:`~teleflow_py.aio._timer.Watchdog`): the deadline
   while waiting for one of the connections, the read timeout once the connection is ours
   (:class:`_Connector` tells it), and again for each read of the body that must wait. A
   new connection's TCP and TLS setup is bounded by ``open_timeout`` (aiohttp's
@@ -35,7 +36,7 @@ from .._core.headers import CaseInsensitiveDict
 from .._core.limits import Answer, Limits, ReadBudget
 from .._credential import ApiKeyCredential
 from ..errors import TeleflowError
-from ._timer import AttemptTimer
+from ._timer import AttemptTimer, Watchdog
 
 #: Connections one client opens at most per event loop; more concurrent calls wait for
 #: one (within their deadline). Far below the usual 1,024 open files of a process.
@@ -98,6 +99,7 @@ class SessionRoute:
         self._timeouts: Dict[float, aiohttp.ClientTimeout] = {}
         self._session: Optional[aiohttp.ClientSession] = None
         self._loop: Optional[asyncio.AbstractEventLoop] = None
+        self._watchdog: Optional[Watchdog] = None
         self.closed = False
 
     def _session_of(self, loop: asyncio.AbstractEventLoop) -> aiohttp.ClientSession:
@@ -117,6 +119,7 @@ class SessionRoute:
             skip_auto_headers=("Accept-Encoding",),
         )
         self._session, self._loop = session, loop
+        self._watchdog = Watchdog(loop)
         return session
 
     def _timeout_of(self, connect: float) -> aiohttp.ClientTimeout:
@@ -160,7 +163,8 @@ class SessionRoute:
         deadline = limits.deadline
         # Until the connection is ours (waiting for a free one included): the deadline.
         deadline_end = None if deadline.unlimited else loop.time() + deadline.remaining()
-        with AttemptTimer(loop, deadline_end, head_wait) as timer:
+        assert self._watchdog is not None  # set with the session
+        with AttemptTimer(self._watchdog, deadline_end, head_wait) as timer:
             token = _CURRENT.set((timer, head_wait))
             try:
                 response = await session.request(
