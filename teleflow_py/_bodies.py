@@ -98,18 +98,32 @@ def trigger_body(
     Raises:
         ValidationError: an argument is invalid or cannot be encoded (named in the message).
     """
-    body: Dict[str, Any] = {"name": check_name(name), "to": to}
-    check_recipients(to)
-    body.update(
-        optional_fields(
-            "",
-            payload=payload,
-            overrides=overrides,
-            transaction_id=transaction_id,
-            actor=actor,
-            tenant=tenant,
+    # The common shape (a subscriber id, a payload dict, nothing else) is checked inline;
+    # anything else goes through the full checks, which name the argument at fault.
+    if type(name) is not str or not name.strip():
+        check_name(name)
+    if type(to) is not str or not to.strip():
+        check_recipients(to)
+    body: Dict[str, Any] = {"name": name, "to": to}
+    if (
+        type(payload) is dict
+        and overrides is None
+        and transaction_id is None
+        and actor is None
+        and tenant is None
+    ):
+        body["payload"] = payload
+    else:
+        body.update(
+            optional_fields(
+                "",
+                payload=payload,
+                overrides=overrides,
+                transaction_id=transaction_id,
+                actor=actor,
+                tenant=tenant,
+            )
         )
-    )
     return encode_json(body)
 
 

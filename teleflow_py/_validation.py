@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import math
+import os
 import uuid
 from collections.abc import Mapping
 from typing import Any, Callable, Optional, Set
@@ -12,6 +13,18 @@ from typing import Any, Callable, Optional, Set
 from .errors import InvalidIdempotencyKeyError, ValidationError
 
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
+
+# RFC 4122 variant: the top two bits of clock_seq_hi are 10, so that nibble is 8, 9, a or b.
+_VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
+
+
+def uuid4_text(digits: str) -> str:
+    """A UUID4 as text (``str(uuid.uuid4())``'s form) from 32 random hex ``digits``.
+
+    No ``UUID`` object is built: that costs three times as much as the formatting.
+    """
+    h = digits
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:]}"
 
 
 def check_idempotency_key(key: Optional[str], argument: str = "idempotency_key") -> str:
@@ -21,7 +34,7 @@ def check_idempotency_key(key: Optional[str], argument: str = "idempotency_key")
         InvalidIdempotencyKeyError: not 1 to 255 printable ASCII characters without spaces.
     """
     if key is None:
-        return str(uuid.uuid4())
+        return uuid4_text(os.urandom(16).hex())
     if not isinstance(key, str):
         raise InvalidIdempotencyKeyError(argument, f"must be a string, not {type(key).__name__}")
     if not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY_LENGTH:

@@ -214,7 +214,7 @@ class EventsMixin:
         self, path: str, body: bytes, idempotency_key: Optional[str], kind: str, name: str
     ) -> TriggerResult:
         call = trigger_call(path, body, check_idempotency_key(idempotency_key), kind)
-        return trigger_result(self._transport.send(call), f"{kind} {name!r}")
+        return trigger_result(self._transport.send(call), kind, name)
 
     def trigger_bulk_event(
         self,

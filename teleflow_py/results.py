@@ -12,7 +12,7 @@ PROCESSED = "processed"
 UNCONFIRMED = "unconfirmed"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class TriggerResult:
     """The server's answer to one trigger (or broadcast, or one event of a bulk trigger).
 
@@ -27,6 +27,14 @@ class TriggerResult:
     ``"unconfirmed"`` and ``ok`` false; a warning is logged.
 
     ``response`` is the raw HTTP answer (status, headers, body, request id).
+
+    Args:
+        acknowledged: whether the server acknowledged the trigger.
+        status: the server's status for it (``"processed"``, ``"trigger_not_active"``...).
+        transaction_id: the trigger's transaction id, if the server gave one.
+        error: what the server said went wrong (default: nothing).
+        response: the HTTP answer the result came in.
+        confirmed: whether the answer described this trigger (see above).
     """
 
     acknowledged: bool
@@ -35,6 +43,26 @@ class TriggerResult:
     error: List[str] = field(default_factory=list)
     response: Optional[Response] = field(default=None, repr=False, compare=False)
     confirmed: bool = True
+
+    def __init__(
+        self,
+        acknowledged: bool,
+        status: str,
+        transaction_id: Optional[str],
+        error: Optional[List[str]] = None,
+        response: Optional[Response] = None,
+        confirmed: bool = True,
+    ) -> None:
+        # Written out, as Response's (and for the same reason): one result per call, and
+        # 100,000 for a bulk call of that many events. A test holds it to the fields.
+        self.__dict__.update(
+            acknowledged=acknowledged,
+            status=status,
+            transaction_id=transaction_id,
+            error=[] if error is None else error,
+            response=response,
+            confirmed=confirmed,
+        )
 
     @property
     def ok(self) -> bool:

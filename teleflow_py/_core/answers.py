@@ -32,20 +32,21 @@ def describes_a_trigger(data: Any) -> bool:
     )
 
 
-def trigger_result(response: Response, what: str) -> TriggerResult:
-    """The result of an accepted (2xx) trigger or broadcast; never raises.
+def trigger_result(response: Response, kind: str, name: str) -> TriggerResult:
+    """The result of an accepted (2xx) ``kind`` (trigger or broadcast) of workflow ``name``.
 
-    An answer that does not describe the trigger still means it was accepted: the result
-    is marked unconfirmed (see :class:`TriggerResult`) rather than raised as a failure.
-    A result other than ``processed`` is logged at warning level.
+    Never raises. An answer that does not describe the trigger still means it was
+    accepted: the result is marked unconfirmed (see :class:`TriggerResult`) rather than
+    raised as a failure. A result other than ``processed`` is logged at warning level.
     """
     body = response.body
     data = body.get("data", body) if isinstance(body, dict) else None
     if not describes_a_trigger(data):
         problem = "an empty answer" if body is None else "an answer without a trigger result"
         logger.warning(
-            "%s was accepted (HTTP %d) with %s: reported unconfirmed",
-            what,
+            "%s %r was accepted (HTTP %d) with %s: reported unconfirmed",
+            kind,
+            name,
             response.status,
             problem,
         )
@@ -53,8 +54,9 @@ def trigger_result(response: Response, what: str) -> TriggerResult:
     result = TriggerResult.from_data(data, response)
     if not result.ok:
         logger.warning(
-            "%s was not processed: status=%r acknowledged=%s transactionId=%s error=%s",
-            what,
+            "%s %r was not processed: status=%r acknowledged=%s transactionId=%s error=%s",
+            kind,
+            name,
             result.status,
             result.acknowledged,
             result.transaction_id,

@@ -12,6 +12,7 @@ import platform
 import socket
 from typing import (
     Any,
+    Callable,
     Dict,
     Iterable,
     Iterator,
@@ -139,6 +140,12 @@ def redacted(headers: Mapping[str, str]) -> Dict[str, str]:
     return view
 
 
+#: The C scanner ``json.loads`` ends in, called directly: ``loads`` reaches it through two
+#: Python frames and two regular-expression matches for the whitespace around the value.
+_scan_json: Callable[[str, int], Tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
+_JSON_WHITESPACE = b" \t\n\r"
+
+
 def parse_body(content: bytes) -> Any:
     """Parsed JSON, the raw text when it is not JSON, or ``None`` when empty.
 
@@ -148,6 +155,11 @@ def parse_body(content: bytes) -> Any:
         return None
     try:
         # Decoded first: json.loads(bytes) guesses the encoding in Python code.
-        return json.loads(content.decode("utf-8"))
-    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
-        return content.decode("utf-8", errors="replace")
+        text = content.strip(_JSON_WHITESPACE).decode("utf-8")
+        value, end = _scan_json(text, 0)
+        if end == len(text):
+            return value
+    except (ValueError, RecursionError, StopIteration):
+        # Not JSON (StopIteration: no value at all; UnicodeDecodeError is a ValueError).
+        pass
+    return content.decode("utf-8", errors="replace")

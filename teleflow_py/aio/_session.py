@@ -4,8 +4,9 @@
   (:func:`teleflow_py._core.environment.route_for`, the sync client's): the proxy is
   passed as ``proxy=`` (``trust_env=True`` would look the environment up again on every
   request), https is verified against the same CA bundle.
-- **One timer per attempt**: aiohttp's own session timeout is off; the attempt runs under
-  one :class:`~teleflow_py.aio._timer.AttemptTimer` (one ``call_at`` handle): the deadline
+- **One timer for all attempts**: aiohttp's own session timeout is off; each attempt runs
+  under an :class:`~teleflow_py.aio._timer.AttemptTimer` (one ``call_at`` handle per loop,
+  shared through a :class:`~teleflow_py.aio._timer.Watchdog`): the deadline
   while waiting for one of the connections, the read timeout once the connection is ours
   (:class:`_Connector` tells it), and again for each read of the body that must wait. A
   new connection's TCP and TLS setup is bounded by ``open_timeout`` (aiohttp's
@@ -32,10 +33,10 @@ import aiohttp
 from .._core.environment import route_for, tls_context
 from .._core.failures import FailureKinds
 from .._core.headers import CaseInsensitiveDict
-from .._core.limits import Answer, Limits
+from .._core.limits import Answer, Limits, ReadBudget
 from .._credential import ApiKeyCredential
 from ..errors import TeleflowError
-from ._timer import AttemptTimer
+from ._timer import AttemptTimer, Watchdog
 
 #: Connections one client opens at most per event loop; more concurrent calls wait for
 #: one (within their deadline). Far below the usual 1,024 open files of a process.
@@ -104,27 +105,27 @@ class SessionRoute:
         self._timeouts: Dict[float, aiohttp.ClientTimeout] = {}
         self._session: Optional[aiohttp.ClientSession] = None
         self._loop: Optional[asyncio.AbstractEventLoop] = None
+        self._watchdog: Optional[Watchdog] = None
         self.closed = False
 
-    def _session_of_this_loop(self) -> aiohttp.ClientSession:
-        loop = asyncio.get_running_loop()
-        session = self._session
-        if session is None or self._loop is not loop:
-            if session is not None:
-                _abandon(session, self._loop)
-            session = aiohttp.ClientSession(
-                connector=_Connector(
-                    limit=MAX_CONNECTIONS,
-                    limit_per_host=0,
-                    ssl=self._tls if self._tls is not None else True,
-                ),
-                # No timer of aiohttp's own: the attempt's one timer bounds everything.
-                timeout=aiohttp.ClientTimeout(total=None),
-                trust_env=False,
-                auto_decompress=True,
-                skip_auto_headers=("Accept-Encoding",),
-            )
-            self._session, self._loop = session, loop
+    def _session_of(self, loop: asyncio.AbstractEventLoop) -> aiohttp.ClientSession:
+        """A new session for ``loop`` (the running one); another loop's is let go."""
+        if self._session is not None:
+            _abandon(self._session, self._loop)
+        session = aiohttp.ClientSession(
+            connector=_Connector(
+                limit=MAX_CONNECTIONS,
+                limit_per_host=0,
+                ssl=self._tls if self._tls is not None else True,
+            ),
+            # No timer of aiohttp's own: the attempt's one timer bounds everything.
+            timeout=aiohttp.ClientTimeout(total=None),
+            trust_env=False,
+            auto_decompress=True,
+            skip_auto_headers=("Accept-Encoding",),
+        )
+        self._session, self._loop = session, loop
+        self._watchdog = Watchdog(loop)
         return session
 
     def _timeout_of(self, connect: float) -> aiohttp.ClientTimeout:
@@ -155,7 +156,10 @@ class SessionRoute:
         """
         if self.closed:
             raise TeleflowError("the client is closed")
-        session = self._session_of_this_loop()
+        loop = asyncio.get_running_loop()
+        session = self._session
+        if session is None or self._loop is not loop:
+            session = self._session_of(loop)
         timeouts = limits.timeouts
         sent = dict(headers)
         sent["Authorization"] = self._authorization
@@ -163,10 +167,10 @@ class SessionRoute:
         if body is not None and len(body) > _LARGE_BODY:
             head_wait += timeouts.write
         deadline = limits.deadline
-        loop = asyncio.get_running_loop()
         # Until the connection is ours (waiting for a free one included): the deadline.
         deadline_end = None if deadline.unlimited else loop.time() + deadline.remaining()
-        with AttemptTimer(loop, deadline_end, head_wait) as timer:
+        assert self._watchdog is not None  # set with the session
+        with AttemptTimer(self._watchdog, deadline_end, head_wait) as timer:
             token = _CURRENT.set((timer, head_wait))
             try:
                 response = await session.request(
@@ -180,13 +184,35 @@ class SessionRoute:
                 )
             finally:
                 _CURRENT.reset(token)
+            # The answer, read here rather than in a coroutine of its own (one frame less
+            # per call): the head counts against the cap, then the body as it streams in.
             try:
-                status, answer_headers, content = await _read(response, limits, timer)
+                budget = ReadBudget(limits)
+                raw = response.raw_headers
+                # The head's bytes as they came: ": " and CRLF are 4 more per line.
+                budget.count(sum(map(len, chain.from_iterable(raw))) + 4 * len(raw))
+                declared = response.content_length
+                if declared is not None:
+                    budget.declared(declared)
+                content = response.content
+                pieces: List[bytes] = []
+                while True:
+                    # What already arrived: no wait, no timer move.
+                    piece = content.read_nowait()
+                    if not piece:
+                        if content.at_eof():
+                            break
+                        timer.phase(timeouts.read)
+                        piece = await content.readany()
+                        if not piece:
+                            break
+                    budget.count(len(piece))
+                    pieces.append(piece)
             except BaseException:
                 response.close()  # a half-read answer leaves the connection unusable
                 raise
             response.release()
-        return Answer(status, answer_headers, content)
+        return Answer(response.status, CaseInsensitiveDict(response.headers), b"".join(pieces))
 
     async def close(self) -> None:
         """Close this loop's session (a session of a finished loop is abandoned)."""
@@ -198,32 +224,6 @@ class SessionRoute:
             await session.close()
         else:
             _abandon(session, self._loop)
-
-
-async def _read(
-    response: aiohttp.ClientResponse, limits: Limits, timer: AttemptTimer
-) -> Tuple[int, CaseInsensitiveDict, bytes]:
-    """Status, headers and body of ``response``, within the attempt's limits."""
-    budget = limits.budget()
-    raw = response.raw_headers
-    budget.count(sum(map(len, chain.from_iterable(raw))) + 4 * len(raw))  # ": ", CRLF
-    declared = response.content_length
-    if declared is not None:
-        budget.declared(declared)
-    content = response.content
-    pieces: List[bytes] = []
-    while True:
-        piece = content.read_nowait()  # what already arrived: no wait, no timer move
-        if not piece:
-            if content.at_eof():
-                break
-            timer.phase(limits.timeouts.read)
-            piece = await content.readany()
-            if not piece:
-                break
-        budget.count(len(piece))
-        pieces.append(piece)
-    return response.status, CaseInsensitiveDict(response.headers), b"".join(pieces)
 
 
 def _abandon(session: aiohttp.ClientSession, loop: Optional[asyncio.AbstractEventLoop]) -> None:

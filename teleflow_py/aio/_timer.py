@@ -1,51 +1,106 @@
-"""One timer per attempt: a single ``call_at`` handle bounds every phase of an exchange.
+"""The attempts' timers: every phase of every exchange of a loop bounded by one shared handle.
 
 An attempt has phases with different bounds: waiting for one of the connections (only the
 call's deadline bounds it), then the wait for the answer's head (``timeout``), then each
 read of the body (``timeout`` again); never past the deadline. Moving an
-``asyncio.timeout`` to each phase's end costs a new timer handle per phase, on every call.
-:class:`AttemptTimer` instead keeps one handle, armed at the earliest moment the attempt
-could expire; a phase change only writes down its end. When the handle fires it checks:
-expired, the task is cancelled and the ``with`` block ends in ``asyncio.TimeoutError`` (as
-``asyncio.timeout`` does); not yet, it re-arms for the real end. An exchange that goes
-well (nearly every one) thus costs one handle, armed and cancelled, like aiohttp's own
-session timeout it replaces.
+``asyncio.timeout`` to each phase's end costs a new timer handle per phase, on every call;
+even one handle per attempt, armed and cancelled, costs about 4% of a raw aiohttp request
+(the loop's heap of timers compares them in Python, and pops each cancelled one).
+
+So an :class:`AttemptTimer` only writes down when its attempt must end, and one
+:class:`Watchdog` per event loop keeps a single ``call_at`` handle, armed at the earliest
+moment any watched attempt could expire. When it fires it looks at every attempt still
+watched: one past its end has its task cancelled and its ``with`` block ends in
+``asyncio.TimeoutError`` (as ``asyncio.timeout`` does); for the others the handle is armed
+again at the earliest end. Attempts of a client share their bounds, so a later attempt
+never ends earlier than the handle's moment: a call that goes well (nearly every one)
+arms nothing, and an idle loop is woken at most once, for nothing, a read timeout later.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import sys
 from types import TracebackType
-from typing import Any, Optional, Type
+from typing import Any, Optional, Set, Type
+
+
+class Watchdog:
+    """The one timer handle of a loop's attempts (see the module docstring).
+
+    Args:
+        loop: the loop the attempts run in.
+    """
+
+    __slots__ = ("_handle", "_loop", "_timers", "_when", "loop")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self._timers: Set[AttemptTimer] = set()
+        self._handle: Optional[asyncio.TimerHandle] = None
+        #: When the handle fires (infinity: not armed).
+        self._when = math.inf
+
+    def watch(self, timer: AttemptTimer, when: float) -> None:
+        """Look at ``timer`` from now on, and no later than loop time ``when``."""
+        self._timers.add(timer)
+        self.by(when)
+
+    def by(self, when: float) -> None:
+        """Fire no later than loop time ``when``."""
+        if when < self._when:
+            if self._handle is not None:
+                self._handle.cancel()
+            self._handle = self.loop.call_at(when, self._fire)
+            self._when = when
+
+    def forget(self, timer: AttemptTimer) -> None:
+        """Stop looking at ``timer`` (its attempt is over)."""
+        self._timers.discard(timer)
+
+    def _fire(self) -> None:
+        self._handle, self._when = None, math.inf
+        now = self.loop.time()
+        earliest = math.inf
+        for timer in list(self._timers):
+            end = timer.end()
+            if end is None:
+                continue
+            if now >= end:
+                self._timers.discard(timer)
+                timer.expire()
+            elif end < earliest:
+                earliest = end
+        if earliest < math.inf:
+            self.by(earliest)
 
 
 class AttemptTimer:
     """The timer of one attempt, used as ``with AttemptTimer(...) as timer:`` in its task.
 
     Args:
-        loop: the running loop.
+        watchdog: the running loop's :class:`Watchdog`.
         deadline_end: the loop time the call's deadline passes (``None``: no deadline).
         first_check: seconds from now to the earliest possible expiry (the first phase's
             bound, were it to start at once).
     """
 
-    __slots__ = ("_cancelling", "_deadline_end", "_handle", "_loop", "_phase_end", "_task")
+    __slots__ = ("_cancelling", "_deadline_end", "_phase_end", "_task", "_watchdog")
 
     def __init__(
-        self, loop: asyncio.AbstractEventLoop, deadline_end: Optional[float], first_check: float
+        self, watchdog: Watchdog, deadline_end: Optional[float], first_check: float
     ) -> None:
-        self._loop = loop
+        self._watchdog = watchdog
         self._deadline_end = deadline_end
         self._phase_end: Optional[float] = None
-        check = loop.time() + first_check
         self._task: Optional[asyncio.Task[Any]] = None
         self._cancelling = 0
-        self._handle: Optional[asyncio.TimerHandle] = None
-        self._arm(check if deadline_end is None else min(check, deadline_end))
+        check = watchdog.loop.time() + first_check
+        watchdog.watch(self, check if deadline_end is None else min(check, deadline_end))
 
     def __enter__(self) -> AttemptTimer:
-        task = asyncio.current_task(self._loop)
+        task = asyncio.current_task(self._watchdog.loop)
         assert task is not None, "an attempt runs in a task"
         self._task = task
         if sys.version_info >= (3, 11):
@@ -54,40 +109,23 @@ class AttemptTimer:
 
     def phase(self, seconds: float) -> None:
         """The current phase must end within ``seconds`` from now (and the deadline)."""
-        end = self._loop.time() + seconds
+        watchdog = self._watchdog
+        end = watchdog.loop.time() + seconds
         self._phase_end = end
-        handle = self._handle
-        if handle is None or handle.when() > end:
-            self._arm(end)
+        watchdog.by(end)
 
-    def _end(self) -> Optional[float]:
+    def end(self) -> Optional[float]:
+        """The loop time the attempt must be over by (``None``: not bounded yet)."""
         phase, deadline = self._phase_end, self._deadline_end
         if phase is None:
             return deadline
         return phase if deadline is None else min(phase, deadline)
 
-    def _arm(self, when: float) -> None:
-        if self._handle is not None:
-            self._handle.cancel()
-        self._handle = self._loop.call_at(when, self._check)
-
-    def _check(self) -> None:
-        self._handle = None
-        end = self._end()
-        if end is not None and self._loop.time() >= end:
-            self._expire()
-        elif end is not None:
-            self._arm(end)
-
-    def _expire(self) -> None:
+    def expire(self) -> None:
+        """The attempt ran out of time: cancel its task (the ``with`` block raises)."""
         self._deadline_end = self._phase_end = -1.0  # expired for good
         if self._task is not None:
             self._task.cancel()
-
-    @property
-    def expired(self) -> bool:
-        """Whether the attempt ran out of time (its task was cancelled for it)."""
-        return self._deadline_end == -1.0
 
     def __exit__(
         self,
@@ -95,11 +133,9 @@ class AttemptTimer:
         exc: Optional[BaseException],
         traceback: Optional[TracebackType],
     ) -> None:
-        if self._handle is not None:
-            self._handle.cancel()
-            self._handle = None
-        if not self.expired or exc_type is not asyncio.CancelledError:
-            return
+        self._watchdog.forget(self)
+        if exc_type is not asyncio.CancelledError or self._deadline_end != -1.0:
+            return  # not cancelled, or not for running out of time
         if sys.version_info >= (3, 11):
             assert self._task is not None
             if self._task.uncancel() > self._cancelling:

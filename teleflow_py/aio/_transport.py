@@ -10,7 +10,7 @@ through aiohttp (:mod:`teleflow_py.aio._session`) and a "sleep" step is ``asynci
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Awaitable, Callable, Optional
+from typing import Any, Awaitable, Callable, Coroutine, Optional
 
 from .._core.attempts import Attempts
 from .._core.calls import Call
@@ -66,8 +66,13 @@ class AsyncTransport:
         """Close the connections of this transport. Idempotent."""
         await self._open().close()
 
-    async def send(self, call: Call, pause: Optional[SharedPause] = None) -> Response:
-        """Send ``call`` with retries within its deadline; the accepted (2xx) answer.
+    def send(
+        self, call: Call, pause: Optional[SharedPause] = None
+    ) -> Coroutine[Any, Any, Response]:
+        """Send ``call`` with retries within its deadline; await the accepted (2xx) answer.
+
+        A plain function returning the attempt loop's coroutine: one coroutine frame less
+        on every step of every call.
 
         Args:
             call: what to send (:mod:`teleflow_py._core.calls`).
@@ -76,10 +81,11 @@ class AsyncTransport:
         Raises:
             APIError: the server answered an error status (after retries, where retryable).
             APIConnectionError: no answer after retries (``APITimeoutError`` for timeouts
-                and for the deadline).
+                and for the deadline); at once, without awaiting, when the route cannot
+                be set up (a bad CA bundle).
         """
-        route = self._open()
-        return await Attempts(call, self.sending, pause).arun(route.send, self._wait)
+        route = self._route if self._route is not None else self._open()
+        return Attempts(call, self.sending, pause).arun(route.send, self._wait)
 
     async def _wait(self, seconds: float) -> None:
         if seconds > 0:

@@ -49,7 +49,8 @@ class AsyncEventsMixin:
             actor=actor,
             tenant=tenant,
         )
-        return await self._send_one(TRIGGER_PATH, body, idempotency_key, "trigger", name)
+        call = trigger_call(TRIGGER_PATH, body, check_idempotency_key(idempotency_key), "trigger")
+        return trigger_result(await self._aio.send(call), "trigger", name)
 
     async def broadcast_event(
         self,
@@ -70,13 +71,9 @@ class AsyncEventsMixin:
             actor=actor,
             tenant=tenant,
         )
-        return await self._send_one(BROADCAST_PATH, body, idempotency_key, "broadcast", name)
-
-    async def _send_one(
-        self, path: str, body: bytes, idempotency_key: Optional[str], kind: str, name: str
-    ) -> TriggerResult:
-        call = trigger_call(path, body, check_idempotency_key(idempotency_key), kind)
-        return trigger_result(await self._aio.send(call), f"{kind} {name!r}")
+        key = check_idempotency_key(idempotency_key)
+        call = trigger_call(BROADCAST_PATH, body, key, "broadcast")
+        return trigger_result(await self._aio.send(call), "broadcast", name)
 
     async def trigger_bulk_event(
         self,

@@ -12,20 +12,16 @@ import os
 import time
 from typing import List, Tuple
 
+from .._validation import uuid4_text
+
 _BLOCK = 256
-# RFC 4122 variant: the top two bits of clock_seq_hi are 10, so that nibble is 8, 9, a or b.
-_VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
 
 _pool: List[str] = []
 
 
 def _mint_block() -> List[str]:
     digits = os.urandom(16 * _BLOCK).hex()
-    block = []
-    for start in range(0, len(digits), 32):
-        h = digits[start : start + 32]
-        block.append(f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:]}")
-    return block
+    return [uuid4_text(digits[start : start + 32]) for start in range(0, len(digits), 32)]
 
 
 def new_message_id() -> str:

@@ -1,4 +1,5 @@
-"""The attempt's one timer: each phase bounded, an early check re-armed, outer cancels kept."""
+"""The attempts' timers: each phase bounded, an early check re-armed, outer cancels kept, one
+watchdog shared by a loop's attempts without one bounding another."""
 
 from __future__ import annotations
 
@@ -7,13 +8,18 @@ from typing import Optional
 
 import pytest
 
-from teleflow_py.aio._timer import AttemptTimer
+from teleflow_py.aio._timer import AttemptTimer, Watchdog
 
 
-async def _within(deadline: Optional[float], first_check: float, *phases: float) -> str:
+async def _within(
+    deadline: Optional[float],
+    first_check: float,
+    *phases: float,
+    watchdog: Optional[Watchdog] = None,
+) -> str:
     loop = asyncio.get_running_loop()
     end = None if deadline is None else loop.time() + deadline
-    with AttemptTimer(loop, end, first_check) as timer:
+    with AttemptTimer(watchdog or Watchdog(loop), end, first_check) as timer:
         await asyncio.sleep(0.05)  # "waiting for a connection": bounded by the deadline only
         for seconds in phases:
             timer.phase(seconds)
@@ -43,5 +49,36 @@ def test_a_cancel_from_outside_stays_a_cancel() -> None:
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
+
+    asyncio.run(main())
+
+
+def test_attempts_sharing_a_watchdog_each_keep_their_own_bounds() -> None:
+    async def main() -> list:
+        watchdog = Watchdog(asyncio.get_running_loop())
+        # A long attempt arms the shared handle 10 s out; a later one with a 0.1 s deadline
+        # must still end at its own deadline, and its end must not touch the others.
+        attempts = [
+            _within(None, 10.0, 5.0, watchdog=watchdog),
+            _within(0.1, 10.0, 5.0, 5.0, watchdog=watchdog),
+            _within(None, 10.0, 5.0, 0.01, watchdog=watchdog),
+            _within(None, 10.0, 5.0, watchdog=watchdog),
+        ]
+        return await asyncio.gather(*attempts, return_exceptions=True)
+
+    outcomes = asyncio.run(main())
+    assert outcomes[0] == outcomes[3] == "done"
+    assert isinstance(outcomes[1], asyncio.TimeoutError)
+    assert isinstance(outcomes[2], asyncio.TimeoutError)
+
+
+def test_a_watchdog_serves_attempt_after_attempt() -> None:
+    async def main() -> None:
+        watchdog = Watchdog(asyncio.get_running_loop())
+        for _ in range(3):
+            assert await _within(None, 10.0, 5.0, watchdog=watchdog) == "done"
+        # After calls that went well, a short phase is still bounded on time.
+        with pytest.raises(asyncio.TimeoutError):
+            await _within(None, 10.0, 5.0, 0.01, watchdog=watchdog)
 
     asyncio.run(main())

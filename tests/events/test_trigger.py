@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import uuid
 from pathlib import Path
 from typing import Any, Dict
 
@@ -114,6 +115,18 @@ def test_default_headers_and_own_session_are_used(emulator: Emulator, api_key: s
     assert headers["x-tenant-region"] == "eu"
     # The caller's session is theirs: closing the client leaves it usable.
     assert session.get(emulator.url + "/emulator/stats").status_code == 200
+
+
+def test_without_a_caller_key_each_call_sends_a_new_uuid4(
+    client: Client, emulator: Emulator
+) -> None:
+    for _ in range(20):
+        client.trigger_event("welcome", "s-1")
+    keys = [sent["headers"]["idempotency-key"] for sent in emulator.requests()]
+    assert len(set(keys)) == 20
+    for key in keys:
+        parsed = uuid.UUID(key)
+        assert (str(parsed), parsed.version, parsed.variant) == (key, 4, uuid.RFC_4122)
 
 
 def test_a_caller_key_is_sent_unchanged(client: Client, emulator: Emulator) -> None:
