@@ -86,6 +86,9 @@ def _warnings_as_notes(output: Output) -> Iterator[None]:
 
     with warnings.catch_warnings():
         warnings.simplefilter("default")
+        # Not the user's to act on: the collector's notes about objects it finalises
+        # (Python 3.13's sqlite3 says so of any connection it closes) are not shown.
+        warnings.simplefilter("ignore", ResourceWarning)
         warnings.showwarning = show
         yield
 
