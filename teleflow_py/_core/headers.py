@@ -17,6 +17,7 @@ from typing import (
     Iterator,
     Mapping,
     MutableMapping,
+    NoReturn,
     Optional,
     Tuple,
     Union,
@@ -26,6 +27,23 @@ from .._version import __version__
 
 REDACTED = "ApiKey ***"
 RETRY_COUNT_HEADER = "X-Teleflow-Retry-Count"
+
+
+class SecretHeader(str):
+    """A header value that carries a secret: sent as it is, shown as ``'<scheme> ***'``.
+
+    A ``str``, so every HTTP library writes it unchanged; its ``repr`` (what error
+    reporters record of a frame's locals and what header maps print) masks all but the
+    scheme (``ApiKey``, ``Basic``), and it refuses to be pickled.
+    """
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return f"'{self.partition(' ')[0]} ***'"
+
+    def __reduce__(self) -> NoReturn:
+        raise TypeError("a teleflow_py secret header cannot be pickled")
 
 
 class CaseInsensitiveDict(MutableMapping[str, str]):
