@@ -70,7 +70,7 @@ def test_an_http_api_is_asked_in_absolute_form_with_the_proxy_credentials(
         b"POST http://api.teleflow.invalid/v1/events/trigger HTTP/1.1"
     ] * 2
     assert all(h.headers["proxy-authorization"] == expected_authorization() for h in proxy.heads)
-    assert [t["transactionId"] for t in emulator.triggers()] == ["via-proxy", None]
+    assert [t["to"] for t in emulator.triggers()] == ["s-1", "s-2"]
     # The proxy forwarded the key (it must, to an http:// API) and saw it nowhere else.
     key = API_KEY.encode()
     assert proxy.log.count(key) == proxy.log.lower().count(b"authorization: apikey " + key) == 2
