@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import platform
-import socket
 from typing import (
     Any,
     Dict,
@@ -118,7 +117,8 @@ def user_agent(telemetry: bool, include_hostname: bool = False) -> str:
             f"{platform.system()} {platform.release()}".strip(),
         ]
         if include_hostname:
-            details.append(f"host {socket.gethostname()}")
+            # platform.node(): the host name (socket.gethostname) without a socket import.
+            details.append(f"host {platform.node()}")
         agent += " (" + "; ".join(d for d in details if d) + ")"
     except Exception:
         pass
