@@ -15,6 +15,8 @@ its adapters, proxies and CA settings keep working), and a proxy the SDK does no
 The connections are shared by every thread of the client (one in use by one thread at a
 time). After ``fork()`` the child drops what it inherited (those sockets belong to the
 parent) and connects anew.
+
+See docs/architecture.rst for how a call travels and the module map.
 """
 
 from __future__ import annotations

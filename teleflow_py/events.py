@@ -3,6 +3,8 @@
 The mixin checks the arguments and documents the calls; each call itself is data
 (:mod:`teleflow_py._core.calls`), sent by the sync driver (:mod:`teleflow_py._transport`)
 and read by :mod:`teleflow_py._core.answers`.
+
+See docs/architecture.rst for how a call travels and the module map.
 """
 
 from __future__ import annotations

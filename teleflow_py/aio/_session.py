@@ -18,6 +18,8 @@
 
 Connections belong to the event loop that opened them: used from another loop (a second
 ``asyncio.run``), the route forgets the old session and opens a new one.
+
+See docs/architecture.rst for how a call travels and the module map.
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ the headers, one idempotency key for every attempt, ``X-Teleflow-Retry-Count``, 
 policy, the deadline, the shared pause of a bulk call, the error of a status or a failure,
 the :class:`~teleflow_py.response.Response`, the observer hooks. Here a "send" step goes
 through aiohttp (:mod:`teleflow_py.aio._session`) and a "sleep" step is ``asyncio.sleep``.
+See docs/architecture.rst.
 """
 
 from __future__ import annotations

@@ -3,6 +3,8 @@
 Every pure step (validation, body building, chunking and per-chunk keys, the call as data,
 reading the answer) is the function :mod:`teleflow_py.events` uses, from
 :mod:`teleflow_py._core`; only the sending is awaited here.
+
+See docs/architecture.rst for how a call travels and the module map.
 """
 
 from __future__ import annotations
