@@ -20,6 +20,7 @@ def one_call_each(client: Client) -> None:
     client.trigger_event("welcome")  # error
     client.cancel_triggered_event(42)  # error
     flag: str = client.cancel_triggered_event("t-1")  # error
+    print(flag)
 
 
 async def one_async_call_each(client: AsyncClient) -> None:
