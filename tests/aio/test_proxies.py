@@ -25,6 +25,7 @@ import pytest
 from both_clients import API_KEY, Calls
 from proxy_server import ForwardProxy
 from rawserver import RawServer
+from test_key_secrecy import _assert_key_not_recorded
 from test_tls import ANSWER
 
 from teleflow_py import APIConnectionError, APIError, APITimeoutError, ResponseTooLargeError
@@ -205,3 +206,33 @@ def test_no_proxy_sends_directly_to_the_hosts_it_names(
     assert api.trigger_event("welcome", "s-1").ok
     assert proxy.heads == []
     assert len(emulator.triggers()) == 1
+
+
+@pytest.mark.parametrize("api_scheme", ["http", "https"])
+def test_a_failing_send_through_the_proxy_records_neither_secret_in_any_frame(
+    make_api: Callable[..., Calls],
+    proxy: ForwardProxy,
+    trickling_tls_server: str,
+    certificates: Tuple[Path, Path, Path],
+    monkeypatch: pytest.MonkeyPatch,
+    api_scheme: str,
+) -> None:
+    # What an error reporter recording every frame's locals (Sentry's capture_locals)
+    # would keep of a call that timed out through the proxy: no API key, no proxy password
+    # (test_key_secrecy.py, for the proxy routes).
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(certificates[0]))
+    with RawServer("silent") as server:
+        proxy.upstream = server.port
+        if api_scheme == "http":
+            api = through_proxy(make_api, deadline=1.0, max_retries=0)
+        else:
+            api = make_api(base_url=trickling_tls_server, deadline=1.0, max_retries=0)
+        with pytest.raises(APITimeoutError) as caught:
+            api.trigger_event("welcome", "s-1")
+    no_secret_recorded(caught.value)
+
+
+def no_secret_recorded(error: BaseException) -> None:
+    # Here, not in the test: the test's own frame is in the traceback and would hold them.
+    for secret in (API_KEY, CREDENTIALS[1], expected_authorization().split()[1]):
+        assert _assert_key_not_recorded(error, secret, ours_only=False) > 10
