@@ -64,8 +64,13 @@ class AsyncTransport:
         return self._route
 
     async def close(self) -> None:
-        """Close the connections of this transport. Idempotent."""
-        await self._open().close()
+        """Close the connections of this transport. Idempotent; never raises for a route
+        the environment would not let it open (a broken CA bundle or proxy URL)."""
+        try:
+            route = self._open()
+        except APIConnectionError:
+            return  # nothing was opened; later calls raise the same error
+        await route.close()
 
     async def send(self, call: Call, pause: Optional[SharedPause] = None) -> Response:
         """Send ``call`` with retries within its deadline; the accepted (2xx) answer.

@@ -236,3 +236,17 @@ def no_secret_recorded(error: BaseException) -> None:
     # Here, not in the test: the test's own frame is in the traceback and would hold them.
     for secret in (API_KEY, CREDENTIALS[1], expected_authorization().split()[1]):
         assert _assert_key_not_recorded(error, secret, ours_only=False) > 10
+
+
+def test_a_proxy_url_that_cannot_be_read_fails_the_call_clearly_and_close_still_works(
+    make_api: Callable[..., Calls], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", "http://user:unread-secret@proxy.example:notaport")
+    api = make_api(base_url="http://127.0.0.1:9")
+    with pytest.raises(APIConnectionError) as caught:
+        api.trigger_event("welcome", "s-1")
+    assert not caught.value.retryable and "notaport" in str(caught.value)
+    assert "unread-secret" not in str(caught.value) + repr(caught.value)
+    # make_api closes the client at the end: that must not raise either.
