@@ -239,8 +239,10 @@ def no_secret_recorded(error: BaseException) -> None:
 
 
 def test_a_proxy_url_that_cannot_be_read_fails_the_call_clearly_and_close_still_works(
-    make_api: Callable[..., Calls], monkeypatch: pytest.MonkeyPatch
+    monkeypatch: pytest.MonkeyPatch, make_api: Callable[..., Calls]
 ) -> None:
+    # monkeypatch first: it is undone after make_api closes the client, so close() runs
+    # under the unreadable proxy URL too.
     for name in PROXY_VARIABLES:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HTTP_PROXY", "http://user:unread-secret@proxy.example:notaport")
