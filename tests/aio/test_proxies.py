@@ -12,9 +12,7 @@ of ``HTTP(S)_PROXY`` / ``NO_PROXY`` (tests/unit/test_core_environment.py).
 from __future__ import annotations
 
 import base64
-import contextlib
 import logging
-import socket
 import ssl
 import threading
 import time
@@ -26,7 +24,7 @@ from both_clients import API_KEY, Calls
 from proxy_server import ForwardProxy
 from rawserver import RawServer
 from test_key_secrecy import _assert_key_not_recorded
-from test_tls import ANSWER
+from test_tls import ANSWER, serve_tls
 
 from teleflow_py import APIConnectionError, APIError, APITimeoutError, ResponseTooLargeError
 from teleflow_py.emulator import Emulator
@@ -144,36 +142,21 @@ def test_through_a_proxy_the_deadline_and_the_size_cap_hold(
 @pytest.fixture
 def trickling_tls_server(certificates: Tuple[Path, Path, Path]) -> Iterator[str]:
     """An https server that answers its headers, then the body one byte every 50 ms."""
-    _, cert, key = certificates
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(cert, key)
-    listener = socket.create_server(("127.0.0.1", 0))
     stop = threading.Event()
 
-    def serve(conn: socket.socket) -> None:
-        with contextlib.suppress(OSError), context.wrap_socket(conn, server_side=True) as tls:
-            data = b""
-            while b"\r\n\r\n" not in data:
-                data += tls.recv(65536)
-            tls.sendall(b"HTTP/1.1 201 Created\r\nContent-Length: %d\r\n\r\n" % len(ANSWER))
-            for byte in ANSWER * 1000:
-                if stop.is_set():
-                    return
-                tls.sendall(bytes([byte]))
-                time.sleep(0.05)
-
-    def accept() -> None:
-        while True:
-            try:
-                conn, _ = listener.accept()
-            except OSError:
+    def trickle(tls: ssl.SSLSocket) -> None:
+        data = b""
+        while b"\r\n\r\n" not in data:
+            data += tls.recv(65536)
+        tls.sendall(b"HTTP/1.1 201 Created\r\nContent-Length: %d\r\n\r\n" % len(ANSWER))
+        for byte in ANSWER * 1000:
+            if stop.is_set():
                 return
-            threading.Thread(target=serve, args=(conn,), daemon=True).start()
+            tls.sendall(bytes([byte]))
+            time.sleep(0.05)
 
-    threading.Thread(target=accept, daemon=True).start()
-    yield f"https://localhost:{listener.getsockname()[1]}"
+    yield from serve_tls(certificates, trickle)
     stop.set()
-    listener.close()
 
 
 @pytest.mark.parametrize("where", ["the proxy's CONNECT answer", "the API's answer"])
