@@ -24,6 +24,8 @@ extensions = [
 ]
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 autodoc_member_order = "bysource"
+# The clients' settings are described once, on the shared constructor (_base_client.py).
+autoclass_content = "both"
 autodoc_typehints = "description"
 napoleon_google_docstring = True
 napoleon_numpy_docstring = False

@@ -9,6 +9,8 @@ memory) for as long as it likes. Both routes to the API read through here:
   and counts every byte (a :class:`~teleflow_py._core.limits.ReadBudget`);
 - a ``requests`` session (the caller's, or ours behind a proxy) is read with
   ``stream=True`` and :func:`read_session_body`, in pieces, with the same two limits.
+
+See docs/architecture.rst for how a call travels and the module map.
 """
 
 from __future__ import annotations

@@ -1,48 +1,41 @@
 """How a request reaches the server: the SDK's own keep-alive connections, or a session.
 
-The SDK's own route skips requests' and urllib3's per-request machinery (merging settings,
-preparing the request, hooks, cookies, URL re-parsing), which on a fast network costs more
-than the exchange itself, and sends headers and body in one write. It resolves the
-environment's settings once, by requests' own rules (``REQUESTS_CA_BUNDLE``,
-``CURL_CA_BUNDLE``, ``NO_PROXY``...: :mod:`teleflow_py._core.environment`), and verifies
-TLS against the same CA bundle requests would use. Failures are raised as they are met;
-the attempt loop maps them to the SDK's errors with :data:`SYNC_FAILURES`.
+The environment's settings are resolved once per client, by requests' own rules
+(``REQUESTS_CA_BUNDLE``, ``CURL_CA_BUNDLE``, ``HTTP(S)_PROXY``, ``NO_PROXY``...:
+:mod:`teleflow_py._core.environment`). The SDK's own connections
+(:mod:`teleflow_py._keepalive`) carry every request, directly or through an ``http://``
+proxy, so the whole-call deadline holds on every byte. Failures are raised as they are
+met; the attempt loop maps them to the SDK's errors with :data:`SYNC_FAILURES`.
 
-When the environment names a proxy for the API, or the caller passes their own
-``requests.Session``, every request goes through ``requests`` as usual, so proxies, custom
-adapters and CA settings keep working.
+Two cases go through ``requests`` instead (where the deadline bounds each socket
+operation, not the whole call): a ``requests.Session`` of the caller's (``session=``, so
+its adapters, proxies and CA settings keep working), and a proxy the SDK does not speak
+(``https://`` or ``socks`` proxy URLs).
 
 The connections are shared by every thread of the client (one in use by one thread at a
 time). After ``fork()`` the child drops what it inherited (those sockets belong to the
 parent) and connects anew.
+
+See docs/architecture.rst for how a call travels and the module map.
 """
 
 from __future__ import annotations
 
-import http.client
 import os
-import select
-import socket
-import ssl
 import threading
-from functools import partial
-from typing import Any, Dict, List, Mapping, Optional, Union
-from urllib.parse import urlsplit
+from typing import Mapping, Optional, Union
 
 import requests
 import urllib3
 from requests.adapters import HTTPAdapter
 
-from ._bounded import BoundedResponse, read_body, read_session_body
-from ._core.environment import route_for
-from ._core.failures import ConnectTimedOut, FailureKinds, reason
-from ._core.headers import CaseInsensitiveDict
+from ._bounded import read_session_body
+from ._core.environment import parse_proxy, route_for
+from ._core.failures import FailureKinds, reason
 from ._core.limits import Answer, Limits
 from ._credential import ApiKeyCredential
+from ._keepalive import POOL_SIZE, KeepAliveRoute
 from .errors import APIConnectionError, TeleflowError
-
-#: Idle keep-alive connections kept per client (more threads at once open short-lived ones).
-POOL_SIZE = 32
 
 #: What the failures of both routes mean, for the core's one mapping
 #: (:func:`teleflow_py._core.failures.api_error`); the standard library's are known there.
@@ -85,162 +78,8 @@ class _ApiKeyAuth(requests.auth.AuthBase):
         return "_ApiKeyAuth(***)"
 
 
-class _OneWrite:
-    """``http.client``'s ``_send_output`` that sends head and body in one write.
-
-    It also keeps the request head (which carries the ``Authorization`` header) out of
-    every local variable: the stock version holds it in ``msg`` while it writes, where an
-    error reporter that records locals would find it.
-    """
-
-    sock: Optional[socket.socket]
-    _buffer: List[bytes]
-
-    def _send_output(self, message_body: Any = None, encode_chunked: bool = False) -> None:
-        self._buffer.extend((b"", b""))
-        head = _Sealed(b"\r\n".join(self._buffer))
-        del self._buffer[:]
-        if self.sock is None:
-            raise http.client.NotConnected()
-        self.sock.sendall(head.followed_by(message_body or b""))
-
-
-class _Sealed:
-    """Bytes shown as ``<sealed>``: the request head, which carries the key."""
-
-    __slots__ = ("_data",)
-
-    def __init__(self, data: bytes) -> None:
-        self._data = data
-
-    def followed_by(self, body: bytes) -> bytes:
-        return self._data + body
-
-    def __repr__(self) -> str:
-        return "<sealed>"
-
-
-class _HTTPConnection(_OneWrite, http.client.HTTPConnection):
-    pass
-
-
-class _HTTPSConnection(_OneWrite, http.client.HTTPSConnection):
-    pass
-
-
-class _DirectRoute:
-    """Keep-alive ``http.client`` connections to the API host, shared by threads."""
-
-    def __init__(
-        self, base_url: str, credential: ApiKeyCredential, tls: Optional[ssl.SSLContext]
-    ) -> None:
-        parts = urlsplit(base_url)
-        self._host = parts.hostname or ""
-        # Explicit: http.client would misread an IPv6 literal without a port.
-        self._port = parts.port or (443 if tls is not None else 80)
-        self._prefix = parts.path.rstrip("/")
-        self._tls = tls
-        self._credential = credential
-        self._idle: List[http.client.HTTPConnection] = []
-        self._lock = threading.Lock()
-        self._closed = False
-
-    def send(
-        self,
-        method: str,
-        path: str,
-        body: Optional[bytes],
-        headers: Mapping[str, str],
-        limits: Limits,
-    ) -> Answer:
-        sent: Dict[str, Any] = dict(headers)
-        sent["Authorization"] = self._credential
-        connection = self._checkout(limits)
-        sock = connection.sock
-        budget = limits.budget()
-        try:
-            # Headers and body go out in one write, bounded by the write timeout (and the
-            # deadline); the answer is read within the budget's deadline and size cap.
-            if sock is not None:
-                sock.settimeout(limits.timeout(limits.timeouts.write, "sending"))
-            unsent: Optional[OSError] = None
-            try:
-                connection.request(method, self._prefix + path, body=body, headers=sent)
-            except (BrokenPipeError, ConnectionResetError) as exc:
-                # The server may have answered early (a 413 or 401) and closed before
-                # reading the whole body: its answer, if any, is the one to report.
-                unsent = exc
-            connection.response_class = partial(BoundedResponse, budget=budget)  # type: ignore[assignment]
-            try:
-                answer = connection.getresponse()
-            except (OSError, http.client.HTTPException):
-                if unsent is not None:
-                    raise unsent from None
-                raise
-            content = read_body(answer, budget)
-        except BaseException:
-            connection.close()
-            raise
-        with self._lock:
-            keep = (
-                not self._closed
-                and unsent is None
-                and not answer.will_close
-                and len(self._idle) < POOL_SIZE
-            )
-            if keep:
-                self._idle.append(connection)
-        if not keep:
-            connection.close()
-        return Answer(answer.status, CaseInsensitiveDict(answer.getheaders()), content)
-
-    def _checkout(self, limits: Limits) -> http.client.HTTPConnection:
-        with self._lock:
-            while self._idle:
-                idle = self._idle.pop()
-                if not _closed_by_peer(idle):
-                    return idle
-                idle.close()
-        timeout = limits.timeout(limits.timeouts.connect, "connecting")
-        connection: http.client.HTTPConnection = (
-            _HTTPSConnection(self._host, self._port, timeout=timeout, context=self._tls)
-            if self._tls is not None
-            else _HTTPConnection(self._host, self._port, timeout=timeout)
-        )
-        try:
-            connection.connect()
-        except (socket.timeout, TimeoutError) as exc:
-            raise ConnectTimedOut(f"connecting timed out ({exc})") from exc
-        sock = connection.sock
-        if sock is not None:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return connection
-
-    def close(self) -> None:
-        with self._lock:
-            self._closed = True
-            idle, self._idle = self._idle, []
-        for connection in idle:
-            connection.close()
-
-
-def _closed_by_peer(connection: http.client.HTTPConnection) -> bool:
-    """Whether an idle keep-alive connection was closed by the server (or sent junk)."""
-    sock = connection.sock
-    if sock is None:
-        return True
-    try:
-        if hasattr(select, "poll"):
-            poller = select.poll()
-            poller.register(sock, select.POLLIN)
-            return bool(poller.poll(0))
-        return bool(select.select([sock], [], [], 0)[0])
-    except (OSError, ValueError):
-        return True
-
-
 class _SessionRoute:
-    """Sends through a ``requests.Session``: the caller's, or ours when a proxy applies."""
+    """Sends through a ``requests.Session``: the caller's, or ours for a proxy we do not speak."""
 
     def __init__(
         self, session: requests.Session, base_url: str, credential: ApiKeyCredential
@@ -280,7 +119,7 @@ class _SessionRoute:
         return Answer(answer.status_code, answer.headers, content)
 
 
-Route = Union[_DirectRoute, _SessionRoute]
+Route = Union[KeepAliveRoute, _SessionRoute]
 
 
 class Connection:
@@ -349,12 +188,13 @@ class Connection:
         if self._user_session is not None:
             return _SessionRoute(self._user_session, self._base_url, self._credential)
         proxy, tls = route_for(self._base_url)
-        if proxy is not None:
+        spoken = None if proxy is None else parse_proxy(proxy)
+        if spoken is not None and spoken.scheme != "http":  # an https:// or socks proxy
             session = requests.Session()
             session.mount("http://", HTTPAdapter(pool_maxsize=POOL_SIZE))
             session.mount("https://", HTTPAdapter(pool_maxsize=POOL_SIZE))
             return _SessionRoute(session, self._base_url, self._credential)
-        return _DirectRoute(self._base_url, self._credential, tls)
+        return KeepAliveRoute(self._base_url, self._credential, tls, spoken)
 
     def after_fork(self) -> None:
         """In a forked child: never use a connection that belongs to the parent.
@@ -377,7 +217,7 @@ class Connection:
         with self._lock:
             self._closed = True
             route, self._route = self._route, None
-        if isinstance(route, _DirectRoute):
+        if isinstance(route, KeepAliveRoute):
             route.close()
         elif route is not None and route.session is not self._user_session:
             route.session.close()

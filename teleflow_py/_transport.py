@@ -6,6 +6,8 @@ shared pause, error mapping, observer hooks); here a "send" step goes through
 connections, or a ``requests`` session) and a "sleep" step is ``time.sleep``. The Events
 mixin (:mod:`teleflow_py.events`) and the analytics worker
 (:mod:`teleflow_py.analytics.delivery`) both send through :meth:`Transport.send`.
+
+See docs/architecture.rst for how a call travels and the module map.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ import importlib
 import inspect
 import re
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Set, Tuple
 
 PACKAGE = "teleflow_py"
 SECTION = re.compile(r"^(Args|Arguments|Parameters|Keyword Args|Keyword Arguments):\s*$")
@@ -133,6 +133,7 @@ def _parameters(function: Callable[..., Any]) -> List[str]:
 def public_callables() -> List[Callable_]:
     """Every public function, constructor and method reachable from ``__all__``."""
     found: List[Callable_] = []
+    public = {id(obj) for _, obj in public_names()}
     for name, obj in public_names():
         if inspect.isfunction(obj) and _own(obj):
             found.append(
@@ -142,11 +143,19 @@ def public_callables() -> List[Callable_]:
             # A constructor written in the package is described by the class docstring
             # (napoleon renders it there); generated ones (dataclasses, TypedDicts) are not
             # called by users.
-            # An inherited constructor is described once, on the class that defines it.
-            init = vars(obj).get("__init__")
+            # An inherited constructor is described once, on the public class that defines
+            # it; one inherited from a private base (the clients' BaseClient) is described
+            # by its own docstring, which the reference renders with the class's
+            # (``autoclass_content = "both"``).
+            init = _constructor(obj, public)
             if init is not None and _written_in_package(init) and _parameters(init):
                 found.append(
-                    Callable_(f"{PACKAGE}.{name}", obj.__doc__, _parameters(init), _source(init))
+                    Callable_(
+                        f"{PACKAGE}.{name}",
+                        _class_doc(obj),
+                        _parameters(init),
+                        _source(init),
+                    )
                 )
             for method_name, method in _methods(obj):
                 params = _parameters(method)
@@ -160,6 +169,25 @@ def public_callables() -> List[Callable_]:
                         )
                     )
     return found
+
+
+def _constructor(cls: type, public: Set[int]) -> Optional[Callable[..., Any]]:
+    """``cls``'s ``__init__`` if ``cls`` or a private base of it defines it, else ``None``."""
+    for klass in cls.__mro__:
+        if "__init__" in vars(klass):
+            if klass is cls or (_own(klass) and id(klass) not in public):
+                return vars(klass)["__init__"]  # type: ignore[no-any-return]
+            return None
+    return None
+
+
+def _class_doc(cls: type) -> str:
+    """What the reference renders for a class: its docstring and its constructor's."""
+    init = getattr(cls, "__init__", None)
+    parts = [inspect.cleandoc(cls.__doc__ or "")]
+    if init is not None and _written_in_package(init) and init.__doc__:
+        parts.append(inspect.cleandoc(init.__doc__))
+    return "\n\n".join(parts)
 
 
 def _source(obj: Any) -> str:
@@ -215,7 +243,7 @@ def _shown(default: Any) -> str:
 def settings() -> List[Setting]:
     """Every parameter of ``Client``, in signature order."""
     client = importlib.import_module(PACKAGE).Client
-    described = args_section(client.__doc__)
+    described = args_section(_class_doc(client))
     env_constants = _env_constants()
     rows = []
     for parameter in inspect.signature(client.__init__).parameters.values():

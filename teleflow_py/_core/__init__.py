@@ -24,5 +24,6 @@ over aiohttp) and the analytics worker (:mod:`teleflow_py.analytics.delivery`).
 - :mod:`~teleflow_py._core.tracing`: the telemetry hooks (no-op unless OpenTelemetry is on).
 
 Nothing is imported here, so that importing one module (``errors`` imports ``headers``
-and ``retry``) loads no other.
+and ``retry``) loads no other. How a call travels through these, and the module map:
+docs/architecture.rst.
 """

@@ -84,6 +84,8 @@ class RetryNote(NamedTuple):
     retry: int
     max_retries: int
     wait: float
+    #: The call's kind (``"trigger"``, ``"bulk"``, ``"cancel"``, ``"batch"`` for analytics).
+    kind: str = ""
 
 
 class Failure(NamedTuple):
@@ -413,6 +415,7 @@ class Attempts:
                     self.retries + 1,
                     policy.max_retries,
                     decision.wait,
+                    call.kind,
                 )
             },
         )

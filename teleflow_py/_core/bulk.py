@@ -7,13 +7,39 @@ the async one from tasks). Pure: it reads answers and builds results, it sends n
 from __future__ import annotations
 
 import threading
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple
 
-from .._bodies import Chunk
+from .._bodies import Chunk, check_concurrency, plan_chunks
 from ..errors import BulkTriggerError, TeleflowError
 from ..response import Response
 from ..results import BulkTriggerResult, TriggerResult
 from .answers import chunk_results
+from .deadline import SharedPause
+
+
+class BulkPlan(NamedTuple):
+    """One bulk call checked and cut into requests, before anything is sent."""
+
+    #: How many requests may be in flight at once.
+    workers: int
+    #: The requests, in input order, each with its derived idempotency key.
+    chunks: List[Chunk]
+    #: A 429's wait, shared by every request of the call.
+    pause: SharedPause
+
+    @classmethod
+    def of(cls, events: Any, idempotency_key: Optional[str], concurrency: Any) -> BulkPlan:
+        """Check ``concurrency`` and every event, and cut the events into requests.
+
+        Raises:
+            ValidationError: bad input, naming ``concurrency`` or ``events[<index>]``.
+        """
+        workers = check_concurrency(concurrency)
+        return cls(workers, plan_chunks(events, idempotency_key), SharedPause())
+
+    def single(self, response: Response) -> BulkTriggerResult:
+        """The result of a call sent as one request, accepted with ``response``."""
+        return BulkTriggerResult(chunk_results(response, self.chunks[0]), [response])
 
 
 class BulkOutcomes:

@@ -5,21 +5,24 @@ connections, its ``requests`` route and the async client agree): a proxy from
 ``<scheme>_proxy`` / ``all_proxy`` (lowercase first), skipped for hosts in ``no_proxy``
 (names and their subdomains, ``host:port``, IPv4 addresses and CIDR ranges, ``*``); TLS
 verified against ``REQUESTS_CA_BUNDLE``, else ``CURL_CA_BUNDLE``, else certifi's bundle.
-Pure: no request is made.
+A proxy URL is read into a :class:`Proxy` (credentials from its URL, never shown). Pure: no request is made. See docs/architecture.rst.
 """
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 import logging
 import os
 import ssl
 import warnings
-from typing import Any, NamedTuple, Optional, Union
-from urllib.parse import urlsplit
+from typing import Any, Dict, NamedTuple, Optional, Union
+from urllib.parse import unquote, urlsplit
 from urllib.request import getproxies, proxy_bypass
 
 import certifi
+
+from .headers import SecretHeader
 
 logger = logging.getLogger("teleflow_py")
 
@@ -28,8 +31,72 @@ class Route(NamedTuple):
     """How to reach a base URL: through ``proxy`` (a URL) or directly, verifying with ``tls``."""
 
     proxy: Optional[str]
-    #: The TLS settings of a direct https connection (``None`` for http or a proxy).
+    #: The TLS settings of an https base URL, direct or tunnelled (``None`` for http).
     tls: Optional[ssl.SSLContext]
+
+
+class Proxy:
+    """A proxy to send through: where it is, and the ``Proxy-Authorization`` it needs.
+
+    Its ``repr`` and :attr:`url` name the scheme, host and port only; the credentials live
+    in :attr:`headers` as a :class:`~teleflow_py._core.headers.SecretHeader`, so no error
+    message (aiohttp's name the proxy URL) or frame can show them.
+    """
+
+    __slots__ = ("headers", "host", "port", "scheme")
+
+    def __init__(
+        self, scheme: str, host: str, port: int, authorization: Optional[str] = None
+    ) -> None:
+        self.scheme = scheme
+        self.host = host
+        self.port = port
+        #: Sent to the proxy: on every request to an ``http://`` API, on the ``CONNECT``
+        #: of a tunnel to an ``https://`` one.
+        self.headers: Dict[str, str] = (
+            {} if authorization is None else {"Proxy-Authorization": SecretHeader(authorization)}
+        )
+
+    @property
+    def url(self) -> str:
+        """The proxy's URL without credentials."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{self.scheme}://{host}:{self.port}"
+
+    def __repr__(self) -> str:
+        return f"Proxy({self.url!r})"
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def parse_proxy(url: str) -> Proxy:
+    """A proxy URL as the environment gives it, as a :class:`Proxy`.
+
+    A URL without a scheme is ``http://`` (as requests reads it); the port defaults to the
+    scheme's (1080 for ``socks``); ``user:password@`` (percent-decoded) becomes ``Basic``
+    proxy authentication, encoded as requests does (latin-1; beyond it UTF-8, where
+    requests fails). A user without a password sends none, as with requests.
+
+    Raises:
+        ValueError: no host, or a port that is not a number in range.
+    """
+    if "://" not in url:
+        url = "http://" + url
+    parts = urlsplit(url)
+    if not parts.hostname:
+        raise ValueError("the proxy URL names no host")
+    scheme = parts.scheme.lower()
+    authorization = None
+    if parts.username is not None and parts.password is not None:
+        pair = f"{unquote(parts.username)}:{unquote(parts.password)}"
+        try:
+            raw = pair.encode("latin-1")
+        except UnicodeEncodeError:
+            raw = pair.encode("utf-8")
+        authorization = "Basic " + base64.b64encode(raw).decode("ascii")
+    port = parts.port or _DEFAULT_PORTS.get(scheme, 1080)
+    return Proxy(scheme, parts.hostname, port, authorization)
 
 
 def _env(name: str) -> Optional[str]:
@@ -126,9 +193,10 @@ def route_for(base_url: str) -> Route:
         OSError, ssl.SSLError: the CA bundle named by the environment cannot be used.
     """
     proxy = proxy_for(base_url)
-    if proxy is not None or urlsplit(base_url).scheme.lower() != "https":
+    if urlsplit(base_url).scheme.lower() != "https":
         return Route(proxy, None)
-    return Route(None, tls_context())
+    # Through a proxy too: the TLS to the API host is still ours to verify.
+    return Route(proxy, tls_context())
 
 
 def _loopback(host: str) -> bool:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import platform
-import socket
 from typing import (
     Any,
     Callable,
@@ -18,6 +17,7 @@ from typing import (
     Iterator,
     Mapping,
     MutableMapping,
+    NoReturn,
     Optional,
     Tuple,
     Union,
@@ -27,6 +27,23 @@ from .._version import __version__
 
 REDACTED = "ApiKey ***"
 RETRY_COUNT_HEADER = "X-Teleflow-Retry-Count"
+
+
+class SecretHeader(str):
+    """A header value that carries a secret: sent as it is, shown as ``'<scheme> ***'``.
+
+    A ``str``, so every HTTP library writes it unchanged; its ``repr`` (what error
+    reporters record of a frame's locals and what header maps print) masks all but the
+    scheme (``ApiKey``, ``Basic``), and it refuses to be pickled.
+    """
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return f"'{self.partition(' ')[0]} ***'"
+
+    def __reduce__(self) -> NoReturn:
+        raise TypeError("a teleflow_py secret header cannot be pickled")
 
 
 class CaseInsensitiveDict(MutableMapping[str, str]):
@@ -101,7 +118,8 @@ def user_agent(telemetry: bool, include_hostname: bool = False) -> str:
             f"{platform.system()} {platform.release()}".strip(),
         ]
         if include_hostname:
-            details.append(f"host {socket.gethostname()}")
+            # platform.node(): the host name (socket.gethostname) without a socket import.
+            details.append(f"host {platform.node()}")
         agent += " (" + "; ".join(d for d in details if d) + ")"
     except Exception:
         pass

@@ -14,11 +14,13 @@
 - **The answer's size**: a declared length over ``max_response_bytes`` is refused before
   reading; the body is read as it streams in and counted
   (:class:`~teleflow_py._core.limits.ReadBudget`), so an endless answer stops at the cap.
-- **The key** goes out as a ``str`` whose ``repr`` is masked (:class:`_SecretHeader`), so
+- **The key** goes out as a ``str`` whose ``repr`` is masked (:class:`~teleflow_py._core.headers.SecretHeader`), so
   aiohttp's frames and header maps, as an error reporter records them, never show it.
 
 Connections belong to the event loop that opened them: used from another loop (a second
 ``asyncio.run``), the route forgets the old session and opens a new one.
+
+See docs/architecture.rst for how a call travels and the module map.
 """
 
 from __future__ import annotations
@@ -26,13 +28,13 @@ from __future__ import annotations
 import asyncio
 import contextvars
 from itertools import chain
-from typing import Any, Dict, List, NoReturn, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import aiohttp
 
-from .._core.environment import route_for, tls_context
+from .._core.environment import parse_proxy, route_for
 from .._core.failures import FailureKinds
-from .._core.headers import CaseInsensitiveDict
+from .._core.headers import CaseInsensitiveDict, SecretHeader
 from .._core.limits import Answer, Limits, ReadBudget
 from .._credential import ApiKeyCredential
 from ..errors import TeleflowError
@@ -79,29 +81,20 @@ class _Connector(aiohttp.TCPConnector):
         return connection
 
 
-class _SecretHeader(str):
-    """The ``Authorization`` value: sent as it is, shown as ``ApiKey ***``; not picklable."""
-
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return "'ApiKey ***'"
-
-    def __reduce__(self) -> NoReturn:
-        raise TypeError("the teleflow_py API key cannot be pickled")
-
-
 class SessionRoute:
     """aiohttp sessions to the API, one per event loop, shared by its tasks."""
 
     def __init__(self, base_url: str, credential: ApiKeyCredential) -> None:
         self._base_url = base_url
         route = route_for(base_url)
-        self._proxy = route.proxy
-        https = base_url.lower().startswith("https:")
-        # Through a proxy the TLS to the API host is still ours to verify, by the same CA.
-        self._tls = route.tls or (tls_context() if https else None)
-        self._authorization = _SecretHeader(credential.encode().decode("latin-1"))
+        # The proxy's URL without its credentials (aiohttp's errors name it); they go in
+        # a header: on each request to an http:// API, on the CONNECT of an https:// one.
+        proxy = None if route.proxy is None else parse_proxy(route.proxy)
+        self._proxy = None if proxy is None else proxy.url
+        self._proxy_headers = None if proxy is None or route.tls is None else proxy.headers
+        self._extra: Dict[str, str] = {} if proxy is None or route.tls else proxy.headers
+        self._tls = route.tls
+        self._authorization = SecretHeader(credential.encode().decode("latin-1"))
         self._timeouts: Dict[float, aiohttp.ClientTimeout] = {}
         self._session: Optional[aiohttp.ClientSession] = None
         self._loop: Optional[asyncio.AbstractEventLoop] = None
@@ -163,6 +156,8 @@ class SessionRoute:
         timeouts = limits.timeouts
         sent = dict(headers)
         sent["Authorization"] = self._authorization
+        if self._extra:
+            sent.update(self._extra)
         head_wait = timeouts.read
         if body is not None and len(body) > _LARGE_BODY:
             head_wait += timeouts.write
@@ -179,6 +174,7 @@ class SessionRoute:
                     data=body,
                     headers=sent,
                     proxy=self._proxy,
+                    proxy_headers=self._proxy_headers,
                     allow_redirects=False,
                     timeout=self._timeout_of(timeouts.connect),
                 )

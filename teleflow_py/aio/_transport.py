@@ -5,6 +5,7 @@ the headers, one idempotency key for every attempt, ``X-Teleflow-Retry-Count``, 
 policy, the deadline, the shared pause of a bulk call, the error of a status or a failure,
 the :class:`~teleflow_py.response.Response`, the observer hooks. Here a "send" step goes
 through aiohttp (:mod:`teleflow_py.aio._session`) and a "sleep" step is ``asyncio.sleep``.
+See docs/architecture.rst.
 """
 
 from __future__ import annotations
@@ -63,8 +64,13 @@ class AsyncTransport:
         return self._route
 
     async def close(self) -> None:
-        """Close the connections of this transport. Idempotent."""
-        await self._open().close()
+        """Close the connections of this transport. Idempotent; never raises for a route
+        the environment would not let it open (a broken CA bundle or proxy URL)."""
+        try:
+            route = self._open()
+        except APIConnectionError:
+            return  # nothing was opened; later calls raise the same error
+        await route.close()
 
     def send(
         self, call: Call, pause: Optional[SharedPause] = None

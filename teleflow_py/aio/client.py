@@ -1,31 +1,30 @@
-"""AsyncClient: the Events API as coroutines, analytics through the same background queue."""
+"""AsyncClient: the Events API as coroutines, analytics through the same background queue.
+
+Its settings come from :class:`~teleflow_py._base_client.BaseClient` (shared with
+:class:`~teleflow_py.Client`); here is what is its own: the aiohttp driver
+(:class:`~teleflow_py.aio._transport.AsyncTransport`) and the settings it runs fixed. See
+docs/architecture.rst.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import os
 from types import TracebackType
-from typing import Any, Mapping, Optional, Type, Union
+from typing import Optional, Type
 
-from .._core.environment import warn_if_key_in_clear
+import requests
+
+from .._base_client import BaseClient
 from .._transport import Transport
 from ..analytics.batcher import Batcher
 from ..analytics.mixin import AnalyticsQueueMixin
 from ..analytics.stats import FlushResult
-from ..client import _KEEP, config_with_options
-from ..config import (
-    DEFAULT_DEADLINE,
-    DEFAULT_MAX_RESPONSE_BYTES,
-    ClientConfig,
-    DropCallback,
-    ErrorCallback,
-    mask_key,
-)
+from ..config import ClientConfig
 from ._transport import AsyncTransport
 from .events import AsyncEventsMixin
 
 
-class AsyncClient(AsyncEventsMixin, AnalyticsQueueMixin):
+class AsyncClient(AsyncEventsMixin, AnalyticsQueueMixin, BaseClient):
     """Asynchronous client of the Teleflow API (needs ``pip install teleflow-py[async]``).
 
     The Events API methods are coroutines with the sync :class:`~teleflow_py.Client`'s
@@ -41,175 +40,27 @@ class AsyncClient(AsyncEventsMixin, AnalyticsQueueMixin):
     client serves any number of concurrent tasks of one event loop (at most 100
     connections at once; further calls wait for a free one).
 
-    Args:
-        api_key: the API key; defaults to ``TELEFLOW_API_KEY``.
-        base_url: the API root; defaults to ``TELEFLOW_BASE_URL``, then
-            :data:`~teleflow_py.config.DEFAULT_BASE_URL`.
-        max_retries: retries of a failed Events API request.
-        timeout: seconds to wait for each read of the answer.
-        open_timeout: seconds to connect.
-        write_timeout: seconds for each write of the request.
-        max_retry_wait: the longest server-requested wait slept through before a retry.
-        deadline: seconds for one whole Events API call, retries and waits included
-            (``None`` or ``math.inf``: no limit).
-        max_response_bytes: the largest answer read; a longer one ends the call with
-            :class:`~teleflow_py.errors.ResponseTooLargeError`.
-        default_headers: extra headers on every Events API request (the same rules as
-            :class:`~teleflow_py.Client`'s).
-        telemetry: send the Python and OS versions in ``User-Agent``.
-        telemetry_hostname: add the host name to ``User-Agent``.
-        flush_at: analytics messages that make a batch.
-        flush_interval: seconds the oldest analytics message waits at most.
-        max_queue_size: analytics messages waiting at most; more are dropped.
-        max_queue_bytes: bytes of encoded analytics messages waiting at most; more are
-            dropped like a full queue.
-        batch_max_retries: retries of an analytics batch.
-        shutdown_timeout: seconds :meth:`close` (and interpreter exit) waits for analytics.
-        register_atexit: flush analytics at interpreter exit.
-        on_error: called with ``(error, events)`` for analytics refused for good.
-        on_drop: called with ``(event, reason)`` for analytics dropped before sending.
-        spool_path: keep analytics in an SQLite file until the server accepted them (see
-            :class:`~teleflow_py.Client`); a background thread commits them, never the
-            event loop. The sync client's ``spool_mode="sync"`` and
-            ``queue_full_timeout`` are not offered here: both would make ``track()`` wait
-            (for an fsync, for room) on the loop.
-        spool_max_bytes: the spool file's bound; beyond it new events are dropped.
-        server_deduplicates: whether the server deduplicates retried Events requests by
-            ``Idempotency-Key`` (``None``, the default: learn it from its answers, assuming
-            yes for the hosted service and no for any other URL until one says). ``False``:
-            a trigger, bulk trigger or broadcast that fails after it may have been processed
-            (a timeout or reset after sending, a 502 or 504) is not retried and raises with
-            ``maybe_delivered=True``; ``True``: it is retried (for a server behind a gateway
-            that strips the echoed header). See "When the server does not deduplicate" in
-            :doc:`retries`.
-
-    Raises:
-        ValidationError: a setting is missing or invalid (the message names it).
+    The settings are :class:`~teleflow_py.Client`'s, but for the three that would make
+    the event loop wait or that belong to requests: ``session``, ``queue_full_timeout``
+    (always 0: a full queue drops at once) and ``spool_mode`` (always ``"group"``: a
+    background thread commits, never the loop); another value is refused.
     """
 
-    def __init__(
-        self,
-        api_key: Optional[str] = None,
-        *,
-        base_url: Optional[str] = None,
-        max_retries: int = 5,
-        timeout: float = 10.0,
-        open_timeout: float = 5.0,
-        write_timeout: float = 30.0,
-        max_retry_wait: float = 60.0,
-        deadline: Optional[float] = DEFAULT_DEADLINE,
-        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
-        default_headers: Optional[Mapping[str, str]] = None,
-        telemetry: bool = True,
-        telemetry_hostname: bool = False,
-        flush_at: int = 100,
-        flush_interval: float = 5.0,
-        max_queue_size: int = 10_000,
-        max_queue_bytes: int = 32 * 1024 * 1024,
-        batch_max_retries: int = 2,
-        shutdown_timeout: float = 5.0,
-        register_atexit: bool = True,
-        on_error: Optional[ErrorCallback] = None,
-        on_drop: Optional[DropCallback] = None,
-        spool_path: Union[str, os.PathLike[str], None] = None,
-        spool_max_bytes: int = 256 * 1024 * 1024,
-        server_deduplicates: Optional[bool] = None,
-    ) -> None:
-        self._config = ClientConfig.build(
-            api_key,
-            base_url=base_url,
-            max_retries=max_retries,
-            timeout=timeout,
-            open_timeout=open_timeout,
-            write_timeout=write_timeout,
-            max_retry_wait=max_retry_wait,
-            deadline=deadline,
-            max_response_bytes=max_response_bytes,
-            default_headers=default_headers,
-            telemetry=telemetry,
-            telemetry_hostname=telemetry_hostname,
-            flush_at=flush_at,
-            flush_interval=flush_interval,
-            max_queue_size=max_queue_size,
-            max_queue_bytes=max_queue_bytes,
-            # Never wait on the event loop for room in the queue, nor fsync there.
-            queue_full_timeout=0.0,
-            batch_max_retries=batch_max_retries,
-            shutdown_timeout=shutdown_timeout,
-            register_atexit=register_atexit,
-            on_error=on_error,
-            on_drop=on_drop,
-            spool_path=spool_path,
-            spool_mode="group",
-            spool_max_bytes=spool_max_bytes,
-            server_deduplicates=server_deduplicates,
-        )
-        warn_if_key_in_clear(self._config.base_url)
+    _FIXED = {
+        "session": (None, "it sends with aiohttp; a requests.Session is for Client"),
+        "queue_full_timeout": (0.0, "track() would wait for room on the event loop"),
+        "spool_mode": ("group", "track() would wait for an fsync on the event loop"),
+    }
+
+    def _connect(self, session: Optional[requests.Session]) -> None:
         self._aio = AsyncTransport(self._config)
         # The analytics worker thread sends with the sync transport; it connects (and
         # starts its thread) only on the first track(), identify() or alias().
         self._transport = Transport(self._config)
         self._batcher = Batcher(self._config, self._transport)
 
-    def with_options(
-        self,
-        *,
-        max_retries: Optional[int] = None,
-        timeout: Optional[float] = None,
-        open_timeout: Optional[float] = None,
-        write_timeout: Optional[float] = None,
-        max_retry_wait: Optional[float] = None,
-        deadline: Any = _KEEP,
-        max_response_bytes: Optional[int] = None,
-        default_headers: Optional[Mapping[str, str]] = None,
-        server_deduplicates: Any = _KEEP,
-    ) -> AsyncClient:
-        """A light copy of this client with some Events API settings changed.
-
-        As :meth:`teleflow_py.Client.with_options`: the copy shares this client's
-        connections and analytics queue, and only calls made through it use the new
-        settings::
-
-            await client.with_options(deadline=5, max_retries=1).trigger_event("welcome", "s-1")
-
-        Args:
-            max_retries: retries of one failed request.
-            timeout: seconds to wait for each read of the answer.
-            open_timeout: seconds to connect.
-            write_timeout: seconds for each write of the request.
-            max_retry_wait: the longest server-requested wait slept through.
-            deadline: seconds for one whole call; ``None`` or ``math.inf`` for no limit.
-            max_response_bytes: the largest answer read.
-            default_headers: headers added to (or replacing same-named) headers of this
-                client.
-            server_deduplicates: ``True`` or ``False`` to say whether the server
-                deduplicates retried requests, ``None`` to learn it from its answers (left
-                out: keep this client's setting).
-
-        Raises:
-            ValidationError: a setting is invalid (the message names it).
-        """
-        copy = object.__new__(type(self))
-        copy.__dict__.update(self.__dict__)  # whatever else a client holds is shared too
-        copy._config = config_with_options(
-            self._config,
-            max_retries=max_retries,
-            timeout=timeout,
-            open_timeout=open_timeout,
-            write_timeout=write_timeout,
-            max_retry_wait=max_retry_wait,
-            deadline=deadline,
-            max_response_bytes=max_response_bytes,
-            default_headers=default_headers,
-            server_deduplicates=server_deduplicates,
-        )
-        copy._aio = self._aio.with_config(copy._config)
-        return copy
-
-    @property
-    def config(self) -> ClientConfig:
-        """The frozen settings of this client."""
-        return self._config
+    def _use_config(self, config: ClientConfig) -> None:
+        self._aio = self._aio.with_config(config)
 
     async def flush(self, timeout: Optional[float] = None) -> FlushResult:
         """Send the queued analytics now; wait until done, or at most ``timeout`` seconds.
@@ -258,11 +109,3 @@ class AsyncClient(AsyncEventsMixin, AnalyticsQueueMixin):
         traceback: Optional[TracebackType],
     ) -> None:
         await self.close()
-
-    def __repr__(self) -> str:
-        key = mask_key(self._config.api_key)
-        return f"AsyncClient(api_key={key!r}, base_url={self._config.base_url!r})"
-
-    def __reduce__(self) -> Any:
-        # A pickled client would carry the key in clear; refuse instead.
-        raise TypeError("a teleflow_py.AsyncClient cannot be pickled")

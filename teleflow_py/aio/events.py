@@ -3,24 +3,47 @@
 Every pure step (validation, body building, chunking and per-chunk keys, the call as data,
 reading the answer) is the function :mod:`teleflow_py.events` uses, from
 :mod:`teleflow_py._core`; only the sending is awaited here.
+
+See docs/architecture.rst for how a call travels and the module map.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Iterable, Mapping, Optional
+from typing import Awaitable, Callable, Iterable, Optional, TypeVar
 
-from .._bodies import Chunk, broadcast_body, check_concurrency, plan_chunks, trigger_body
-from .._core.answers import cancel_result, chunk_results, trigger_result
-from .._core.bulk import BulkOutcomes
-from .._core.calls import BROADCAST_PATH, TRIGGER_PATH, bulk_call, cancel_call, trigger_call
+from typing_extensions import Concatenate, ParamSpec
+
+from .._bodies import Chunk
+from .._core.bulk import BulkOutcomes, BulkPlan
+from .._core.calls import bulk_call
 from .._core.deadline import SharedPause
-from .._validation import check_idempotency_key
-from ..events import BulkEventInput, EventsMixin
+from ..events import (
+    BulkEventInput,
+    EventRequest,
+    _broadcast_event,
+    _cancel_triggered_event,
+    _trigger_event,
+    client_method,
+)
 from ..response import Response
-from ..results import BulkTriggerResult, TriggerResult
-from ..types import Actor, Recipients, Tenant
+from ..results import BulkTriggerResult
 from ._transport import AsyncTransport
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _awaited(
+    build: Callable[P, EventRequest[R]],
+) -> Callable[Concatenate[AsyncEventsMixin, P], Awaitable[R]]:
+    """``build`` as a coroutine method of the async client: send its call, read the answer."""
+
+    async def method(self: AsyncEventsMixin, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        request = build(*args, **kwargs)
+        return request.read(await self._aio.send(request.call))
+
+    return client_method(build, method)
 
 
 class AsyncEventsMixin:
@@ -28,52 +51,10 @@ class AsyncEventsMixin:
 
     _aio: AsyncTransport
 
-    async def trigger_event(
-        self,
-        name: str,
-        to: Recipients,
-        *,
-        payload: Optional[Mapping[str, Any]] = None,
-        overrides: Optional[Mapping[str, Any]] = None,
-        transaction_id: Optional[str] = None,
-        actor: Optional[Actor] = None,
-        tenant: Optional[Tenant] = None,
-        idempotency_key: Optional[str] = None,
-    ) -> TriggerResult:
-        body = trigger_body(
-            name,
-            to,
-            payload=payload,
-            overrides=overrides,
-            transaction_id=transaction_id,
-            actor=actor,
-            tenant=tenant,
-        )
-        call = trigger_call(TRIGGER_PATH, body, check_idempotency_key(idempotency_key), "trigger")
-        return trigger_result(await self._aio.send(call), "trigger", name)
-
-    async def broadcast_event(
-        self,
-        name: str,
-        payload: Mapping[str, Any],
-        *,
-        overrides: Optional[Mapping[str, Any]] = None,
-        transaction_id: Optional[str] = None,
-        actor: Optional[Actor] = None,
-        tenant: Optional[Tenant] = None,
-        idempotency_key: Optional[str] = None,
-    ) -> TriggerResult:
-        body = broadcast_body(
-            name,
-            payload,
-            overrides=overrides,
-            transaction_id=transaction_id,
-            actor=actor,
-            tenant=tenant,
-        )
-        key = check_idempotency_key(idempotency_key)
-        call = trigger_call(BROADCAST_PATH, body, key, "broadcast")
-        return trigger_result(await self._aio.send(call), "broadcast", name)
+    # The sync client's calls, awaited: one definition and one text for both.
+    trigger_event = _awaited(_trigger_event)
+    broadcast_event = _awaited(_broadcast_event)
+    cancel_triggered_event = _awaited(_cancel_triggered_event)
 
     async def trigger_bulk_event(
         self,
@@ -103,12 +84,10 @@ class AsyncEventsMixin:
                 the accepted results and the unsent events with their keys.
             APIError, APIConnectionError: the single request (100 events or fewer) failed.
         """
-        workers = check_concurrency(concurrency)
-        chunks = plan_chunks(events, idempotency_key)
-        pause = SharedPause()
+        plan = BulkPlan.of(events, idempotency_key, concurrency)
+        workers, chunks, pause = plan
         if len(chunks) == 1:
-            response = await self._send_chunk(chunks[0], pause)
-            return BulkTriggerResult(chunk_results(response, chunks[0]), [response])
+            return plan.single(await self._send_chunk(chunks[0], pause))
         outcomes = BulkOutcomes(len(chunks))
         pending = iter(chunks)
 
@@ -128,12 +107,3 @@ class AsyncEventsMixin:
 
     async def _send_chunk(self, chunk: Chunk, pause: SharedPause) -> Response:
         return await self._aio.send(bulk_call(chunk.body, chunk.key), pause)
-
-    async def cancel_triggered_event(self, transaction_id: str) -> bool:
-        call = cancel_call(transaction_id, check_idempotency_key(None))
-        return cancel_result(await self._aio.send(call), transaction_id)
-
-    # The same calls as the sync client's, awaited: one text for both, so they cannot drift.
-    trigger_event.__doc__ = EventsMixin.trigger_event.__doc__
-    broadcast_event.__doc__ = EventsMixin.broadcast_event.__doc__
-    cancel_triggered_event.__doc__ = EventsMixin.cancel_triggered_event.__doc__

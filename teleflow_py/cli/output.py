@@ -318,7 +318,9 @@ class RetryNotice(logging.Handler):
             record: a record of the ``teleflow_py`` logger.
         """
         note = getattr(record, "teleflow_retry", None)
-        if not isinstance(note, RetryNote):
+        # Events API requests only: the analytics worker's batch retries print no line
+        # (``teleflow track`` is bounded by --timeout; see docs/cli.rst).
+        if not isinstance(note, RetryNote) or note.kind == "batch":
             return
         self._output.note(
             f"teleflow: {note.method} {note.url} failed ({note.failure}); attempt "

@@ -15,6 +15,7 @@ from typing import Any, Callable, Iterator, List
 import pytest
 from both_clients import Calls
 from test_review_edges import early_413_server  # noqa: F401 - the sync tests' fixture, shared
+from test_tls import certificates, tls_server  # noqa: F401 - shared with the proxy tests
 
 from teleflow_py.emulator import Emulator
 

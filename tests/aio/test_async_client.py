@@ -4,16 +4,12 @@ analytics that never block the loop, and an import that stays light without it."
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import pickle
-import socket
 import subprocess
 import sys
-import threading
 from pathlib import Path
-from typing import Iterator, List
-from urllib.parse import urlsplit
+from typing import List
 
 import pytest
 from both_clients import API_KEY
@@ -21,10 +17,8 @@ from rawserver import RawServer
 from test_key_secrecy import _assert_key_not_recorded
 
 from teleflow_py import (
-    APITimeoutError,
     AsyncClient,
     AuthenticationError,
-    ResponseTooLargeError,
     TeleflowError,
 )
 from teleflow_py.emulator import Emulator
@@ -162,82 +156,6 @@ async def test_a_cancelled_call_leaves_the_client_usable(emulator: Emulator) -> 
         assert (await client.trigger_event("welcome", "s-1")).ok
 
 
-class Proxy:
-    def __init__(self, upstream: int) -> None:
-        self.upstream = upstream
-        self.seen: List[bytes] = []
-
-
-@pytest.fixture
-def forward_proxy(emulator: Emulator) -> Iterator[Proxy]:
-    """A plain-HTTP forward proxy, set in ``HTTP_PROXY``, one request per connection.
-
-    It forwards to ``proxy.upstream`` (the emulator's port unless a test changes it) and
-    records the request lines it received (absolute-form targets, as proxies get them).
-    """
-    proxy = Proxy(emulator.port)
-    listener = socket.create_server(("127.0.0.1", 0))
-
-    def serve(conn: socket.socket) -> None:
-        with conn, conn.makefile("rb") as stream:
-            line = stream.readline()
-            proxy.seen.append(line.strip())
-            method, target, version = line.strip().split(b" ", 2)
-            head = [b"%s %s %s" % (method, urlsplit(target.decode()).path.encode(), version)]
-            length = 0
-            while True:
-                header = stream.readline()
-                if header in (b"\r\n", b""):
-                    break
-                if header.lower().startswith(b"content-length:"):
-                    length = int(header.split(b":")[1])
-                if not header.lower().startswith((b"connection:", b"proxy-connection:")):
-                    head.append(header.rstrip(b"\r\n"))
-            body = stream.read(length)
-            with socket.create_connection(("127.0.0.1", proxy.upstream)) as upstream:
-                upstream.sendall(b"\r\n".join([*head, b"Connection: close", b"", b""]) + body)
-                with contextlib.suppress(OSError):  # the client gave up on the answer
-                    while chunk := upstream.recv(65536):
-                        conn.sendall(chunk)
-
-    def accept() -> None:
-        while True:
-            try:
-                conn, _ = listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=serve, args=(conn,), daemon=True).start()
-
-    threading.Thread(target=accept, daemon=True).start()
-    os.environ["HTTP_PROXY"] = f"http://127.0.0.1:{listener.getsockname()[1]}"
-    try:
-        yield proxy
-    finally:
-        del os.environ["HTTP_PROXY"]
-        listener.close()
-
-
-@pytest.fixture
-def only_the_test_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy", "http_proxy"):
-        monkeypatch.delenv(name, raising=False)
-
-
-@pytest.mark.usefixtures("only_the_test_proxy")
-async def test_a_proxy_named_by_the_environment_is_used(
-    emulator: Emulator, forward_proxy: Proxy
-) -> None:
-    # The API host does not resolve: the call succeeds only through the proxy. Which
-    # proxy applies follows requests' reading of HTTP(S)_PROXY / NO_PROXY, as in Client.
-    with pytest.warns(UserWarning, match="unencrypted"):  # a host that is not loopback
-        client = AsyncClient(api_key=API_KEY, base_url="http://api.teleflow.invalid")
-    async with client:
-        result = await client.trigger_event("welcome", "s-1", transaction_id="via-proxy")
-    assert result.ok
-    assert forward_proxy.seen == [b"POST http://api.teleflow.invalid/v1/events/trigger HTTP/1.1"]
-    assert [t["transactionId"] for t in emulator.triggers()] == ["via-proxy"]
-
-
 def test_the_sync_client_works_without_aiohttp_installed(tmp_path: Path) -> None:
     # A shadowing module that fails to import stands in for an environment without the
     # `async` extra: the sync client and `import *` work; AsyncClient explains what to do.
@@ -255,26 +173,6 @@ def test_the_sync_client_works_without_aiohttp_installed(tmp_path: Path) -> None
     )
     env = dict(os.environ, PYTHONPATH=str(tmp_path))
     subprocess.run([sys.executable, "-c", code], check=True, env=env)
-
-
-@pytest.mark.usefixtures("only_the_test_proxy")
-@pytest.mark.parametrize("behaviour", ["silent", "trickle_headers", "endless"])
-async def test_through_a_proxy_the_deadline_and_the_size_cap_hold(
-    forward_proxy: Proxy, behaviour: str
-) -> None:
-    with RawServer(behaviour) as server:
-        forward_proxy.upstream = server.port
-        with pytest.warns(UserWarning, match="unencrypted"):  # a host that is not loopback
-            client = AsyncClient(
-                api_key=API_KEY,
-                base_url="http://api.teleflow.invalid",
-                deadline=1.0,
-                max_response_bytes=100_000,
-            )
-        async with client:
-            expected = ResponseTooLargeError if behaviour == "endless" else APITimeoutError
-            with pytest.raises(expected):
-                await client.trigger_event("welcome", "s-1")
 
 
 @pytest.mark.parametrize("behaviour", ["hang_up", "refused", "silent"])
@@ -327,32 +225,3 @@ def test_the_async_client_imports_and_sends_with_httpx_absent(emulator: Emulator
     )
     subprocess.run([sys.executable, "-c", code, emulator.url], check=True, timeout=60)
     assert len(emulator.triggers()) == 1
-
-
-@pytest.mark.usefixtures("only_the_test_proxy")
-async def test_no_proxy_sends_directly_to_the_hosts_it_names(
-    emulator: Emulator, forward_proxy: Proxy, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # HTTP_PROXY names the proxy, NO_PROXY exempts the emulator's host: the call goes
-    # straight to it, as the sync client's (and requests') reading of NO_PROXY says.
-    monkeypatch.setenv("NO_PROXY", "localhost,127.0.0.0/8")
-    async with AsyncClient(api_key=API_KEY, base_url=emulator.url) as client:
-        assert (await client.trigger_event("welcome", "s-1")).ok
-    assert forward_proxy.seen == []
-    assert len(emulator.triggers()) == 1
-
-
-@pytest.mark.usefixtures("only_the_test_proxy")
-async def test_through_a_proxy_a_trickled_body_ends_at_the_deadline(
-    forward_proxy: Proxy,
-) -> None:
-    with RawServer("trickle_body") as server:
-        forward_proxy.upstream = server.port
-        with pytest.warns(UserWarning, match="unencrypted"):  # a host that is not loopback
-            client = AsyncClient(
-                api_key=API_KEY, base_url="http://api.teleflow.invalid", deadline=1.0
-            )
-        async with client:
-            with pytest.raises(APITimeoutError):
-                await client.trigger_event("welcome", "s-1")
-    assert forward_proxy.seen[0] == b"POST http://api.teleflow.invalid/v1/events/trigger HTTP/1.1"

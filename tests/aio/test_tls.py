@@ -52,8 +52,13 @@ def certificates(tmp_path_factory: pytest.TempPathFactory) -> Tuple[Path, Path, 
     return folder / "ca.pem", folder / "server.pem", folder / "server.key"
 
 
-@pytest.fixture
-def tls_server(certificates: Tuple[Path, Path, Path]) -> Iterator[str]:
+def serve_tls(
+    certificates: Tuple[Path, Path, Path], answer: Callable[[ssl.SSLSocket], None]
+) -> Iterator[str]:
+    """An https server for ``localhost`` on loopback: ``answer`` serves each connection.
+
+    Yields its URL; stops accepting when the caller's ``with`` (or fixture) ends.
+    """
     _, cert, key = certificates
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)
@@ -62,21 +67,9 @@ def tls_server(certificates: Tuple[Path, Path, Path]) -> Iterator[str]:
     def serve(conn: socket.socket) -> None:
         try:
             with context.wrap_socket(conn, server_side=True) as tls:
-                stream = tls.makefile("rb")
-                while True:
-                    length = 0
-                    while (line := stream.readline()) not in (b"\r\n", b""):
-                        if line.lower().startswith(b"content-length:"):
-                            length = int(line.split(b":")[1])
-                    if not line:
-                        return
-                    stream.read(length)
-                    tls.sendall(
-                        b"HTTP/1.1 201 Created\r\nContent-Type: application/json\r\n"
-                        b"Content-Length: %d\r\n\r\n%s" % (len(ANSWER), ANSWER)
-                    )
+                answer(tls)
         except (OSError, ssl.SSLError):
-            return  # a client that refused our certificate
+            return  # a client that refused our certificate, or went away
 
     def accept() -> None:
         while True:
@@ -89,6 +82,28 @@ def tls_server(certificates: Tuple[Path, Path, Path]) -> Iterator[str]:
     threading.Thread(target=accept, daemon=True).start()
     yield f"https://localhost:{listener.getsockname()[1]}"
     listener.close()
+
+
+def _processed(tls: ssl.SSLSocket) -> None:
+    """Answer every request of the connection with a processed trigger."""
+    stream = tls.makefile("rb")
+    while True:
+        length = 0
+        while (line := stream.readline()) not in (b"\r\n", b""):
+            if line.lower().startswith(b"content-length:"):
+                length = int(line.split(b":")[1])
+        if not line:
+            return
+        stream.read(length)
+        tls.sendall(
+            b"HTTP/1.1 201 Created\r\nContent-Type: application/json\r\n"
+            b"Content-Length: %d\r\n\r\n%s" % (len(ANSWER), ANSWER)
+        )
+
+
+@pytest.fixture
+def tls_server(certificates: Tuple[Path, Path, Path]) -> Iterator[str]:
+    yield from serve_tls(certificates, _processed)
 
 
 def test_a_certificate_signed_by_the_configured_bundle_is_accepted(

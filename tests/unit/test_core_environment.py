@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import pickle
 import ssl
 from typing import Dict, Optional, Tuple
@@ -9,7 +10,13 @@ from typing import Dict, Optional, Tuple
 import pytest
 import requests
 
-from teleflow_py._core.environment import ca_bundle, key_in_clear, proxy_for, route_for
+from teleflow_py._core.environment import (
+    ca_bundle,
+    key_in_clear,
+    parse_proxy,
+    proxy_for,
+    route_for,
+)
 from teleflow_py._core.headers import CaseInsensitiveDict
 
 PROXY = "http://proxy.example:3128"
@@ -75,7 +82,7 @@ def test_the_ca_bundle_is_the_environments_then_certifis(
     assert ca_bundle() == "/requests.pem"
 
 
-def test_a_route_verifies_https_directly_and_leaves_tls_to_the_proxy_route(
+def test_a_route_verifies_https_directly_and_through_a_proxy(
     environ: pytest.MonkeyPatch,
 ) -> None:
     direct = route_for("https://api.example.com")
@@ -83,7 +90,9 @@ def test_a_route_verifies_https_directly_and_leaves_tls_to_the_proxy_route(
     assert direct.tls.verify_mode == ssl.CERT_REQUIRED
     assert route_for("http://127.0.0.1:1") == (None, None)
     environ.setenv("HTTPS_PROXY", PROXY)
-    assert route_for("https://api.example.com") == (PROXY, None)
+    tunnelled = route_for("https://api.example.com")
+    assert tunnelled.proxy == PROXY and isinstance(tunnelled.tls, ssl.SSLContext)
+    assert route_for("http://api.example.com").tls is None
 
 
 @pytest.mark.parametrize(
@@ -116,6 +125,47 @@ def test_case_insensitive_headers_keep_the_last_value_and_survive_pickling() -> 
     copy = headers.copy()
     copy["X-A"] = "c"
     assert headers["x-a"] == "b"
+
+
+@pytest.mark.parametrize(
+    ("url", "where"),
+    [
+        ("http://proxy.example:3128", ("proxy.example", 3128)),
+        ("proxy.example:3128", ("proxy.example", 3128)),  # no scheme: http, as requests reads it
+        ("http://proxy.example", ("proxy.example", 80)),
+        ("HTTP://user:pw@Proxy.Example:8080/", ("proxy.example", 8080)),
+        ("http://us%40er:p%3Ass%20w@[::1]:3128", ("::1", 3128)),
+        ("http://j\u00fcrgen:gr\u00fc\u00df@proxy.example:1", ("proxy.example", 1)),
+        ("http://user@proxy.example:1", ("proxy.example", 1)),  # no password: none, as requests
+        ("https://u:pw-secret@proxy.example", ("proxy.example", 443)),
+        ("socks5://proxy.example", ("proxy.example", 1080)),
+    ],
+)
+def test_a_proxy_url_gives_where_to_connect_and_requests_proxy_authorization(
+    url: str, where: Tuple[str, int]
+) -> None:
+    proxy = parse_proxy(url)
+    assert (proxy.host, proxy.port) == where
+    # Its URL keeps the scheme and drops the credentials (errors may name it).
+    assert proxy.url.startswith(url.split("://")[0].lower() if "://" in url else "http")
+    assert "@" not in proxy.url and "@" not in repr(proxy)
+    # The header requests (urllib3) would send to the same proxy URL.
+    username, password = requests.utils.get_auth_from_url(url if "://" in url else "http://" + url)
+    if username or password:
+        expected = requests.auth._basic_auth_str(username, password)
+        assert proxy.headers == {"Proxy-Authorization": expected}
+        # Shown masked wherever a repr shows it (a frame's locals, a header map).
+        assert password not in repr(proxy.headers) + repr(proxy) or not password
+        assert repr(proxy.headers["Proxy-Authorization"]) == "'Basic ***'"
+    else:
+        assert proxy.headers == {}
+
+
+def test_proxy_credentials_beyond_latin_1_are_sent_as_utf_8() -> None:
+    # requests raises UnicodeEncodeError here; curl and browsers send UTF-8.
+    proxy = parse_proxy("http://\u2603:x@proxy.example:1")
+    expected = "Basic " + base64.b64encode("\u2603:x".encode()).decode()
+    assert proxy.headers == {"Proxy-Authorization": expected}
 
 
 def _requests_version() -> Tuple[int, ...]:
