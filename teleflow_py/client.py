@@ -9,6 +9,7 @@ from typing import Any, Dict, Mapping, Optional, Type, Union
 import requests
 
 from ._core.environment import warn_if_key_in_clear
+from ._observing import ClientObserver, RateLimitView
 from ._transport import Transport
 from .analytics.batcher import Batcher
 from .analytics.mixin import AnalyticsMixin
@@ -22,6 +23,7 @@ from .config import (
     mask_key,
 )
 from .events import EventsMixin
+from .integrations.otel import telemetry as process_telemetry
 
 #: ``with_options(deadline=...)`` left out (``None`` there means "no deadline").
 _KEEP: Any = object()
@@ -38,6 +40,7 @@ def config_with_options(
     deadline: Any = _KEEP,
     max_response_bytes: Optional[int] = None,
     default_headers: Optional[Mapping[str, str]] = None,
+    pace_by_rate_limit: Optional[bool] = None,
 ) -> ClientConfig:
     """``config`` with the settings given to ``with_options`` changed (both clients').
 
@@ -53,6 +56,7 @@ def config_with_options(
             ("write_timeout", write_timeout),
             ("max_retry_wait", max_retry_wait),
             ("max_response_bytes", max_response_bytes),
+            ("pace_by_rate_limit", pace_by_rate_limit),
         )
         if value is not None
     }
@@ -63,7 +67,7 @@ def config_with_options(
     return config.replace(**changes)
 
 
-class Client(EventsMixin, AnalyticsMixin):
+class Client(EventsMixin, AnalyticsMixin, RateLimitView):
     """Synchronous client of the Teleflow API.
 
     ``api_key`` defaults to ``TELEFLOW_API_KEY`` and ``base_url`` to ``TELEFLOW_BASE_URL``,
@@ -106,6 +110,9 @@ class Client(EventsMixin, AnalyticsMixin):
             ``Host``, ``Connection``).
         telemetry: send Python and OS versions in ``User-Agent``.
         telemetry_hostname: also send the host name in ``User-Agent``.
+        pace_by_rate_limit: space Events requests by the rate-limit budget the server
+            announces (``RateLimit-*`` headers), so they meet no 429 (default ``True``;
+            see :doc:`rate-limits`). No header, no pacing.
         flush_at: a batch is sent as soon as this many analytics messages wait (100).
             When more wait, one batch takes up to 1,000 messages and 500 KB.
         flush_interval: seconds the oldest waiting message may wait before a batch is
@@ -158,6 +165,7 @@ class Client(EventsMixin, AnalyticsMixin):
         default_headers: Optional[Mapping[str, str]] = None,
         telemetry: bool = True,
         telemetry_hostname: bool = False,
+        pace_by_rate_limit: bool = True,
         flush_at: int = 100,
         flush_interval: float = 5.0,
         max_queue_size: int = 10_000,
@@ -185,6 +193,7 @@ class Client(EventsMixin, AnalyticsMixin):
             default_headers=default_headers,
             telemetry=telemetry,
             telemetry_hostname=telemetry_hostname,
+            pace_by_rate_limit=pace_by_rate_limit,
             flush_at=flush_at,
             flush_interval=flush_interval,
             max_queue_size=max_queue_size,
@@ -200,7 +209,10 @@ class Client(EventsMixin, AnalyticsMixin):
             spool_max_bytes=spool_max_bytes,
         )
         warn_if_key_in_clear(self._config.base_url)
-        self._transport = Transport(self._config, session)
+        self._observer = ClientObserver(
+            self._config.credential, self._config.base_url, process_telemetry()
+        )
+        self._transport = Transport(self._config, session, observer=self._observer)
         # Starts no thread until the first track(), identify() or alias().
         self._batcher = Batcher(self._config, self._transport)
 
@@ -215,6 +227,7 @@ class Client(EventsMixin, AnalyticsMixin):
         deadline: Any = _KEEP,
         max_response_bytes: Optional[int] = None,
         default_headers: Optional[Mapping[str, str]] = None,
+        pace_by_rate_limit: Optional[bool] = None,
     ) -> Client:
         """A light copy of this client with some Events API settings changed.
 
@@ -236,6 +249,8 @@ class Client(EventsMixin, AnalyticsMixin):
             max_response_bytes: the largest answer read.
             default_headers: headers added to (or replacing same-named) headers of this
                 client, under the same rules as in :class:`Client`.
+            pace_by_rate_limit: pace the copy's calls by the rate-limit headers; the budget
+                itself is shared with this client.
 
         Raises:
             ValidationError: a setting is invalid (the message names it).
@@ -252,6 +267,7 @@ class Client(EventsMixin, AnalyticsMixin):
             deadline=deadline,
             max_response_bytes=max_response_bytes,
             default_headers=default_headers,
+            pace_by_rate_limit=pace_by_rate_limit,
         )
         copy._transport = self._transport.with_config(copy._config)
         copy._batcher = self._batcher

@@ -12,6 +12,7 @@ from functools import partial
 from typing import Any, Callable, Iterable, List, Mapping, Optional, Union
 
 from ._bodies import (
+    DEFAULT_CONCURRENCY,
     MAX_BULK_EVENTS,
     Chunk,
     broadcast_body,
@@ -32,9 +33,12 @@ from ._core.calls import (
     trigger_call,
 )
 from ._core.deadline import SharedPause
+from ._core.tracing import CallSpan
+from ._observing import bulk_span
 from ._transport import Transport
 from ._validation import check_idempotency_key
 from .response import Response
+from .integrations.otel import telemetry
 from .results import BulkTriggerResult, TriggerResult
 from .types import Actor, Recipients, Tenant, TriggerEvent, TriggerEventBody
 
@@ -213,7 +217,7 @@ class EventsMixin:
     def _send_one(
         self, path: str, body: bytes, idempotency_key: Optional[str], kind: str, name: str
     ) -> TriggerResult:
-        call = trigger_call(path, body, check_idempotency_key(idempotency_key), kind)
+        call = trigger_call(path, body, check_idempotency_key(idempotency_key), kind, name)
         return trigger_result(self._transport.send(call), f"{kind} {name!r}")
 
     def trigger_bulk_event(
@@ -221,7 +225,7 @@ class EventsMixin:
         events: Iterable[BulkEventInput],
         *,
         idempotency_key: Optional[str] = None,
-        concurrency: int = 1,
+        concurrency: int = DEFAULT_CONCURRENCY,
     ) -> BulkTriggerResult:
         """Trigger many events; more than 100 are split into requests of at most 100.
 
@@ -237,8 +241,9 @@ class EventsMixin:
                 or a :class:`~teleflow_py.types.TriggerEvent`.
             idempotency_key: the call's key (default: a new one); see above.
             concurrency: how many requests (of up to 100 events) may be in flight at once,
-                1 to 32, on the client's keep-alive connections. The default, 1, sends the
-                requests in order, one at a time, which no rate limit can object to.
+                1 to 32, on the client's keep-alive connections (default 8). Against a
+                server that sends rate-limit headers the requests are paced to the budget
+                (see ``pace_by_rate_limit``); 1 sends them in order, one at a time.
 
         Returns:
             One result per event, in input order; ``result.failed`` lists the events the
@@ -255,22 +260,32 @@ class EventsMixin:
             APIError, APIConnectionError: the single request (100 events or fewer) failed.
         """
         workers = check_concurrency(concurrency)
-        chunks = plan_chunks(events, idempotency_key)
+        key = check_idempotency_key(idempotency_key)
+        chunks = plan_chunks(events, key)
+        with bulk_span(telemetry(), chunks, key) as scope:
+            return self._send_chunks(chunks, workers, scope)
+
+    def _send_chunks(
+        self, chunks: List[Chunk], workers: int, scope: Optional[CallSpan]
+    ) -> BulkTriggerResult:
         pause = SharedPause()
         if len(chunks) == 1:
-            response = self._send_chunk(chunks[0], pause)
+            response = self._send_chunk(chunks[0], pause, scope)
             return BulkTriggerResult(chunk_results(response, chunks[0]), [response])
         outcomes = BulkOutcomes(len(chunks))
         if workers == 1:
             for chunk in chunks:
-                if not outcomes.run(chunk, partial(self._send_chunk, chunk, pause)):
+                if not outcomes.run(chunk, partial(self._send_chunk, chunk, pause, scope)):
                     break
         else:
-            _run_concurrently(chunks, workers, outcomes, lambda c: self._send_chunk(c, pause))
+            _run_concurrently(chunks, workers, outcomes, lambda c: self._send_chunk(c, pause, scope))
         return outcomes.result(chunks)
 
-    def _send_chunk(self, chunk: Chunk, pause: SharedPause) -> Response:
-        return self._transport.send(bulk_call(chunk.body, chunk.key), pause)
+    def _send_chunk(
+        self, chunk: Chunk, pause: SharedPause, scope: Optional[CallSpan]
+    ) -> Response:
+        call = bulk_call(chunk.body, chunk.key, len(chunk.events), scope)
+        return self._transport.send(call, pause)
 
     def cancel_triggered_event(self, transaction_id: str) -> bool:
         """Cancel the pending steps (delays, digests) of a triggered transaction.

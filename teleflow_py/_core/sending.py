@@ -33,6 +33,10 @@ class Sending(NamedTuple):
     #: The deadline bounds each attempt rather than the whole call (the analytics worker,
     #: whose waits between attempts its own shutdown deadline bounds).
     per_attempt: bool = False
+    #: Ask the observer for a delay before each attempt (pacing by the rate-limit
+    #: headers, ``pace_by_rate_limit``); off, a bulk call's requests still share the
+    #: whole-second pause of a spent window.
+    paced: bool = False
 
     @classmethod
     def of(
@@ -54,4 +58,5 @@ class Sending(NamedTuple):
             max_response_bytes=config.max_response_bytes,
             kinds=kinds,
             observer=observer,
+            paced=config.pace_by_rate_limit and observer is not NO_OBSERVER,
         )

@@ -8,11 +8,13 @@ from types import TracebackType
 from typing import Any, Mapping, Optional, Type, Union
 
 from .._core.environment import warn_if_key_in_clear
+from .._observing import ClientObserver, RateLimitView
 from .._transport import Transport
 from ..analytics.batcher import Batcher
 from ..analytics.mixin import AnalyticsQueueMixin
 from ..analytics.stats import FlushResult
 from ..client import _KEEP, config_with_options
+from ..integrations.otel import telemetry as process_telemetry
 from ..config import (
     DEFAULT_DEADLINE,
     DEFAULT_MAX_RESPONSE_BYTES,
@@ -25,7 +27,7 @@ from ._transport import AsyncTransport
 from .events import AsyncEventsMixin
 
 
-class AsyncClient(AsyncEventsMixin, AnalyticsQueueMixin):
+class AsyncClient(AsyncEventsMixin, AnalyticsQueueMixin, RateLimitView):
     """Asynchronous client of the Teleflow API (needs ``pip install teleflow-py[async]``).
 
     The Events API methods are coroutines with the sync :class:`~teleflow_py.Client`'s
@@ -58,6 +60,9 @@ class AsyncClient(AsyncEventsMixin, AnalyticsQueueMixin):
             :class:`~teleflow_py.Client`'s).
         telemetry: send the Python and OS versions in ``User-Agent``.
         telemetry_hostname: add the host name to ``User-Agent``.
+        pace_by_rate_limit: space Events requests by the rate-limit budget the server
+            announces (``RateLimit-*`` headers), so they meet no 429 (default ``True``;
+            see :doc:`rate-limits`). No header, no pacing.
         flush_at: analytics messages that make a batch.
         flush_interval: seconds the oldest analytics message waits at most.
         max_queue_size: analytics messages waiting at most; more are dropped.
@@ -94,6 +99,7 @@ class AsyncClient(AsyncEventsMixin, AnalyticsQueueMixin):
         default_headers: Optional[Mapping[str, str]] = None,
         telemetry: bool = True,
         telemetry_hostname: bool = False,
+        pace_by_rate_limit: bool = True,
         flush_at: int = 100,
         flush_interval: float = 5.0,
         max_queue_size: int = 10_000,
@@ -119,6 +125,7 @@ class AsyncClient(AsyncEventsMixin, AnalyticsQueueMixin):
             default_headers=default_headers,
             telemetry=telemetry,
             telemetry_hostname=telemetry_hostname,
+            pace_by_rate_limit=pace_by_rate_limit,
             flush_at=flush_at,
             flush_interval=flush_interval,
             max_queue_size=max_queue_size,
@@ -135,10 +142,14 @@ class AsyncClient(AsyncEventsMixin, AnalyticsQueueMixin):
             spool_max_bytes=spool_max_bytes,
         )
         warn_if_key_in_clear(self._config.base_url)
-        self._aio = AsyncTransport(self._config)
+        # One pacer and one set of spans for the loop's tasks and the analytics thread.
+        self._observer = ClientObserver(
+            self._config.credential, self._config.base_url, process_telemetry()
+        )
+        self._aio = AsyncTransport(self._config, observer=self._observer)
         # The analytics worker thread sends with the sync transport; it connects (and
         # starts its thread) only on the first track(), identify() or alias().
-        self._transport = Transport(self._config)
+        self._transport = Transport(self._config, observer=self._observer)
         self._batcher = Batcher(self._config, self._transport)
 
     def with_options(
@@ -152,6 +163,7 @@ class AsyncClient(AsyncEventsMixin, AnalyticsQueueMixin):
         deadline: Any = _KEEP,
         max_response_bytes: Optional[int] = None,
         default_headers: Optional[Mapping[str, str]] = None,
+        pace_by_rate_limit: Optional[bool] = None,
     ) -> AsyncClient:
         """A light copy of this client with some Events API settings changed.
 
@@ -171,6 +183,8 @@ class AsyncClient(AsyncEventsMixin, AnalyticsQueueMixin):
             max_response_bytes: the largest answer read.
             default_headers: headers added to (or replacing same-named) headers of this
                 client.
+            pace_by_rate_limit: pace the copy's calls by the rate-limit headers; the budget
+                itself is shared with this client.
 
         Raises:
             ValidationError: a setting is invalid (the message names it).
@@ -187,6 +201,7 @@ class AsyncClient(AsyncEventsMixin, AnalyticsQueueMixin):
             deadline=deadline,
             max_response_bytes=max_response_bytes,
             default_headers=default_headers,
+            pace_by_rate_limit=pace_by_rate_limit,
         )
         copy._aio = self._aio.with_config(copy._config)
         return copy

@@ -8,15 +8,25 @@ reading the answer) is the function :mod:`teleflow_py.events` uses, from
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Iterable, Mapping, Optional
+from typing import Any, Iterable, List, Mapping, Optional
 
-from .._bodies import Chunk, broadcast_body, check_concurrency, plan_chunks, trigger_body
+from .._bodies import (
+    DEFAULT_CONCURRENCY,
+    Chunk,
+    broadcast_body,
+    check_concurrency,
+    plan_chunks,
+    trigger_body,
+)
 from .._core.answers import cancel_result, chunk_results, trigger_result
 from .._core.bulk import BulkOutcomes
 from .._core.calls import BROADCAST_PATH, TRIGGER_PATH, bulk_call, cancel_call, trigger_call
 from .._core.deadline import SharedPause
+from .._core.tracing import CallSpan
+from .._observing import bulk_span
 from .._validation import check_idempotency_key
 from ..events import BulkEventInput, EventsMixin
+from ..integrations.otel import telemetry
 from ..response import Response
 from ..results import BulkTriggerResult, TriggerResult
 from ..types import Actor, Recipients, Tenant
@@ -75,7 +85,7 @@ class AsyncEventsMixin:
     async def _send_one(
         self, path: str, body: bytes, idempotency_key: Optional[str], kind: str, name: str
     ) -> TriggerResult:
-        call = trigger_call(path, body, check_idempotency_key(idempotency_key), kind)
+        call = trigger_call(path, body, check_idempotency_key(idempotency_key), kind, name)
         return trigger_result(await self._aio.send(call), f"{kind} {name!r}")
 
     async def trigger_bulk_event(
@@ -83,7 +93,7 @@ class AsyncEventsMixin:
         events: Iterable[BulkEventInput],
         *,
         idempotency_key: Optional[str] = None,
-        concurrency: int = 1,
+        concurrency: int = DEFAULT_CONCURRENCY,
     ) -> BulkTriggerResult:
         """Trigger many events; more than 100 are split into requests of at most 100.
 
@@ -96,7 +106,8 @@ class AsyncEventsMixin:
                 or a :class:`~teleflow_py.types.TriggerEvent`.
             idempotency_key: the call's key (default: a new one); chunks get derived keys.
             concurrency: how many requests (of up to 100 events) may be in flight at once,
-                1 to 32, as tasks of the running loop. The default, 1, sends them in order.
+                1 to 32, as tasks of the running loop (default 8, paced as the sync
+                client's); 1 sends them in order.
 
         Raises:
             ValidationError: bad input (an empty list, a bad event, a bad ``concurrency``),
@@ -107,10 +118,17 @@ class AsyncEventsMixin:
             APIError, APIConnectionError: the single request (100 events or fewer) failed.
         """
         workers = check_concurrency(concurrency)
-        chunks = plan_chunks(events, idempotency_key)
+        key = check_idempotency_key(idempotency_key)
+        chunks = plan_chunks(events, key)
+        with bulk_span(telemetry(), chunks, key) as scope:
+            return await self._send_chunks(chunks, workers, scope)
+
+    async def _send_chunks(
+        self, chunks: List[Chunk], workers: int, scope: Optional[CallSpan]
+    ) -> BulkTriggerResult:
         pause = SharedPause()
         if len(chunks) == 1:
-            response = await self._send_chunk(chunks[0], pause)
+            response = await self._send_chunk(chunks[0], pause, scope)
             return BulkTriggerResult(chunk_results(response, chunks[0]), [response])
         outcomes = BulkOutcomes(len(chunks))
         pending = iter(chunks)
@@ -120,7 +138,7 @@ class AsyncEventsMixin:
                 if outcomes.failed:
                     return
                 try:
-                    response = await self._send_chunk(chunk, pause)
+                    response = await self._send_chunk(chunk, pause, scope)
                 except Exception as exc:  # raised by outcomes.result() below
                     outcomes.record_error(chunk, exc)
                     return
@@ -129,8 +147,11 @@ class AsyncEventsMixin:
         await asyncio.gather(*(work() for _ in range(min(workers, len(chunks)))))
         return outcomes.result(chunks)
 
-    async def _send_chunk(self, chunk: Chunk, pause: SharedPause) -> Response:
-        return await self._aio.send(bulk_call(chunk.body, chunk.key), pause)
+    async def _send_chunk(
+        self, chunk: Chunk, pause: SharedPause, scope: Optional[CallSpan]
+    ) -> Response:
+        call = bulk_call(chunk.body, chunk.key, len(chunk.events), scope)
+        return await self._aio.send(call, pause)
 
     async def cancel_triggered_event(self, transaction_id: str) -> bool:
         call = cancel_call(transaction_id, check_idempotency_key(None))

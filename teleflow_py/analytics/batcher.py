@@ -14,6 +14,7 @@ import math
 import os
 import threading
 import time
+import weakref
 from typing import Any, Dict, Optional
 
 from .._core.deadline import clamp_wait
@@ -21,13 +22,14 @@ from .._core.retry import backoff_delay
 from .._transport import Transport
 from ..config import ClientConfig
 from ..errors import ValidationError
+from ..integrations.otel import telemetry
 from .batch import MAX_BATCH_BYTES, MAX_BATCH_EVENTS, Batch, Message, decode
 from .delivery import Outcome, Sender
 from .lifecycle import manage, prepare_green_resolver, warn_if_uwsgi_without_threads
 from .spool import open_queue
 from .stats import AnalyticsHealth, AnalyticsStats, Counters, FlushResult, result_between
 
-logger = logging.getLogger("teleflow_py")
+logger = logging.getLogger("teleflow_py.analytics")
 
 # After a batch was given back (the server is failing), the worker pauses before trying
 # again: 1 s, then doubling up to this cap, so an outage is not hammered.
@@ -56,7 +58,13 @@ class Batcher:
         self._flush_at = config.flush_at
         self._interval = config.flush_interval
         self._closing = False
+        self._telemetry = telemetry()
+        self._counting = self._telemetry.enabled  # queued events are a metric
         self._start_fresh()
+        me = weakref.ref(self)
+        # The queue-size gauge; it forgets this queue at shutdown or when it is collected.
+        self._unwatch = self._telemetry.watch_queue(lambda: _pending_of(me()))
+        weakref.finalize(self, self._unwatch)
         manage(self)
         if len(self._queue):
             # A spool holds what an earlier process left: send it now, not on first use.
@@ -65,7 +73,7 @@ class Batcher:
     def _start_fresh(self) -> None:
         """Everything a process needs of its own: queue, locks, thread, counters."""
         self._pid = os.getpid()
-        self._counters = Counters()
+        self._counters = Counters(self._telemetry)
         self._drop_lock = threading.Lock()
         self._burst = 0
         self._queue = open_queue(self._config, self._drop)
@@ -110,6 +118,8 @@ class Batcher:
         queue = self._queue
         if not queue.put(message) and not self._wait_for_room(message):
             return self._drop(message, queue.full_reason)
+        if self._counting:
+            self._telemetry.queued(1)
         if self._thread is None:
             self._start_worker()
         waiting = len(queue)
@@ -310,6 +320,7 @@ class Batcher:
             self._queue.persist()
         except Exception:
             logger.exception("teleflow_py analytics: writing the spool at shutdown failed")
+        self._unwatch()
         result = self._result_since(self._before_shutdown)
         spool = self._config.spool_path
         if result.pending and spool is not None:
@@ -578,3 +589,8 @@ class Batcher:
     def _result_since(self, before: AnalyticsStats) -> FlushResult:
         after = self.stats()
         return result_between(before, after, self._counters.errors_after(before.errors))
+
+
+def _pending_of(batcher: Optional[Batcher]) -> int:
+    """The gauge's reading of one client's queue (0 once the client is gone)."""
+    return batcher.pending if batcher is not None else 0

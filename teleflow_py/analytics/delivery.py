@@ -25,7 +25,7 @@ from .batch import Batch, decode
 from .queue import MessageQueue
 from .stats import Counters
 
-logger = logging.getLogger("teleflow_py")
+logger = logging.getLogger("teleflow_py.analytics")
 
 IDEMPOTENCY_HEADER = "X-Idempotency-Key"
 

@@ -21,7 +21,7 @@ from typing_extensions import Protocol
 
 from .ids import forget_ids_after_fork
 
-logger = logging.getLogger("teleflow_py")
+logger = logging.getLogger("teleflow_py.analytics")
 
 
 class Managed(Protocol):
