@@ -90,6 +90,7 @@ class Sender:
             IDEMPOTENCY_HEADER,
             kind="batch",
             accepts=lambda response: self._accepts(batch, response),
+            events=len(batch),
         )
         attempts = Attempts(call, self._sending)
         try:
