@@ -205,7 +205,7 @@ def bench_telemetry(calls: int, rounds: int) -> List[Dict[str, Any]]:
     otel._shared = None
     samples: Dict[str, List[float]] = {name: [] for name in sides}
     per_round = max(1, calls // rounds)
-    for name, client in clients.items():  # warm up
+    for client in clients.values():  # warm up
         for _ in range(50):
             client.trigger_event("welcome", "s-1")
     for _ in range(rounds):
@@ -228,7 +228,9 @@ def bench_telemetry(calls: int, rounds: int) -> List[Dict[str, Any]]:
         found.append(metric(f"trigger_event, {name}", median, "us/call"))
     ratio = medians["API, no SDK"] / base
     verdict = "PASS" if ratio <= OTEL_LIMIT else "FAIL"
-    print(f"ratio API without SDK / no opentelemetry {ratio:.3f} (target <= {OTEL_LIMIT}: {verdict})")
+    print(
+        f"ratio API without SDK / no opentelemetry {ratio:.3f} (target <= {OTEL_LIMIT}: {verdict})"
+    )
     found.append(
         metric(
             "trigger_event with opentelemetry-api, no SDK vs without",

@@ -37,8 +37,8 @@ from ._core.tracing import CallSpan
 from ._observing import bulk_span
 from ._transport import Transport
 from ._validation import check_idempotency_key
-from .response import Response
 from .integrations.otel import telemetry
+from .response import Response
 from .results import BulkTriggerResult, TriggerResult
 from .types import Actor, Recipients, Tenant, TriggerEvent, TriggerEventBody
 
@@ -278,12 +278,12 @@ class EventsMixin:
                 if not outcomes.run(chunk, partial(self._send_chunk, chunk, pause, scope)):
                     break
         else:
-            _run_concurrently(chunks, workers, outcomes, lambda c: self._send_chunk(c, pause, scope))
+            _run_concurrently(
+                chunks, workers, outcomes, lambda c: self._send_chunk(c, pause, scope)
+            )
         return outcomes.result(chunks)
 
-    def _send_chunk(
-        self, chunk: Chunk, pause: SharedPause, scope: Optional[CallSpan]
-    ) -> Response:
+    def _send_chunk(self, chunk: Chunk, pause: SharedPause, scope: Optional[CallSpan]) -> Response:
         call = bulk_call(chunk.body, chunk.key, len(chunk.events), scope)
         return self._transport.send(call, pause)
 

@@ -400,7 +400,6 @@ class Attempts:
             return -1.0
         return decision.wait
 
-
     def _not_retrying(self, note: str) -> None:
         """Keep why the call stops for its warning (Events), or log it (a batch's outcome
         is logged by the analytics worker)."""

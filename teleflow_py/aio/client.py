@@ -14,7 +14,6 @@ from ..analytics.batcher import Batcher
 from ..analytics.mixin import AnalyticsQueueMixin
 from ..analytics.stats import FlushResult
 from ..client import _KEEP, config_with_options
-from ..integrations.otel import telemetry as process_telemetry
 from ..config import (
     DEFAULT_DEADLINE,
     DEFAULT_MAX_RESPONSE_BYTES,
@@ -23,6 +22,7 @@ from ..config import (
     ErrorCallback,
     mask_key,
 )
+from ..integrations.otel import telemetry as process_telemetry
 from ._transport import AsyncTransport
 from .events import AsyncEventsMixin
 

@@ -18,6 +18,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import IO, Any, Dict, Iterator, List, Optional, Tuple
 
+from .._bodies import DEFAULT_CONCURRENCY as LIBRARY_CONCURRENCY
 from ..client import Client
 from ..errors import ServerError
 from ..results import BulkTriggerResult
@@ -41,7 +42,6 @@ from .output import (
     exit_code_for,
     plural,
 )
-from .._bodies import DEFAULT_CONCURRENCY as LIBRARY_CONCURRENCY
 from .progress import Progress
 
 HELP = "trigger the events of a JSON Lines file, 100 per request, resumable"
