@@ -101,7 +101,7 @@ class ClientObserver:
 
     def call_started(self, call: Call) -> None:
         """Open the call's span (or take its bulk call's); nothing without telemetry."""
-        if not self._traced:
+        if not self._traced or not self._telemetry.recording():
             return
         if call.kind == "batch":
             self._calls[id(call)] = _State(None, False)
