@@ -16,7 +16,7 @@ from typing import Any, Dict, List
 
 import pytest
 
-from teleflow_py import APITimeoutError, AsyncClient, Client
+from teleflow_py import APITimeoutError, AsyncClient, Client, ValidationError
 from teleflow_py.emulator import Emulator
 
 API_KEY = "sk_test_0123456789abcdef"
@@ -149,3 +149,16 @@ def test_a_429_still_waits_and_retries_with_the_same_key_when_pacing_is_on() -> 
             assert client.trigger_event("welcome", "s-1", idempotency_key="k-1").ok
         keys = [r["idempotency_key"] for r in emulator.requests(path=TRIGGER)]
         assert keys == ["k-1", "k-1"]
+
+
+def test_the_setting_is_checked_and_copies_share_the_budget() -> None:
+    with pytest.raises(ValidationError, match="pace_by_rate_limit"):
+        Client(api_key=API_KEY, pace_by_rate_limit="no", register_atexit=False)  # type: ignore[arg-type]
+    with Emulator(rate_limit_tier=50) as emulator:
+        with Client(api_key=API_KEY, base_url=emulator.url, register_atexit=False) as client:
+            copy = client.with_options(deadline=5)
+            assert client.config.pace_by_rate_limit and copy.config.pace_by_rate_limit
+            assert client.rate_limit == {}
+            copy.trigger_event("welcome", "s-1")
+            assert client.rate_limit == copy.rate_limit
+            assert client.rate_limit["trigger"].remaining == 54  # burst 55, one spent
