@@ -2,6 +2,7 @@
 
 from typing import TYPE_CHECKING, Any
 
+from ._core.pacing import Budget as RateLimitBudget
 from ._logging import setup_from_environment as _setup_logging
 from ._version import __version__
 from .analytics import AnalyticsHealth, AnalyticsStats, FlushResult
@@ -86,6 +87,7 @@ __all__ = [
     "PayloadTooLargeError",
     "PermissionDeniedError",
     "QuotaExceededError",
+    "RateLimitBudget",
     "RateLimitError",
     "Recipient",
     "Recipients",

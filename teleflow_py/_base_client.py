@@ -64,6 +64,7 @@ class BaseClient(abc.ABC):
         default_headers: Optional[Mapping[str, str]] = None,
         telemetry: bool = ClientConfig.telemetry,
         telemetry_hostname: bool = ClientConfig.telemetry_hostname,
+        pace_by_rate_limit: bool = ClientConfig.pace_by_rate_limit,
         flush_at: int = ClientConfig.flush_at,
         flush_interval: float = ClientConfig.flush_interval,
         max_queue_size: int = ClientConfig.max_queue_size,
@@ -103,6 +104,9 @@ class BaseClient(abc.ABC):
                 ``Host``, ``Connection``).
             telemetry: send Python and OS versions in ``User-Agent``.
             telemetry_hostname: also send the host name in ``User-Agent``.
+            pace_by_rate_limit: space Events requests by the rate-limit budget the server
+                announces (``RateLimit-*`` headers), so they meet no 429 (default ``True``;
+                see :doc:`rate-limits`). No header, no pacing.
             flush_at: a batch is sent as soon as this many analytics messages wait (100).
                 When more wait, one batch takes up to 1,000 messages and 500 KB.
             flush_interval: seconds the oldest waiting message may wait before a batch is
@@ -178,6 +182,7 @@ class BaseClient(abc.ABC):
         deadline: Any = _KEEP,
         max_response_bytes: Optional[int] = None,
         default_headers: Optional[Mapping[str, str]] = None,
+        pace_by_rate_limit: Optional[bool] = None,
         server_deduplicates: Any = _KEEP,
     ) -> Self:
         """A light copy of this client with some Events API settings changed.
@@ -200,6 +205,8 @@ class BaseClient(abc.ABC):
             max_response_bytes: the largest answer read.
             default_headers: headers added to (or replacing same-named) headers of this
                 client, under the same rules as the client's own.
+            pace_by_rate_limit: pace the copy's calls by the rate-limit headers; the budget
+                itself is shared with this client.
             server_deduplicates: ``True`` or ``False`` to say whether the server
                 deduplicates retried requests, ``None`` to learn it from its answers (left
                 out: keep this client's setting).

@@ -31,6 +31,9 @@ from .types import TriggerEvent
 MAX_BULK_EVENTS = 100
 #: The most requests of one bulk call in flight at once (the connections kept per client).
 MAX_CONCURRENCY = 32
+#: ``trigger_bulk_event``'s requests in flight by default: paced by the server's rate-limit
+#: headers, 8 stay under the limit (benchmarks/bench_ratelimit.py measures it).
+DEFAULT_CONCURRENCY = 8
 
 _KNOWN_FIELDS = frozenset(
     {"name", "to", "payload", "overrides", "transactionId", "actor", "tenant"}

@@ -14,14 +14,16 @@ from typing import Optional, Type
 import requests
 
 from ._base_client import BaseClient
+from ._observing import ClientObserver, RateLimitView
 from ._transport import Transport
 from .analytics.batcher import Batcher
 from .analytics.mixin import AnalyticsMixin
 from .config import ClientConfig
 from .events import EventsMixin
+from .integrations.otel import telemetry as process_telemetry
 
 
-class Client(EventsMixin, AnalyticsMixin, BaseClient):
+class Client(EventsMixin, AnalyticsMixin, RateLimitView, BaseClient):
     """Synchronous client of the Teleflow API.
 
     ``api_key`` defaults to ``TELEFLOW_API_KEY`` and ``base_url`` to ``TELEFLOW_BASE_URL``,
@@ -49,7 +51,12 @@ class Client(EventsMixin, AnalyticsMixin, BaseClient):
     """
 
     def _connect(self, session: Optional[requests.Session]) -> None:
-        self._transport = Transport(self._config, session)
+        # One pacer and one set of spans for the client's threads, its with_options
+        # copies and the analytics worker.
+        self._observer = ClientObserver(
+            self._config.credential, self._config.base_url, process_telemetry()
+        )
+        self._transport = Transport(self._config, session, observer=self._observer)
         # Starts no thread until the first track(), identify() or alias().
         self._batcher = Batcher(self._config, self._transport)
 

@@ -179,6 +179,7 @@ class ClientConfig:
     default_headers: Dict[str, str] = field(default_factory=dict)
     telemetry: bool = True
     telemetry_hostname: bool = False
+    pace_by_rate_limit: bool = True
     # Analytics batcher.
     flush_at: int = 100
     flush_interval: float = 5.0
@@ -298,6 +299,8 @@ class ClientConfig:
                     raise ValidationError(name, f"must be an int, not {type(value).__name__}")
                 if value < minimum:
                     raise ValidationError(name, f"must be >= {minimum}, got {value}")
+        if not isinstance(settings.get("pace_by_rate_limit", True), bool):
+            raise ValidationError("pace_by_rate_limit", "must be True or False")
         for name in ("on_error", "on_drop"):
             if settings.get(name) is not None and not callable(settings[name]):
                 raise ValidationError(name, "must be callable or None")

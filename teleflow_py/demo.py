@@ -122,7 +122,11 @@ def run_demo(
             [{"name": "digest", "to": f"user-{i}", "payload": {"n": i}} for i in range(250)],
             idempotency_key="demo-digest",
         )
-        sent = emu.requests(path="/v1/events/trigger/bulk")
+        # Sent 8 at a time, they may arrive in any order: shown in the call's order.
+        sent = sorted(
+            emu.requests(path="/v1/events/trigger/bulk"),
+            key=lambda r: str(r["headers"].get("idempotency-key")),
+        )
         say.say(
             f"    {len(bulk)} results from {len(sent)} requests of {[len(r['body']['events']) for r in sent]} events"
         )

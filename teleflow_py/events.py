@@ -18,6 +18,7 @@ from typing import Any, Callable, Generic, Iterable, List, Mapping, Optional, Ty
 from typing_extensions import Concatenate, ParamSpec
 
 from ._bodies import (
+    DEFAULT_CONCURRENCY,
     MAX_BULK_EVENTS,
     Chunk,
     broadcast_body,
@@ -37,8 +38,11 @@ from ._core.calls import (
     trigger_call,
 )
 from ._core.deadline import SharedPause
+from ._core.tracing import CallSpan
+from ._observing import bulk_span
 from ._transport import Transport
 from ._validation import check_idempotency_key
+from .integrations.otel import telemetry
 from .response import Response
 from .results import BulkTriggerResult, TriggerResult
 from .types import Actor, Recipients, Tenant, TriggerEvent, TriggerEventBody
@@ -263,7 +267,7 @@ def _cancel_triggered_event(transaction_id: str) -> EventRequest[bool]:
 def _one(
     path: str, body: bytes, idempotency_key: Optional[str], kind: str, name: str
 ) -> EventRequest[TriggerResult]:
-    call = trigger_call(path, body, check_idempotency_key(idempotency_key), kind)
+    call = trigger_call(path, body, check_idempotency_key(idempotency_key), kind, name)
     return EventRequest(call, partial(trigger_result, kind=kind, name=name))
 
 
@@ -310,7 +314,7 @@ class EventsMixin:
         events: Iterable[BulkEventInput],
         *,
         idempotency_key: Optional[str] = None,
-        concurrency: int = 1,
+        concurrency: int = DEFAULT_CONCURRENCY,
     ) -> BulkTriggerResult:
         """Trigger many events; more than 100 are split into requests of at most 100.
 
@@ -326,8 +330,9 @@ class EventsMixin:
                 or a :class:`~teleflow_py.types.TriggerEvent`.
             idempotency_key: the call's key (default: a new one); see above.
             concurrency: how many requests (of up to 100 events) may be in flight at once,
-                1 to 32, on the client's keep-alive connections. The default, 1, sends the
-                requests in order, one at a time, which no rate limit can object to.
+                1 to 32, on the client's keep-alive connections (default 8). Against a
+                server that sends rate-limit headers the requests are paced to the budget
+                (see ``pace_by_rate_limit``); 1 sends them in order, one at a time.
 
         Returns:
             One result per event, in input order; ``result.failed`` lists the events the
@@ -344,20 +349,27 @@ class EventsMixin:
             APIError, APIConnectionError: the single request (100 events or fewer) failed.
         """
         plan = BulkPlan.of(events, idempotency_key, concurrency)
-        workers, chunks, pause = plan
+        with bulk_span(telemetry(), plan.chunks, plan.key) as scope:
+            return self._send_plan(plan, scope)
+
+    def _send_plan(self, plan: BulkPlan, scope: Optional[CallSpan]) -> BulkTriggerResult:
+        workers, chunks, pause, _ = plan
         if len(chunks) == 1:
-            return plan.single(self._send_chunk(chunks[0], pause))
+            return plan.single(self._send_chunk(chunks[0], pause, scope))
         outcomes = BulkOutcomes(len(chunks))
         if workers == 1:
             for chunk in chunks:
-                if not outcomes.run(chunk, partial(self._send_chunk, chunk, pause)):
+                if not outcomes.run(chunk, partial(self._send_chunk, chunk, pause, scope)):
                     break
         else:
-            _run_concurrently(chunks, workers, outcomes, lambda c: self._send_chunk(c, pause))
+            _run_concurrently(
+                chunks, workers, outcomes, lambda c: self._send_chunk(c, pause, scope)
+            )
         return outcomes.result(chunks)
 
-    def _send_chunk(self, chunk: Chunk, pause: SharedPause) -> Response:
-        return self._transport.send(bulk_call(chunk.body, chunk.key), pause)
+    def _send_chunk(self, chunk: Chunk, pause: SharedPause, scope: Optional[CallSpan]) -> Response:
+        call = bulk_call(chunk.body, chunk.key, len(chunk.events), scope)
+        return self._transport.send(call, pause)
 
 
 def _run_concurrently(

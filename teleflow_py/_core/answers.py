@@ -16,7 +16,7 @@ from ..errors import APIError, UnexpectedResponseError
 from ..response import Response
 from ..results import TriggerResult
 
-logger = logging.getLogger("teleflow_py")
+logger = logging.getLogger("teleflow_py.events")
 
 
 def describes_a_trigger(data: Any) -> bool:

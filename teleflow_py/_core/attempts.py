@@ -53,12 +53,13 @@ from .headers import (
     redacted,
     request_headers,
 )
-from .hooks import NO_OBSERVER
 from .limits import Answer, Limits
 from .retry import RetryDecision, server_requested_wait
 from .sending import Sending
 
-logger = logging.getLogger("teleflow_py")
+#: Events calls log here; the analytics worker's batches (``kind="batch"``) below.
+EVENTS_LOGGER = logging.getLogger("teleflow_py.events")
+ANALYTICS_LOGGER = logging.getLogger("teleflow_py.analytics")
 
 
 class Send(NamedTuple):
@@ -130,6 +131,9 @@ class Attempts:
             and call.idempotency_header == IDEMPOTENCY_HEADER
             else None
         )
+        self.log = ANALYTICS_LOGGER if call.kind == "batch" else EVENTS_LOGGER
+        #: Why the last retry was not taken, for the call's one warning.
+        self.note = ""
 
     # -- the drivers' side ----------------------------------------------------------------
 
@@ -207,7 +211,7 @@ class Attempts:
                 and for the deadline).
             Exception: a failure that is not a transport failure, as the driver met it.
         """
-        call, sending, observer = self.call, self.sending, self.sending.observer
+        call, sending, observer, logger = self.call, self.sending, self.sending.observer, self.log
         debug = logger.isEnabledFor(logging.DEBUG)
         observer.call_started(call)
         try:
@@ -220,8 +224,16 @@ class Attempts:
             started = time.monotonic()
             whole = Deadline(None if sending.per_attempt else sending.deadline)
             while True:
-                if self.pause is not None or observer is not NO_OBSERVER:
-                    yield from self._before_send(whole)
+                if self.pause is not None:
+                    yield from self._paused(whole)
+                if sending.paced:
+                    # Asked again after each wait, until the request's budget is reserved.
+                    wait = observer.delay_before_send(call, self.retries, whole)
+                    while wait > 0:
+                        self._must_fit(wait, whole, "pacing")
+                        observer.waiting(call, self.retries, wait, "pacing")
+                        yield Sleep(wait, "pacing")
+                        wait = observer.delay_before_send(call, self.retries, whole)
                 deadline = Deadline(sending.deadline) if sending.per_attempt else whole
                 limits = Limits(sending.timeouts, deadline, sending.max_response_bytes)
                 self.headers[RETRY_COUNT_HEADER] = str(self.retries)
@@ -259,29 +271,39 @@ class Attempts:
                         raise error
                 self.retries += 1
         except BaseException as exc:
+            if isinstance(exc, TeleflowError) and logger is EVENTS_LOGGER:
+                # Retries were DEBUG lines; the call's end is the one line that speaks.
+                logger.warning(
+                    "%s %s failed for good after %d attempt(s): %s%s",
+                    call.method,
+                    self.url,
+                    self.retries + 1,
+                    exc,
+                    f" ({self.note})" if self.note else "",
+                )
             observer.call_ended(call, None, exc)
             raise
 
-    def _before_send(self, deadline: Deadline) -> Generator[Step, Any, None]:
-        """The waits before an attempt: the bulk call's shared pause, then pacing."""
-        call, observer = self.call, self.sending.observer
-        for why in ("pause", "pacing"):
-            if why == "pause":
-                wait = self.pause.remaining() if self.pause is not None else 0.0
-            else:
-                wait = observer.delay_before_send(call, self.retries)
-            if wait <= 0:
-                continue
-            if not deadline.allows(wait):
-                asked = "every request of this call" if why == "pause" else "this request"
-                raise APITimeoutError(
-                    f"{call.method} {self.url}: {asked} must wait {wait:.1f}s first "
-                    f"({why}), past {deadline.describe()}",
-                    url=self.url,
-                    retryable=False,
-                )
-            observer.waiting(call, self.retries, wait, why)
-            yield Sleep(wait, why)
+    def _paused(self, deadline: Deadline) -> Generator[Step, Any, None]:
+        """The bulk call's shared pause, waited out before an attempt."""
+        assert self.pause is not None
+        wait = self.pause.remaining()
+        if wait > 0:
+            self._must_fit(wait, deadline, "pause")
+            self.sending.observer.waiting(self.call, self.retries, wait, "pause")
+            yield Sleep(wait, "pause")
+
+    def _must_fit(self, wait: float, deadline: Deadline, why: str) -> None:
+        """Raise a (not retryable) timeout when a wait before an attempt passes the deadline."""
+        if not deadline.allows(wait):
+            call = self.call
+            asked = "every request of this call" if why == "pause" else "this request"
+            raise APITimeoutError(
+                f"{call.method} {self.url}: {asked} must wait {wait:.1f}s first "
+                f"({why}), past {deadline.describe()}",
+                url=self.url,
+                retryable=False,
+            )
 
     def _answered(
         self, answer: Answer, deadline: Deadline, started: float
@@ -309,8 +331,9 @@ class Attempts:
             if call.accepts is None or call.accepts(response):
                 if dedup is not None:
                     dedup.saw(echoed, True)
-                if self.pause is not None and _quota_spent(headers):
-                    # The window's last request: the others wait for its reset.
+                if self.pause is not None and not self.sending.paced and _quota_spent(headers):
+                    # The window's last request: the others wait for its reset (pacing,
+                    # when on, spaces them by the refill rate instead of whole seconds).
                     reset = server_requested_wait(headers) or 0.0
                     self.pause.hold(min(reset, self.sending.policy.max_server_wait))
                 return response
@@ -374,22 +397,16 @@ class Attempts:
         self.decision = decision
         if not decision.retry:
             if decision.reason == "wait_too_long":
-                logger.warning(
-                    "%s %s: server asked to wait %.0fs (cap %.0fs); not retrying",
-                    call.method,
-                    self.url,
-                    decision.wait,
-                    policy.max_server_wait,
+                self._not_retrying(
+                    f"server asked to wait {decision.wait:.0f}s "
+                    f"(cap {policy.max_server_wait:.0f}s); not retrying"
                 )
             raise error
         if not deadline.allows(decision.wait):
             self.decision = RetryDecision(False, decision.wait, "no_time")
-            logger.warning(
-                "%s %s: the next attempt would start in %.1fs, after %s; not retrying",
-                call.method,
-                self.url,
-                decision.wait,
-                deadline.describe(),
+            self._not_retrying(
+                f"the next attempt would start in {decision.wait:.1f}s, after "
+                f"{deadline.describe()}; not retrying"
             )
             if isinstance(error, APITimeoutError):
                 error.args = (f"{error} ({deadline.describe()} leaves no time to retry)",)
@@ -398,7 +415,7 @@ class Attempts:
         if maybe_processed and dedup is not None and not dedup.deduplicates:
             self.decision = RetryDecision(False, decision.wait, "not_deduplicated")
             raise maybe_delivered(error, dedup)
-        logger.debug(
+        self.log.debug(
             "%s %s failed (%s); retry %d of %d in %.3fs with the same idempotency key",
             call.method,
             self.url,
@@ -423,6 +440,12 @@ class Attempts:
             self.pause.hold(decision.wait)
             return -1.0
         return decision.wait
+
+    def _not_retrying(self, note: str) -> None:
+        """Keep why the call stops for its warning (Events), or log it (a batch's outcome
+        is logged by the analytics worker)."""
+        self.note = note
+        self.log.debug("%s %s: %s", self.call.method, self.url, note)
 
 
 #: Answers of a gateway in front of the server, which may have processed the request.

@@ -10,6 +10,7 @@ import threading
 from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple
 
 from .._bodies import Chunk, check_concurrency, plan_chunks
+from .._validation import check_idempotency_key
 from ..errors import BulkTriggerError, TeleflowError
 from ..response import Response
 from ..results import BulkTriggerResult, TriggerResult
@@ -26,6 +27,8 @@ class BulkPlan(NamedTuple):
     chunks: List[Chunk]
     #: A 429's wait, shared by every request of the call.
     pause: SharedPause
+    #: The call's idempotency key (given, or minted), from which each request's derives.
+    key: str
 
     @classmethod
     def of(cls, events: Any, idempotency_key: Optional[str], concurrency: Any) -> BulkPlan:
@@ -35,7 +38,8 @@ class BulkPlan(NamedTuple):
             ValidationError: bad input, naming ``concurrency`` or ``events[<index>]``.
         """
         workers = check_concurrency(concurrency)
-        return cls(workers, plan_chunks(events, idempotency_key), SharedPause())
+        key = check_idempotency_key(idempotency_key)
+        return cls(workers, plan_chunks(events, key), SharedPause(), key)
 
     def single(self, response: Response) -> BulkTriggerResult:
         """The result of a call sent as one request, accepted with ``response``."""

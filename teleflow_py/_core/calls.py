@@ -13,6 +13,7 @@ from urllib.parse import quote
 
 from .._validation import check_transaction_id
 from ..response import Response
+from .tracing import CallSpan
 
 TRIGGER_PATH = "/v1/events/trigger"
 BULK_PATH = "/v1/events/trigger/bulk"
@@ -34,16 +35,26 @@ class Call(NamedTuple):
     #: Whether a 2xx answer is the endpoint's own (``None``: every 2xx is). One that is
     #: not (a captive portal, a proxy's page) is retried like a lost answer.
     accepts: Optional[Callable[[Response], bool]] = None
+    #: For observers (spans, logs): the workflow triggered, and how many events it carries.
+    workflow: Optional[str] = None
+    events: int = 1
+    #: The span of the whole call this request is one of (a bulk trigger's requests share
+    #: the ``teleflow.trigger_bulk`` span its method opened); ``None``: a call of its own.
+    scope: Optional[CallSpan] = None
 
 
-def trigger_call(path: str, body: bytes, idempotency_key: str, kind: str) -> Call:
+def trigger_call(
+    path: str, body: bytes, idempotency_key: str, kind: str, workflow: Optional[str] = None
+) -> Call:
     """``POST`` of one trigger (``TRIGGER_PATH``) or broadcast (``BROADCAST_PATH``)."""
-    return Call("POST", path, body, idempotency_key, kind=kind)
+    return Call("POST", path, body, idempotency_key, kind=kind, workflow=workflow)
 
 
-def bulk_call(body: bytes, idempotency_key: str) -> Call:
-    """``POST`` of one request (up to 100 events) of a bulk trigger."""
-    return Call("POST", BULK_PATH, body, idempotency_key, kind="bulk")
+def bulk_call(
+    body: bytes, idempotency_key: str, events: int = 1, scope: Optional[CallSpan] = None
+) -> Call:
+    """``POST`` of one request (up to 100 events) of a bulk trigger, in the call's ``scope``."""
+    return Call("POST", BULK_PATH, body, idempotency_key, kind="bulk", events=events, scope=scope)
 
 
 def cancel_path(transaction_id: str) -> str:

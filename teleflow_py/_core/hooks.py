@@ -6,7 +6,7 @@ decided, the call ends), whichever driver runs it: the sync client, the async cl
 the analytics worker. It tells an :class:`AttemptObserver` of each, in this order::
 
     call_started
-    (  delay_before_send -> [Sleep step] -> attempt_started -> [Send step]
+    (  (delay_before_send -> [waiting -> Sleep step])+ -> attempt_started -> [Send step]
        -> attempt_answered | attempt_failed
        -> [waiting -> Sleep step]  )*
     call_ended
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from ..errors import TeleflowError
     from ..response import Response
     from .calls import Call
+    from .deadline import Deadline
 
 
 class AttemptObserver(Protocol):
@@ -39,11 +40,16 @@ class AttemptObserver(Protocol):
     def call_started(self, call: Call) -> None:
         """A call begins (before any wait or attempt): open a call span here."""
 
-    def delay_before_send(self, call: Call, attempt: int) -> float:
+    def delay_before_send(self, call: Call, attempt: int, deadline: Deadline) -> float:
         """Seconds to wait before this attempt is sent (pacing); 0 for none.
 
-        A delay the call's deadline cannot fit ends the call with an
-        :class:`~teleflow_py.errors.APITimeoutError` (not retryable) before the wait.
+        Asked only when the client paces by the rate-limit headers. After a wait the loop
+        asks again, until the answer is 0: an observer that reserved budget for this
+        attempt answers 0 the second time, one that was told to look again (the first
+        answer of a bucket is awaited) asks its pacer again. ``deadline`` is the call's
+        (:meth:`~teleflow_py._core.deadline.Deadline.remaining` is the time left). A delay
+        it cannot fit ends the call with an :class:`~teleflow_py.errors.APITimeoutError`
+        (not retryable) before the wait.
         """
 
     def attempt_started(self, call: Call, attempt: int, headers: MutableMapping[str, str]) -> None:
@@ -80,7 +86,7 @@ class NoObserver:
     def call_started(self, call: Call) -> None:
         """Nothing."""
 
-    def delay_before_send(self, call: Call, attempt: int) -> float:
+    def delay_before_send(self, call: Call, attempt: int, deadline: Deadline) -> float:
         """No delay."""
         return 0.0
 

@@ -39,6 +39,10 @@ class Sending(NamedTuple):
     dedup: Optional[Dedup] = None
     #: Which API key is sent, safe to print (a 401's message names it).
     key_hint: str = ""
+    #: Ask the observer for a delay before each attempt (pacing by the rate-limit
+    #: headers, ``pace_by_rate_limit``); off, a bulk call's requests still share the
+    #: whole-second pause of a spent window.
+    paced: bool = False
 
     @classmethod
     def of(
@@ -62,4 +66,5 @@ class Sending(NamedTuple):
             observer=observer,
             dedup=dedup_for(config.base_url, config.hosted, config.server_deduplicates),
             key_hint=config.key_hint,
+            paced=config.pace_by_rate_limit and observer is not NO_OBSERVER,
         )

@@ -27,8 +27,7 @@ the request headers only for :meth:`CallSpan.attempt` to *add* a header to.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable, Mapping, MutableMapping, Optional, Tuple
+from typing import Callable, Mapping, MutableMapping, NamedTuple, Optional, Tuple
 from urllib.parse import urlsplit, urlunsplit
 
 #: The span name of each Events call.
@@ -45,8 +44,7 @@ WAIT_RETRY_AFTER = "retry_after"  # a 429 (or 503) that said how long
 WAIT_BACKOFF = "backoff"  # a retry after a failure that did not say
 
 
-@dataclass(frozen=True)
-class CallInfo:
+class CallInfo(NamedTuple):
     """What is known of an Events call before it starts.
 
     ``operation`` is a key of :data:`CALL_SPAN_NAMES`; ``events`` the number of events it
@@ -107,6 +105,10 @@ class Telemetry:
     """The hooks of one process. This base class records nothing (``enabled`` is False)."""
 
     enabled = False
+
+    def recording(self) -> bool:
+        """Whether anything records now (an SDK is configured); cheap, asked per call."""
+        return False
 
     def call(self, info: CallInfo) -> CallSpan:
         """An Events call starts."""

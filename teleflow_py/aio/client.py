@@ -15,16 +15,18 @@ from typing import Optional, Type
 import requests
 
 from .._base_client import BaseClient
+from .._observing import ClientObserver, RateLimitView
 from .._transport import Transport
 from ..analytics.batcher import Batcher
 from ..analytics.mixin import AnalyticsQueueMixin
 from ..analytics.stats import FlushResult
 from ..config import ClientConfig
+from ..integrations.otel import telemetry as process_telemetry
 from ._transport import AsyncTransport
 from .events import AsyncEventsMixin
 
 
-class AsyncClient(AsyncEventsMixin, AnalyticsQueueMixin, BaseClient):
+class AsyncClient(AsyncEventsMixin, AnalyticsQueueMixin, RateLimitView, BaseClient):
     """Asynchronous client of the Teleflow API (needs ``pip install teleflow-py[async]``).
 
     The Events API methods are coroutines with the sync :class:`~teleflow_py.Client`'s
@@ -53,10 +55,14 @@ class AsyncClient(AsyncEventsMixin, AnalyticsQueueMixin, BaseClient):
     }
 
     def _connect(self, session: Optional[requests.Session]) -> None:
-        self._aio = AsyncTransport(self._config)
+        # One pacer and one set of spans for the loop's tasks and the analytics thread.
+        self._observer = ClientObserver(
+            self._config.credential, self._config.base_url, process_telemetry()
+        )
+        self._aio = AsyncTransport(self._config, observer=self._observer)
         # The analytics worker thread sends with the sync transport; it connects (and
         # starts its thread) only on the first track(), identify() or alias().
-        self._transport = Transport(self._config)
+        self._transport = Transport(self._config, observer=self._observer)
         self._batcher = Batcher(self._config, self._transport)
 
     def _use_config(self, config: ClientConfig) -> None:

@@ -14,10 +14,12 @@ from typing import Awaitable, Callable, Iterable, Optional, TypeVar
 
 from typing_extensions import Concatenate, ParamSpec
 
-from .._bodies import Chunk
+from .._bodies import DEFAULT_CONCURRENCY, Chunk
 from .._core.bulk import BulkOutcomes, BulkPlan
 from .._core.calls import bulk_call
 from .._core.deadline import SharedPause
+from .._core.tracing import CallSpan
+from .._observing import bulk_span
 from ..events import (
     BulkEventInput,
     EventRequest,
@@ -26,6 +28,7 @@ from ..events import (
     _trigger_event,
     client_method,
 )
+from ..integrations.otel import telemetry
 from ..response import Response
 from ..results import BulkTriggerResult
 from ._transport import AsyncTransport
@@ -61,7 +64,7 @@ class AsyncEventsMixin:
         events: Iterable[BulkEventInput],
         *,
         idempotency_key: Optional[str] = None,
-        concurrency: int = 1,
+        concurrency: int = DEFAULT_CONCURRENCY,
     ) -> BulkTriggerResult:
         """Trigger many events; more than 100 are split into requests of at most 100.
 
@@ -74,7 +77,8 @@ class AsyncEventsMixin:
                 or a :class:`~teleflow_py.types.TriggerEvent`.
             idempotency_key: the call's key (default: a new one); chunks get derived keys.
             concurrency: how many requests (of up to 100 events) may be in flight at once,
-                1 to 32, as tasks of the running loop. The default, 1, sends them in order.
+                1 to 32, as tasks of the running loop (default 8, paced as the sync
+                client's); 1 sends them in order.
 
         Raises:
             ValidationError: bad input (an empty list, a bad event, a bad ``concurrency``),
@@ -85,9 +89,13 @@ class AsyncEventsMixin:
             APIError, APIConnectionError: the single request (100 events or fewer) failed.
         """
         plan = BulkPlan.of(events, idempotency_key, concurrency)
-        workers, chunks, pause = plan
+        with bulk_span(telemetry(), plan.chunks, plan.key) as scope:
+            return await self._send_plan(plan, scope)
+
+    async def _send_plan(self, plan: BulkPlan, scope: Optional[CallSpan]) -> BulkTriggerResult:
+        workers, chunks, pause, _ = plan
         if len(chunks) == 1:
-            return plan.single(await self._send_chunk(chunks[0], pause))
+            return plan.single(await self._send_chunk(chunks[0], pause, scope))
         outcomes = BulkOutcomes(len(chunks))
         pending = iter(chunks)
 
@@ -96,7 +104,7 @@ class AsyncEventsMixin:
                 if outcomes.failed:
                     return
                 try:
-                    response = await self._send_chunk(chunk, pause)
+                    response = await self._send_chunk(chunk, pause, scope)
                 except Exception as exc:  # raised by outcomes.result() below
                     outcomes.record_error(chunk, exc)
                     return
@@ -105,5 +113,8 @@ class AsyncEventsMixin:
         await asyncio.gather(*(work() for _ in range(min(workers, len(chunks)))))
         return outcomes.result(chunks)
 
-    async def _send_chunk(self, chunk: Chunk, pause: SharedPause) -> Response:
-        return await self._aio.send(bulk_call(chunk.body, chunk.key), pause)
+    async def _send_chunk(
+        self, chunk: Chunk, pause: SharedPause, scope: Optional[CallSpan]
+    ) -> Response:
+        call = bulk_call(chunk.body, chunk.key, len(chunk.events), scope)
+        return await self._aio.send(call, pause)

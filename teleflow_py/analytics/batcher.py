@@ -11,10 +11,12 @@ from __future__ import annotations
 import os
 import threading
 import time
+import weakref
 from typing import Optional
 
 from .._transport import Transport
 from ..config import ClientConfig
+from ..integrations.otel import telemetry
 from .batch import Message
 from .delivery import Sender
 from .flushing import Flushing
@@ -33,6 +35,12 @@ class Batcher(Flushing):
         self._flush_at = config.flush_at
         self._interval = config.flush_interval
         self._closing = False
+        self._telemetry = telemetry()
+        self._counting = self._telemetry.enabled  # queued events are a metric
+        me = weakref.ref(self)
+        # The queue-size gauge; it forgets this queue at shutdown or when it is collected.
+        self._unwatch = self._telemetry.watch_queue(lambda: _pending_of(me()))
+        weakref.finalize(self, self._unwatch)
         self._start_fresh()
         manage(self)
         if len(self._queue):
@@ -42,7 +50,7 @@ class Batcher(Flushing):
     def _start_fresh(self) -> None:
         """Everything a process needs of its own: queue, locks, thread, counters."""
         self._pid = os.getpid()
-        self._counters = Counters()
+        self._counters = Counters(self._telemetry)
         self._drop_lock = threading.Lock()
         self._burst = 0
         self._queue = open_queue(self._config)
@@ -75,6 +83,8 @@ class Batcher(Flushing):
             queue.full_reason != "queue_full" or not self._wait_for_room(message)
         ):
             return self._drop(message, queue.full_reason)
+        if self._counting:
+            self._telemetry.queued(1)
         if self._thread is None:
             self._start_worker()
         waiting = len(queue)
@@ -136,3 +146,8 @@ class Batcher(Flushing):
         self._closing = closing
         if closing:
             self._final = FlushResult()
+
+
+def _pending_of(batcher: Optional[Batcher]) -> int:
+    """The gauge's reading of one client's queue (0 once the client is gone)."""
+    return batcher.pending if batcher is not None else 0

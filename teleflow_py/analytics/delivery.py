@@ -25,7 +25,7 @@ from .batch import Batch, decode
 from .queue import MessageQueue
 from .stats import Counters
 
-logger = logging.getLogger("teleflow_py")
+logger = logging.getLogger("teleflow_py.analytics")
 
 IDEMPOTENCY_HEADER = "X-Idempotency-Key"
 
@@ -94,6 +94,7 @@ class Sender:
             IDEMPOTENCY_HEADER,
             kind="batch",
             accepts=lambda response: self._accepts(batch, response),
+            events=len(batch),
         )
         attempts = Attempts(call, self._sending)
         try:

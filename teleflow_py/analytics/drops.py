@@ -15,7 +15,7 @@ from .batch import Batch, Message, decode
 from .spool_share import Queue
 from .stats import Counters
 
-logger = logging.getLogger("teleflow_py")
+logger = logging.getLogger("teleflow_py.analytics")
 
 
 class Drops:

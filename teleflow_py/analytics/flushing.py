@@ -11,7 +11,7 @@ import math
 import os
 import threading
 import time
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from .._core.deadline import clamp_wait
 from ..errors import ValidationError
@@ -19,7 +19,7 @@ from .spool import Spool
 from .stats import AnalyticsStats, FlushResult, result_between
 from .worker import Worker
 
-logger = logging.getLogger("teleflow_py")
+logger = logging.getLogger("teleflow_py.analytics")
 
 
 def _check_timeout(timeout: Any) -> Optional[float]:
@@ -40,6 +40,7 @@ class Flushing(Worker):
     _budget: float
     _before_shutdown: AnalyticsStats
     _final: Optional[FlushResult]
+    _unwatch: Callable[[], None]
 
     def stats(self) -> AnalyticsStats:
         """Totals so far (see :class:`AnalyticsStats`)."""
@@ -203,6 +204,7 @@ class Flushing(Worker):
             self._queue.persist(force=True)
         except Exception:
             logger.exception("teleflow_py analytics: writing the spool at shutdown failed")
+        self._unwatch()
         result = self._result_since(self._before_shutdown)
         if result.pending and isinstance(self._queue, Spool):
             logger.warning(

@@ -22,7 +22,7 @@ from typing_extensions import Protocol
 from .._fork import on_fork
 from .ids import forget_ids_after_fork
 
-logger = logging.getLogger("teleflow_py")
+logger = logging.getLogger("teleflow_py.analytics")
 
 
 class Managed(Protocol):

@@ -37,7 +37,7 @@ from .ids import new_message_id
 from .queue import MemoryQueue, message_size
 from .spool_file import SpoolError, SpoolStorageError, is_storage_fault, rollback
 
-logger = logging.getLogger("teleflow_py")
+logger = logging.getLogger("teleflow_py.analytics")
 
 T = TypeVar("T")
 

@@ -18,7 +18,7 @@ from .ids import new_message_id
 from .queue import MemoryQueue
 from .spool import Spool
 
-logger = logging.getLogger("teleflow_py")
+logger = logging.getLogger("teleflow_py.analytics")
 
 Queue = Union[MemoryQueue, Spool]
 

@@ -8,6 +8,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Deque, Dict, List, Optional, Tuple
 
+from .._core.tracing import NOOP, Telemetry
+
 #: How many recent errors are kept for :class:`FlushResult.errors`.
 MAX_KEPT_ERRORS = 100
 
@@ -99,8 +101,10 @@ class FlushResult:
 class Counters:
     """Thread-safe totals. Updated once per batch or per dropped event, never per ``put``."""
 
-    def __init__(self) -> None:
+    def __init__(self, telemetry: Telemetry = NOOP) -> None:
         self._lock = threading.Lock()
+        # Deliveries and drops are also metrics (teleflow.analytics.delivered / .dropped).
+        self._telemetry = telemetry
         self.accepted = 0
         self.rejected = 0
         self.batches = 0
@@ -122,6 +126,8 @@ class Counters:
             self.batches += batches
             if accepted:
                 self.last_success_at = time.time()
+        if accepted:
+            self._telemetry.delivered(accepted)
 
     def retried(self) -> None:
         """Count one retry of a batch."""
@@ -137,6 +143,7 @@ class Counters:
         """Count events dropped before reaching the server."""
         with self._lock:
             self.dropped_by_reason[reason] = self.dropped_by_reason.get(reason, 0) + count
+        self._telemetry.dropped(count, reason)
 
     def error(self, error: Exception) -> None:
         """Remember an error for the results of flushes running now."""

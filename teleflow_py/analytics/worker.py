@@ -18,7 +18,7 @@ from .delivery import Outcome, Sender
 from .drops import Drops
 from .lifecycle import prepare_green_resolver, warn_if_uwsgi_without_threads
 
-logger = logging.getLogger("teleflow_py")
+logger = logging.getLogger("teleflow_py.analytics")
 
 # After a batch was given back (the server is failing), the worker pauses before trying
 # again: 1 s, then doubling up to this cap, so an outage is not hammered.

@@ -348,6 +348,9 @@ class OpenTelemetry(Telemetry):
                     self._meters = [provider, instruments]
         return instruments  # type: ignore[no-any-return]
 
+    def recording(self) -> bool:
+        return self._tracer() is not None or self._instruments() is not None
+
     def call(self, info: CallInfo) -> CallSpan:
         tracer = self._tracer()
         instruments = self._instruments()

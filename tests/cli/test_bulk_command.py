@@ -18,7 +18,15 @@ from child_signals import teleflow_command
 
 from teleflow_py.emulator import Emulator
 
-from .conftest import API_KEY, Runner, command_env, run_command, sent_lines, write_jsonl
+from .conftest import (
+    API_KEY,
+    Runner,
+    command_env,
+    run_command,
+    run_in_process,
+    sent_lines,
+    write_jsonl,
+)
 
 BULK = "/v1/events/trigger/bulk"
 SUMMARY_FIELDS = {
@@ -447,3 +455,24 @@ def test_plain_lines_on_a_terminal_without_the_cli_extra(
     drawn = _run_on_a_terminal(["bulk", str(data)], command_env(emulator.url), hide_tqdm)
     assert "teleflow bulk: " in drawn and "events sent so far" in drawn
     assert "%|" not in drawn
+
+
+def test_the_progress_line_says_when_requests_wait_for_the_rate_limit(tmp_path: Path) -> None:
+    # 100 tokens a second and a bulk request costs 100: each request waits about 1 s.
+    path = write_jsonl(tmp_path / "paced.jsonl", 400)
+    with Emulator(rate_limit_tier=100) as emulator:
+        paced = run_in_process(["bulk", str(path)], base_url=emulator.url)
+        assert paced.code == 0, paced.err
+        assert "waiting for the rate limit" in paced.err
+        assert len(emulator.triggers()) == 400
+        assert not [r for r in emulator.requests() if r["status"] == 429]
+
+
+def test_no_pacing_sends_at_once_and_a_429_still_waits_and_retries(tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "unpaced.jsonl", 300)
+    with Emulator(rate_limit_tier=100) as emulator:
+        ran = run_in_process(["bulk", str(path), "--no-pacing"], base_url=emulator.url)
+        assert ran.code == 0, ran.err
+        assert "waiting for the rate limit" not in ran.err
+        assert [r for r in emulator.requests() if r["status"] == 429]
+        assert sorted(t["payload"]["line"] for t in emulator.triggers()) == list(range(1, 301))

@@ -21,7 +21,7 @@ from teleflow_py import (
 )
 from teleflow_py._core.attempts import Attempts, Failure, Send, Sleep
 from teleflow_py._core.calls import Call
-from teleflow_py._core.deadline import SharedPause
+from teleflow_py._core.deadline import Deadline, SharedPause
 from teleflow_py._core.hooks import NO_OBSERVER, AttemptObserver
 from teleflow_py._core.limits import Answer, Timeouts
 from teleflow_py._core.retry import RetryPolicy
@@ -42,6 +42,7 @@ def sending(observer: AttemptObserver = NO_OBSERVER, **changes: Any) -> Sending:
         deadline=30.0,
         max_response_bytes=1000,
         observer=observer,
+        paced=observer is not NO_OBSERVER,
     )
     return base._replace(**changes)
 
@@ -150,19 +151,18 @@ def test_a_shared_pause_is_waited_before_the_deadline_starts_and_a_429_sets_it()
 
 
 class Recorder:
-    """An observer that records every hook, and asks for a pacing delay once."""
+    """An observer that records every hook, and asks for the pacing delays given, in turn."""
 
-    def __init__(self, delay: float = 0.0) -> None:
-        self.delay = delay
+    def __init__(self, *delays: float) -> None:
+        self.delays = list(delays)
         self.seen: List[Tuple[Any, ...]] = []
 
     def call_started(self, call: Call) -> None:
         self.seen.append(("call_started", call.kind))
 
-    def delay_before_send(self, call: Call, attempt: int) -> float:
+    def delay_before_send(self, call: Call, attempt: int, deadline: Deadline) -> float:
         self.seen.append(("delay_before_send", attempt))
-        delay, self.delay = self.delay, 0.0
-        return delay
+        return self.delays.pop(0) if self.delays else 0.0
 
     def attempt_started(self, call: Call, attempt: int, headers: MutableMapping[str, str]) -> None:
         headers["traceparent"] = f"00-trace-{attempt}"
@@ -186,7 +186,7 @@ class Recorder:
 
 
 def test_the_observer_sees_every_event_of_a_call_in_order_and_may_pace_and_add_headers() -> None:
-    recorder = Recorder(delay=0.25)
+    recorder = Recorder(0.25)
     flow = Attempts(CALL, sending(recorder)).flow()
     assert next(flow) == Sleep(0.25, "pacing")
     step = flow.send(True)
@@ -199,6 +199,7 @@ def test_the_observer_sees_every_event_of_a_call_in_order_and_may_pace_and_add_h
         ("call_started", "trigger"),
         ("delay_before_send", 0),
         ("waiting", 0, "pacing"),
+        ("delay_before_send", 0),  # asked again after the wait: nothing more
         ("attempt_started", 0),
         ("attempt_failed", 0, "APIConnectionError"),
         ("waiting", 1, "retry"),
@@ -210,12 +211,46 @@ def test_the_observer_sees_every_event_of_a_call_in_order_and_may_pace_and_add_h
 
 
 def test_a_pacing_delay_past_the_deadline_ends_the_call_before_waiting() -> None:
-    recorder = Recorder(delay=math.inf)
+    recorder = Recorder(math.inf)
     flow = Attempts(CALL, sending(recorder, deadline=5.0)).flow()
     with pytest.raises(APITimeoutError) as caught:
         next(flow)
     assert not caught.value.retryable
     assert recorder.seen[-1] == ("call_ended", "APITimeoutError")
+
+
+def test_the_loop_asks_again_after_each_pacing_wait_until_the_answer_is_now() -> None:
+    # A pacer waiting for the first answer of a bucket says "look again in 10 ms".
+    recorder = Recorder(0.01, 0.01, 0.0)
+    flow = Attempts(CALL, sending(recorder)).flow()
+    assert next(flow) == Sleep(0.01, "pacing")
+    assert flow.send(True) == Sleep(0.01, "pacing")
+    assert isinstance(flow.send(True), Send)
+    assert [event for event in recorder.seen if event[0] == "delay_before_send"] == [
+        ("delay_before_send", 0)
+    ] * 3
+
+
+def test_with_pacing_off_the_observer_is_not_asked_for_a_delay() -> None:
+    recorder = Recorder(5.0)
+    flow = Attempts(CALL, sending(recorder, paced=False)).flow()
+    assert isinstance(next(flow), Send)
+    assert ("delay_before_send", 0) not in recorder.seen
+
+
+def test_with_pacing_on_a_spent_window_does_not_pause_a_bulk_call_by_whole_seconds() -> None:
+    spent = Answer(
+        201,
+        {"RateLimit-Remaining": "0", "RateLimit-Reset": "1"},
+        b'{"data":[{"status":"processed"}]}',
+    )
+    for paced, paused in ((True, False), (False, True)):
+        pause = SharedPause()
+        flow = Attempts(CALL, sending(Recorder(), paced=paced), pause).flow()
+        next(flow)
+        with pytest.raises(StopIteration):
+            flow.send(spent)
+        assert (pause.remaining() > 0) is paused
 
 
 def test_a_call_interrupted_in_its_driver_still_ends_for_the_observer() -> None:

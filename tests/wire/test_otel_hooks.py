@@ -13,7 +13,6 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 from typing import Any, Dict, Iterator, List, Tuple
 
 import pytest
@@ -29,14 +28,11 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from teleflow_py._core.tracing import (
     NOOP,
-    WAIT_RATE_LIMIT,
     WAIT_RETRY_AFTER,
     CallInfo,
     Telemetry,
 )
 from teleflow_py.integrations._opentelemetry import OpenTelemetry
-
-from .trace_tree import draw
 
 API_KEY = "sk_test_0123456789abcdef"
 URL = "https://user:secret@api.teleflow.example:8443/v1/events/trigger"
@@ -276,31 +272,6 @@ print("ok")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "ok"
     assert NOOP.enabled is False
-
-
-def example_trace(telemetry: Telemetry) -> None:
-    """The call drawn on docs/observability.rst: paced, refused once by a 429, then accepted."""
-    url = "https://api.teleflow.example/v1/events/trigger"
-    tracer = telemetry._tracer()  # type: ignore[attr-defined]
-    with tracer.start_as_current_span("POST /signup", kind=SpanKind.SERVER):
-        call = telemetry.call(
-            CallInfo("trigger", workflow="welcome", idempotency_key="2f1c…", events=1)
-        )
-        call.waited(0.034, WAIT_RATE_LIMIT)
-        call.attempt("POST", url, 0, {}, "/v1/events/trigger").answered(429)
-        call.waited(0.2, WAIT_RETRY_AFTER)
-        call.attempt("POST", url, 1, {}, "/v1/events/trigger").answered(201)
-        call.succeeded("txn-8d2e")
-
-
-def test_the_trace_on_the_observability_page_is_what_the_hooks_record(sdk: Any) -> None:
-    telemetry, exporter, _ = sdk
-    example_trace(telemetry)
-    drawn = draw(exporter.get_finished_spans())
-    page = (Path(__file__).resolve().parents[2] / "docs" / "observability.rst").read_text("utf-8")
-    block = page.split(".. trace-example-start\n", 1)[1].split("\n.. trace-example-end", 1)[0]
-    shown = "\n".join(line[3:] for line in block.splitlines() if line.startswith("   "))
-    assert shown == drawn
 
 
 def test_a_provider_named_in_the_environment_is_used() -> None:
