@@ -266,7 +266,8 @@ def test_with_default_concurrency_a_failure_still_resumes_to_exactly_once(
     ran = cli_here("bulk", str(data), "--json")
     assert ran.code == 1
     first_unsent = ran.json["first_unsent_line"]
-    assert first_unsent in (1, 101, 201, 301, 401, 501, 601, 701)
+    # The failed request may be any of the first ones to arrive (eight in flight).
+    assert first_unsent in range(1, 1001, 100)
     assert set(range(1, first_unsent)) <= set(sent_lines(emulator))
     resumed = cli_here("bulk", str(data), "--resume-from", str(first_unsent))
     assert resumed.code == 0, resumed.err
