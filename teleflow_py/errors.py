@@ -44,12 +44,12 @@ notification may or may not have been sent, and sending it again may send it twi
 
 from __future__ import annotations
 
-import json
 import re
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Tuple, Type
 
 from ._core.headers import CaseInsensitiveDict
 from ._core.retry import server_requested_wait
+from ._hints import mentions_daily_quota, next_step
 from .response import request_id_of
 
 if TYPE_CHECKING:
@@ -442,71 +442,6 @@ class EventsRejectedError(TeleflowError):
         super().__init__(f"the server rejected {rejected} of {total} events{suffix}")
 
 
-#: The environment variable the key comes from when ``api_key=`` is not passed (the same
-#: as ``config.API_KEY_ENV``, which this module cannot import: config imports it).
-_KEY_ENV = "TELEFLOW_API_KEY"
-
-
-def next_step(
-    status: int, server_message: str, response: Optional[Response], key_hint: str = ""
-) -> str:
-    """What the user can do about an error answer, in words; ``""`` when nothing specific.
-
-    Args:
-        status: the HTTP status.
-        server_message: the server's message, as one line.
-        response: the exchange (its request body names the workflow of a trigger).
-        key_hint: which key was sent, safe to print (named on a 401).
-    """
-    if status == 401:
-        if key_hint:
-            return (
-                f"the server refused {key_hint}: it must be a key of this environment "
-                f"(pass the right one as api_key= or set {_KEY_ENV})"
-            )
-        return (
-            f"check the API key (the api_key= argument, or the {_KEY_ENV} environment "
-            "variable when none is passed): it must be a key of this environment"
-        )
-    if status == 402:
-        return "the plan's event quota is spent: nothing was sent; upgrade the plan or wait"
-    if status == 422 and "workflow_not_found" in server_message:
-        name = _workflow_of(response)
-        which = f"no workflow {name!r}" if name else "no such workflow"
-        return (
-            f"{which}: check its name (the workflow identifier in the dashboard), or create "
-            "it there (on the local emulator started with --workflow, add --workflow "
-            f"{name or 'NAME'})"
-        )
-    if status == 403:
-        return "this API key may not do this: check that it is a key of the right environment"
-    if status == 404 and server_message.startswith("Cannot "):
-        return "no such route: base_url must be the API's root (the SDK adds /v1/...)"
-    if status == 413:
-        return "the request is over the server's size limit: send fewer or smaller events"
-    if status == 429:
-        if is_daily_quota(server_message):
-            return "the daily quota is spent: it renews the next day (or raise the plan's quota)"
-        return "the rate limit is spent: send less often, or let calls wait longer (deadline)"
-    if status >= 500:
-        return (
-            "the server failed: try again later; a repeat with the same idempotency key is safe "
-            "where the server deduplicates"
-        )
-    return ""
-
-
-def _workflow_of(response: Optional[Response]) -> str:
-    if response is None or not response.request_body:
-        return ""
-    try:
-        body = json.loads(response.request_body)
-    except (ValueError, RecursionError):
-        return ""
-    name = body.get("name") if isinstance(body, dict) else None
-    return name if isinstance(name, str) else ""
-
-
 _STATUS_CLASSES: Dict[int, Type[APIError]] = {
     400: BadRequestError,
     401: AuthenticationError,
@@ -523,13 +458,12 @@ _STATUS_CLASSES: Dict[int, Type[APIError]] = {
     504: GatewayTimeoutError,
 }
 
-_DAILY = re.compile(r"daily|per[ _-]?day", re.IGNORECASE)
 _SECOND = re.compile(r"second", re.IGNORECASE)
 
 
 def is_daily_quota(body: Any) -> bool:
     """Whether a 429 body says the daily quota is spent (text mentions a daily limit)."""
-    return bool(_DAILY.search(_extract_message(body) + " " + str(_error_field(body))))
+    return mentions_daily_quota(_extract_message(body) + " " + str(_error_field(body)))
 
 
 def _error_field(body: Any) -> str:

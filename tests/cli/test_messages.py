@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from teleflow_py import APIError, AuthenticationError, Client, UnprocessableEntityError, errors
+from teleflow_py import APIError, AuthenticationError, Client, UnprocessableEntityError, _hints
 from teleflow_py.config import API_KEY_ENV
 from teleflow_py.emulator import Emulator
 
@@ -223,4 +223,4 @@ def test_a_connection_failure_in_the_command_says_where_to_look() -> None:
 
 
 def test_the_hint_names_the_same_variable_the_client_reads() -> None:
-    assert errors._KEY_ENV == API_KEY_ENV
+    assert _hints.KEY_ENV == API_KEY_ENV
