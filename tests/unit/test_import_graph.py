@@ -24,6 +24,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "teleflow_py"
 VALUES = {
     "teleflow_py._bodies",
     "teleflow_py._credential",
+    "teleflow_py._hints",
     "teleflow_py._validation",
     "teleflow_py._version",
     "teleflow_py.config",
