@@ -23,6 +23,9 @@ import math
 from dataclasses import dataclass
 from typing import Mapping, Optional
 
+from .headers import CaseInsensitiveDict
+from .retry import non_negative_number
+
 #: libs/shared/src/consts/rate-limiting/apiRateLimits.ts, DEFAULT_API_RATE_LIMIT_COST_CONFIG.
 COSTS: Mapping[str, int] = {"single": 1, "bulk": 100}
 
@@ -97,11 +100,9 @@ class Policy:
 
 
 def _number(text: str) -> Optional[float]:
-    try:
-        value = float(text.strip())
-    except ValueError:
-        return None
-    return value if math.isfinite(value) and value >= 0 else None
+    value = non_negative_number(text)
+    # Unlike a retry wait, a rate-limit field of infinity is unreadable, not "wait forever".
+    return value if value is not None and value != math.inf else None
 
 
 def parse_policy(text: Optional[str]) -> Optional[Policy]:
@@ -160,17 +161,6 @@ class RateLimitFields:
         )
 
 
-def _header(headers: Mapping[str, str], name: str) -> Optional[str]:
-    value = headers.get(name)
-    if value is not None:
-        return value
-    lowered = name.lower()
-    for key, candidate in headers.items():
-        if key.lower() == lowered:
-            return candidate
-    return None
-
-
 def _integer(text: Optional[str]) -> Optional[int]:
     value = _number(text) if text is not None else None
     return int(value) if value is not None else None
@@ -185,12 +175,14 @@ def read_fields(headers: Mapping[str, str]) -> RateLimitFields:
     Args:
         headers: the answer's headers.
     """
-    policy_text = _header(headers, "RateLimit-Policy")
-    reset = _header(headers, "RateLimit-Reset")
-    retry_after = _header(headers, "Retry-After")
+    if not isinstance(headers, CaseInsensitiveDict):
+        headers = CaseInsensitiveDict(headers)
+    policy_text = headers.get("RateLimit-Policy")
+    reset = headers.get("RateLimit-Reset")
+    retry_after = headers.get("Retry-After")
     return RateLimitFields(
-        limit=_integer(_header(headers, "RateLimit-Limit")),
-        remaining=_integer(_header(headers, "RateLimit-Remaining")),
+        limit=_integer(headers.get("RateLimit-Limit")),
+        remaining=_integer(headers.get("RateLimit-Remaining")),
         reset=_number(reset) if reset is not None else None,
         policy_text=policy_text,
         policy=parse_policy(policy_text),

@@ -14,6 +14,8 @@ import time
 from dataclasses import dataclass
 from typing import Callable, FrozenSet, Mapping, Optional
 
+from .headers import CaseInsensitiveDict
+
 #: Statuses the Events API retries: timeouts, in-flight conflicts, rate limits, gateway errors.
 EVENTS_RETRYABLE_STATUSES: FrozenSet[int] = frozenset({408, 409, 429, 502, 503, 504})
 
@@ -26,18 +28,8 @@ BATCH_RETRYABLE_STATUSES: FrozenSet[int] = frozenset(
 _EPOCH_THRESHOLD = 1_000_000_000
 
 
-def _header(headers: Mapping[str, str], name: str) -> Optional[str]:
-    value = headers.get(name)
-    if value is not None:
-        return value
-    lowered = name.lower()
-    for key, candidate in headers.items():
-        if key.lower() == lowered:
-            return candidate
-    return None
-
-
-def _non_negative_float(text: str) -> Optional[float]:
+def non_negative_number(text: str) -> Optional[float]:
+    """A header's number of seconds (or milliseconds), or ``None`` when negative or not a number."""
     try:
         value = float(text.strip())
     except ValueError:
@@ -58,15 +50,17 @@ def server_requested_wait(
     (seconds until the window resets, or an epoch timestamp). Unparseable values are ignored.
     """
     clock = now or time.time
+    if not isinstance(headers, CaseInsensitiveDict):
+        headers = CaseInsensitiveDict(headers)
     for name in ("X-Secondly-Retry-After", "retry-after-ms"):
-        raw = _header(headers, name)
+        raw = headers.get(name)
         if raw is not None:
-            millis = _non_negative_float(raw)
+            millis = non_negative_number(raw)
             if millis is not None:
                 return millis / 1000.0
-    raw = _header(headers, "Retry-After")
+    raw = headers.get("Retry-After")
     if raw is not None:
-        seconds = _non_negative_float(raw)
+        seconds = non_negative_number(raw)
         if seconds is not None:
             return seconds
         try:
@@ -75,9 +69,9 @@ def server_requested_wait(
             parsed = None
         if parsed is not None:
             return max(0.0, parsed.timestamp() - clock())
-    raw = _header(headers, "RateLimit-Reset")
+    raw = headers.get("RateLimit-Reset")
     if raw is not None:
-        seconds = _non_negative_float(raw)
+        seconds = non_negative_number(raw)
         if seconds is not None:
             return max(0.0, seconds - clock()) if seconds > _EPOCH_THRESHOLD else seconds
     return None
