@@ -17,7 +17,7 @@ import importlib
 import os
 import threading
 import time
-from typing import Any, Callable, Dict, Iterable, List, MutableMapping, Optional
+from typing import Any, Callable, Dict, Iterable, List, MutableMapping, Optional, Tuple
 
 from opentelemetry import context as otel_context
 from opentelemetry import metrics, propagate, trace
@@ -60,18 +60,30 @@ except ImportError:  # pragma: no cover
 _UNKNOWN: Any = object()
 
 
-def _global(module: Any, name: str, from_environment: bool) -> Any:
-    """The provider set with ``set_*_provider``, None when none is, cheaply.
+def _active(
+    explicit: Any,
+    module: Any,
+    name: str,
+    from_environment: bool,
+    lookup: Callable[[], Any],
+    idle: Tuple[type, ...],
+) -> Any:
+    """The provider that records: ``explicit``, else the one set with ``set_*_provider``.
 
-    ``get_tracer_provider()`` reads ``os.environ`` on every call until a provider is set (a
-    few microseconds); the module's global says the same in one attribute read. When the
-    global is not where it is expected, or a provider is named in the environment (made on
-    first use), the answer is :data:`_UNKNOWN` and the public function decides.
+    None when there is none or it is one of the ``idle`` classes (records nothing).
+    ``lookup()`` (``get_tracer_provider()``) reads ``os.environ`` on every call until a
+    provider is set (a few microseconds); the module's global says the same in one
+    attribute read. The public ``lookup`` decides only when the global is not where it is
+    expected, or a provider is named in the environment (made on first use).
     """
-    provider = getattr(module, name, _UNKNOWN)
-    if provider is None and from_environment:
-        return _UNKNOWN
-    return provider
+    provider = explicit or getattr(module, name, _UNKNOWN)
+    if provider is None:
+        if not from_environment:
+            return None
+        provider = lookup()
+    elif provider is _UNKNOWN:
+        provider = lookup()
+    return None if isinstance(provider, idle) else provider
 
 
 SCOPE = "teleflow_py"
@@ -316,12 +328,15 @@ class OpenTelemetry(Telemetry):
         self._env_meter = "OTEL_PYTHON_METER_PROVIDER" in os.environ
 
     def _tracer(self) -> Optional[trace.Tracer]:
-        provider = self._tracer_provider or _global(trace, "_TRACER_PROVIDER", self._env_tracer)
+        provider = _active(
+            self._tracer_provider,
+            trace,
+            "_TRACER_PROVIDER",
+            self._env_tracer,
+            trace.get_tracer_provider,
+            _IDLE_TRACERS,
+        )
         if provider is None:
-            return None
-        if provider is _UNKNOWN:
-            provider = trace.get_tracer_provider()
-        if isinstance(provider, _IDLE_TRACERS):
             return None
         cached_provider, tracer = self._tracers
         if cached_provider is not provider:
@@ -330,14 +345,15 @@ class OpenTelemetry(Telemetry):
         return tracer  # type: ignore[no-any-return]
 
     def _instruments(self) -> Optional[_Instruments]:
-        provider = self._meter_provider or _global(
-            _metrics_state, "_METER_PROVIDER", self._env_meter
+        provider = _active(
+            self._meter_provider,
+            _metrics_state,
+            "_METER_PROVIDER",
+            self._env_meter,
+            metrics.get_meter_provider,
+            _IDLE_METERS,
         )
         if provider is None:
-            return None
-        if provider is _UNKNOWN:
-            provider = metrics.get_meter_provider()
-        if isinstance(provider, _IDLE_METERS):
             return None
         cached_provider, instruments = self._meters
         if cached_provider is not provider:
