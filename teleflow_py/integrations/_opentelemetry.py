@@ -17,7 +17,7 @@ import importlib
 import os
 import threading
 import time
-from typing import Any, Callable, Dict, Iterable, List, MutableMapping, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, List, MutableMapping, NamedTuple, Optional, Tuple
 
 from opentelemetry import context as otel_context
 from opentelemetry import metrics, propagate, trace
@@ -60,30 +60,36 @@ except ImportError:  # pragma: no cover
 _UNKNOWN: Any = object()
 
 
-def _active(
-    explicit: Any,
-    module: Any,
-    name: str,
-    from_environment: bool,
-    lookup: Callable[[], Any],
-    idle: Tuple[type, ...],
-) -> Any:
+class _Signal(NamedTuple):
+    """Where the API keeps one signal's global provider, and which providers record nothing."""
+
+    module: Any
+    attribute: str  # the global set by ``set_*_provider``
+    lookup: Callable[[], Any]  # the public function: ``get_tracer_provider``, ...
+    idle: Tuple[type, ...]
+
+
+_TRACES = _Signal(trace, "_TRACER_PROVIDER", trace.get_tracer_provider, _IDLE_TRACERS)
+_METRICS = _Signal(_metrics_state, "_METER_PROVIDER", metrics.get_meter_provider, _IDLE_METERS)
+
+
+def _active(explicit: Any, signal: _Signal, from_environment: bool) -> Any:
     """The provider that records: ``explicit``, else the one set with ``set_*_provider``.
 
-    None when there is none or it is one of the ``idle`` classes (records nothing).
-    ``lookup()`` (``get_tracer_provider()``) reads ``os.environ`` on every call until a
-    provider is set (a few microseconds); the module's global says the same in one
-    attribute read. The public ``lookup`` decides only when the global is not where it is
-    expected, or a provider is named in the environment (made on first use).
+    None when there is none or it is one of the signal's idle classes (records nothing).
+    ``get_tracer_provider()`` reads ``os.environ`` on every call until a provider is set (a
+    few microseconds); the module's global says the same in one attribute read. The public
+    function decides only when the global is not where it is expected, or a provider is
+    named in the environment (made on first use).
     """
-    provider = explicit or getattr(module, name, _UNKNOWN)
+    provider = explicit or getattr(signal.module, signal.attribute, _UNKNOWN)
     if provider is None:
         if not from_environment:
             return None
-        provider = lookup()
+        provider = signal.lookup()
     elif provider is _UNKNOWN:
-        provider = lookup()
-    return None if isinstance(provider, idle) else provider
+        provider = signal.lookup()
+    return None if isinstance(provider, signal.idle) else provider
 
 
 SCOPE = "teleflow_py"
@@ -328,14 +334,7 @@ class OpenTelemetry(Telemetry):
         self._env_meter = "OTEL_PYTHON_METER_PROVIDER" in os.environ
 
     def _tracer(self) -> Optional[trace.Tracer]:
-        provider = _active(
-            self._tracer_provider,
-            trace,
-            "_TRACER_PROVIDER",
-            self._env_tracer,
-            trace.get_tracer_provider,
-            _IDLE_TRACERS,
-        )
+        provider = _active(self._tracer_provider, _TRACES, self._env_tracer)
         if provider is None:
             return None
         cached_provider, tracer = self._tracers
@@ -345,14 +344,7 @@ class OpenTelemetry(Telemetry):
         return tracer  # type: ignore[no-any-return]
 
     def _instruments(self) -> Optional[_Instruments]:
-        provider = _active(
-            self._meter_provider,
-            _metrics_state,
-            "_METER_PROVIDER",
-            self._env_meter,
-            metrics.get_meter_provider,
-            _IDLE_METERS,
-        )
+        provider = _active(self._meter_provider, _METRICS, self._env_meter)
         if provider is None:
             return None
         cached_provider, instruments = self._meters
