@@ -102,6 +102,11 @@ def _shutdown_all() -> None:
                 started.append(batcher)
         except Exception:
             logger.exception("teleflow_py analytics: shutdown at exit failed")
+    if started:
+        logger.debug(
+            "teleflow_py analytics: the exit flush started: %d events to deliver",
+            sum(b.pending for b in started),
+        )
     for batcher in started:
         try:
             batcher.finish_shutdown()

@@ -10,7 +10,7 @@ import textwrap
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from child_signals import SIGINT_DEFAULT
 
@@ -64,7 +64,9 @@ def run_script(path: Path, timeout: float = HANG_GUARD) -> subprocess.CompletedP
     )
 
 
-def start_python(code: str, extra_path: Sequence[Path] = ()) -> subprocess.Popen[str]:
+def start_python(
+    code: str, extra_path: Sequence[Path] = (), extra_env: Optional[Dict[str, str]] = None
+) -> subprocess.Popen[str]:
     """Start ``code`` in a new interpreter; it should print ``ready`` when set up.
 
     Ctrl-C (SIGINT) interrupts it as in a terminal, even where the test run ignores SIGINT.
@@ -74,7 +76,7 @@ def start_python(code: str, extra_path: Sequence[Path] = ()) -> subprocess.Popen
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env=child_env(extra_path),
+        env={**child_env(extra_path), **(extra_env or {})},
     )
 
 

@@ -78,23 +78,31 @@ def test_ctrl_c_during_the_exit_flush_ends_it_and_reports_the_loss() -> None:
     listener.settimeout(HANG_GUARD)
     try:
         url = f"http://127.0.0.1:{listener.getsockname()[1]}"
-        # A long exit budget: only the interrupt can end this exit in time. The child says
-        # when its exit begins (atexit runs the SDK's hook right after this later one), so
-        # the interrupt arrives during the exit flush, not while the script still runs.
+        # A long exit budget: only the interrupt can end this exit in time. The SDK's own
+        # DEBUG line says when the exit flush has started, so the interrupt arrives during
+        # it (a mark printed by another atexit hook could be followed by the interrupt
+        # before the SDK's hook begins, on a loaded machine).
         child = start_python(
             f"""
-            import atexit
             from teleflow_py import Client
             client = Client(api_key={API_KEY!r}, base_url={url!r}, shutdown_timeout=600)
-            atexit.register(print, "exiting", flush=True)
             for n in range(100):
                 client.track("e", user_id="u", properties={{"n": n}})
-            """
+            """,
+            extra_env={"TELEFLOW_LOG": "debug"},
         )
         connection, _ = listener.accept()
-        assert child.stdout is not None and child.stdout.readline() == "exiting\n"
+        assert child.stderr is not None
+        seen = []
+        for line in child.stderr:
+            seen.append(line)
+            if "the exit flush started: 100 events to deliver" in line:
+                break
+        else:
+            raise AssertionError("the exit flush never started:\n" + "".join(seen))
         child.send_signal(signal.SIGINT)
-        _, err = child.communicate(timeout=HANG_GUARD)
+        _, rest = child.communicate(timeout=HANG_GUARD)
+        err = "".join(seen) + rest
         connection.close()
     finally:
         listener.close()
