@@ -14,13 +14,15 @@ import argparse
 import os
 import stat
 import sys
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from queue import SimpleQueue
 from typing import IO, Any, Dict, Iterator, List, Optional, Tuple
 
 from ..client import Client
 from ..errors import ServerError
 from ..results import BulkTriggerResult
+from .ctrl_c import CtrlC
 from .jsonl import (
     ALL_LINES,
     DEFAULT_KEY_PREFIX,
@@ -117,6 +119,11 @@ class Summary:
     #: ``(first line, events)`` of every chunk the server accepted.
     sent_chunks: List[Tuple[int, int]] = field(default_factory=list)
     key_prefix: str = DEFAULT_KEY_PREFIX
+    #: Whether Ctrl-C stopped the run (whatever error is reported).
+    interrupted: bool = False
+    #: The chunks whose request failed after it was sent to a server that does not
+    #: deduplicate: the server may have processed them.
+    maybe_delivered_chunks: List[Chunk] = field(default_factory=list)
     _error_line: int = 0
 
     @property
@@ -127,8 +134,8 @@ class Summary:
     def stop(self, error: BaseException, first_unsent: int, chunk: Optional[Chunk]) -> None:
         """Record why the run stopped.
 
-        The failure at the earliest line is the one reported, unless the user interrupted
-        the run, which is reported whatever else failed.
+        The failure reported is one that may have been delivered (the user must check its
+        lines before sending them again), else Ctrl-C, else any; the earliest line first.
 
         Args:
             error: what stopped it.
@@ -136,11 +143,12 @@ class Summary:
             chunk: the chunk that failed, when a request failed.
         """
         self.unsent_from.append(first_unsent)
-        interrupted = isinstance(self.error, InterruptedByUser)
-        if (
-            self.error is None
-            or isinstance(error, InterruptedByUser)
-            or (not interrupted and first_unsent < self._error_line)
+        self.interrupted |= isinstance(error, InterruptedByUser)
+        if chunk is not None and maybe_delivered(error):
+            self.maybe_delivered_chunks.append(chunk)
+        if self.error is None or (_rank(error), -first_unsent) > (
+            _rank(self.error),
+            -self._error_line,
         ):
             self.error, self.failed_chunk, self._error_line = error, chunk, first_unsent
 
@@ -203,6 +211,10 @@ class Summary:
         return text
 
 
+def _rank(error: BaseException) -> int:
+    return 2 if maybe_delivered(error) else 1 if isinstance(error, InterruptedByUser) else 0
+
+
 class BulkSender:
     """Sends chunks with up to ``concurrency`` requests in flight; stops at the first failure.
 
@@ -232,30 +244,43 @@ class BulkSender:
         """Send every chunk, or stop at the first one that fails; return the summary.
 
         Failures (a bad line, an unreadable stream, a refused or unanswered request, Ctrl-C)
-        end up in the summary's ``error``, never raised.
+        end up in the summary's ``error``, never raised. After Ctrl-C no chunk is sent, and
+        the requests in flight are waited for: each is counted by its answer.
 
         Args:
             chunks: the chunks to send, as :func:`~teleflow_py.cli.jsonl.read_chunks` yields them.
         """
         summary = self.summary
         in_flight: Dict[Future[BulkTriggerResult], Chunk] = {}
+        # Futures as they finish, and None for a Ctrl-C that wakes the loop.
+        finished: SimpleQueue[Optional[Future[BulkTriggerResult]]] = SimpleQueue()
         # The first line not yet handed to a thread: where an interrupted run resumes.
         next_line = self._first_line
         executor = ThreadPoolExecutor(self._concurrency, thread_name_prefix="teleflow-bulk")
-        try:
+        # Ctrl-C is a flag checked between the steps below, so it never lands between a
+        # request handed to a thread and its recording, or its answer and its counting.
+        with CtrlC(wake=lambda: finished.put(None)) as ctrl_c:
             try:
-                for chunk in chunks:
-                    next_line = chunk.first_line
+                while summary.error is None:
+                    try:
+                        # Reading stdin may block for good: Ctrl-C interrupts it.
+                        chunk = ctrl_c.call(lambda: next(chunks, None))
+                    except KeyboardInterrupt:
+                        break
+                    if chunk is None:
+                        break
                     if summary.first_line is None:
                         summary.first_line = chunk.first_line
                     summary.last_line = chunk.last_line
-                    while self._full(in_flight, chunk) and summary.error is None:
-                        self._collect(in_flight, wait(in_flight, return_when=FIRST_COMPLETED).done)
-                    if summary.error is not None:
+                    while self._full(in_flight, chunk) and not self._stopping(ctrl_c):
+                        self._collect(in_flight, finished.get())
+                    if self._stopping(ctrl_c):
                         summary.unsent_from.append(chunk.first_line)
                         break
                     if chunk.events:
-                        in_flight[executor.submit(self._send, chunk)] = chunk
+                        future = executor.submit(self._send, chunk)
+                        in_flight[future] = chunk
+                        future.add_done_callback(finished.put)
                     else:
                         self._progress.advance(0, chunk.last_line - chunk.first_line + 1)
                     next_line = chunk.last_line + 1
@@ -263,18 +288,20 @@ class BulkSender:
                 summary.stop(bad, bad.chunk_first_line, None)
             except OSError as exc:
                 summary.stop(exc, next_line, None)
-            self._collect(in_flight, wait(in_flight).done)
-        except KeyboardInterrupt:
-            for future, chunk in in_flight.items():
-                if future.cancel():
-                    summary.unsent_from.append(chunk.first_line)
-            unsent = min([*summary.unsent_from, next_line])
-            summary.stop(InterruptedByUser("interrupted"), unsent, None)
-            self._collect(in_flight, wait([f for f in in_flight if not f.cancelled()]).done)
-        finally:
-            executor.shutdown(wait=True)
-            self._progress.close()
+            finally:
+                if ctrl_c.pressed:
+                    # Requests not yet started are not sent; the others are waited for.
+                    for future in in_flight:
+                        future.cancel()
+                    summary.stop(InterruptedByUser("interrupted"), next_line, None)
+                while in_flight:
+                    self._collect(in_flight, finished.get())
+                executor.shutdown(wait=True)
+                self._progress.close()
         return summary
+
+    def _stopping(self, ctrl_c: CtrlC) -> bool:
+        return self.summary.error is not None or ctrl_c.pressed
 
     def _full(self, in_flight: Dict[Future[BulkTriggerResult], Chunk], chunk: Chunk) -> bool:
         # At most ``concurrency`` requests, and at most IN_FLIGHT_WEIGHT of lines in flight
@@ -299,33 +326,41 @@ class BulkSender:
                 key = f"{chunk.key}-{step}"
         return self._client.trigger_bulk_event(chunk.events, idempotency_key=key)
 
-    def _collect(self, in_flight: Dict[Future[BulkTriggerResult], Chunk], done: Any) -> None:
+    def _collect(
+        self,
+        in_flight: Dict[Future[BulkTriggerResult], Chunk],
+        future: Optional[Future[BulkTriggerResult]],
+    ) -> None:
+        if future is None:  # a Ctrl-C woke the wait
+            return
         summary = self.summary
-        for future in sorted(done, key=lambda f: in_flight[f].first_line):
-            chunk = in_flight.pop(future)
-            error = future.exception()
-            if error is not None:
-                summary.stop(error, chunk.first_line, chunk)
-                continue
-            result = future.result()
-            summary.requests += 1
-            summary.events += len(chunk.events)
-            summary.sent_chunks.append((chunk.first_line, len(chunk.events)))
-            if any(r.headers.get(REPLAY_HEADER) == "true" for r in result.responses):
-                summary.replayed_requests += 1
-                summary.replayed_events += len(chunk.events)
-            summary.unconfirmed += len(result.unconfirmed)
-            for index, trigger in result.failed:
-                summary.not_processed += 1
-                if len(summary.not_processed_lines) < MAX_LISTED:
-                    summary.not_processed_lines.append(
-                        {
-                            "line": chunk.lines[index],
-                            "status": trigger.status,
-                            "error": trigger.error,
-                        }
-                    )
-            self._progress.advance(len(chunk.events), chunk.last_line - chunk.first_line + 1)
+        chunk = in_flight.pop(future)
+        if future.cancelled():
+            summary.unsent_from.append(chunk.first_line)
+            return
+        error = future.exception()
+        if error is not None:
+            summary.stop(error, chunk.first_line, chunk)
+            return
+        result = future.result()
+        summary.requests += 1
+        summary.events += len(chunk.events)
+        summary.sent_chunks.append((chunk.first_line, len(chunk.events)))
+        if any(r.headers.get(REPLAY_HEADER) == "true" for r in result.responses):
+            summary.replayed_requests += 1
+            summary.replayed_events += len(chunk.events)
+        summary.unconfirmed += len(result.unconfirmed)
+        for index, trigger in result.failed:
+            summary.not_processed += 1
+            if len(summary.not_processed_lines) < MAX_LISTED:
+                summary.not_processed_lines.append(
+                    {
+                        "line": chunk.lines[index],
+                        "status": trigger.status,
+                        "error": trigger.error,
+                    }
+                )
+        self._progress.advance(len(chunk.events), chunk.last_line - chunk.first_line + 1)
 
 
 def _open(path: str) -> IO[bytes]:
@@ -384,7 +419,11 @@ def _stop_line(summary: Summary, output: Output) -> str:
         lines = f"lines {chunk.first_line}-{chunk.last_line}"
         if maybe_delivered(error) and unsent is not None:
             # "may or may not have been delivered: ...": the server may have processed them.
+            uncertain = sorted(summary.maybe_delivered_chunks, key=lambda c: c.first_line)
+            lines = "lines " + ", ".join(f"{c.first_line}-{c.last_line}" for c in uncertain)
             what = f"{lines} {output.describe(error)}"
+            if summary.interrupted:
+                what = f"interrupted; {what}"
             return f"{what}; check them before carrying on with --resume-from {unsent}"
         what = f"{lines} not sent: {output.describe(error)}"
     else:
