@@ -15,13 +15,13 @@ import os
 import stat
 import sys
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
 from queue import SimpleQueue
-from typing import IO, Any, Dict, Iterator, List, Optional, Tuple
+from typing import IO, Dict, Iterator, Optional
 
 from ..client import Client
 from ..errors import ServerError
 from ..results import BulkTriggerResult
+from .bulk_summary import Summary, stop_line
 from .ctrl_c import CtrlC
 from .jsonl import (
     ALL_LINES,
@@ -41,7 +41,6 @@ from .output import (
     Output,
     UsageError,
     exit_code_for,
-    maybe_delivered,
     plural,
 )
 from .progress import Progress
@@ -98,121 +97,6 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         f"again on purpose (default: {DEFAULT_KEY_PREFIX})",
     )
     add_api_options(parser)
-
-
-@dataclass
-class Summary:
-    """What a bulk run did; ``first_unsent_line`` is where ``--resume-from`` carries on."""
-
-    first_line: Optional[int] = None
-    last_line: Optional[int] = None
-    events: int = 0
-    requests: int = 0
-    replayed_requests: int = 0
-    replayed_events: int = 0
-    not_processed: int = 0
-    not_processed_lines: List[Dict[str, Any]] = field(default_factory=list)
-    unconfirmed: int = 0
-    unsent_from: List[int] = field(default_factory=list)
-    error: Optional[BaseException] = None
-    failed_chunk: Optional[Chunk] = None
-    #: ``(first line, events)`` of every chunk the server accepted.
-    sent_chunks: List[Tuple[int, int]] = field(default_factory=list)
-    key_prefix: str = DEFAULT_KEY_PREFIX
-    #: Whether Ctrl-C stopped the run (whatever error is reported).
-    interrupted: bool = False
-    #: The chunks whose request failed after it was sent to a server that does not
-    #: deduplicate: the server may have processed them.
-    maybe_delivered_chunks: List[Chunk] = field(default_factory=list)
-    _error_line: int = 0
-
-    @property
-    def first_unsent_line(self) -> Optional[int]:
-        """The first line whose event is not confirmed sent, or ``None`` when all were."""
-        return min(self.unsent_from) if self.unsent_from else None
-
-    def stop(self, error: BaseException, first_unsent: int, chunk: Optional[Chunk]) -> None:
-        """Record why the run stopped.
-
-        The failure reported is one that may have been delivered (the user must check its
-        lines before sending them again), else Ctrl-C, else any; the earliest line first.
-
-        Args:
-            error: what stopped it.
-            first_unsent: the first line this failure left unsent.
-            chunk: the chunk that failed, when a request failed.
-        """
-        self.unsent_from.append(first_unsent)
-        self.interrupted |= isinstance(error, InterruptedByUser)
-        if chunk is not None and maybe_delivered(error):
-            self.maybe_delivered_chunks.append(chunk)
-        if self.error is None or (_rank(error), -first_unsent) > (
-            _rank(self.error),
-            -self._error_line,
-        ):
-            self.error, self.failed_chunk, self._error_line = error, chunk, first_unsent
-
-    def as_json(self, output: Output) -> Dict[str, Any]:
-        """The ``--json`` result.
-
-        Args:
-            output: where it goes (its key hint and names are used in the error's message).
-        """
-        return {
-            "ok": self.error is None and not self.not_processed,
-            "lines": {"first": self.first_line, "last": self.last_line},
-            "events": self.events,
-            "requests": self.requests,
-            "replayed_requests": self.replayed_requests,
-            "replayed_events": self.replayed_events,
-            "not_processed": self.not_processed,
-            "not_processed_lines": self.not_processed_lines,
-            "unconfirmed": self.unconfirmed,
-            "first_unsent_line": self.first_unsent_line,
-            "error": output.fields(self.error) if self.error is not None else None,
-        }
-
-    def as_text(self) -> str:
-        """The human summary: its line ranges agree with ``first line not sent``."""
-        if self.first_line is None or self.last_line is None:
-            return "nothing sent" if self.error is not None else "no lines to read: nothing sent"
-        if self.events == 0 and self.error is not None:
-            return "nothing sent"
-        sent = f"{plural(self.events, 'event')} sent in {plural(self.requests, 'request')}"
-        unsent = self.first_unsent_line
-        if unsent is None:
-            text = f"lines {self.first_line}-{self.last_line}: {sent}"
-        else:
-            # Requests run side by side: a later chunk may be done when an earlier one fails.
-            later = sum(events for first, events in self.sent_chunks if first > unsent)
-            text = sent
-            if unsent > self.first_line:
-                text = f"lines {self.first_line}-{unsent - 1}: {sent}"
-            if later:
-                text += (
-                    f" ({plural(later, 'event')} of them from lines after line {unsent}: a "
-                    "resume sends them again under the same keys, and the server does not "
-                    "trigger them twice)"
-                )
-            text += f"; from line {unsent} on, not sent"
-        if self.replayed_events:
-            text += (
-                f"; {self.replayed_events:,} of them were sent before (same lines, same keys) "
-                "and not triggered again: to send them again on purpose, run with a new "
-                f"--key-prefix (e.g. --key-prefix {self.key_prefix}-2)"
-            )
-        if self.not_processed:
-            text += f"; {self.not_processed:,} not processed by the server"
-        if self.unconfirmed:
-            text += (
-                f"; {self.unconfirmed:,} accepted without a result of their own "
-                "(sent: do not send them again)"
-            )
-        return text
-
-
-def _rank(error: BaseException) -> int:
-    return 2 if maybe_delivered(error) else 1 if isinstance(error, InterruptedByUser) else 0
 
 
 class BulkSender:
@@ -408,33 +292,6 @@ def _options(args: argparse.Namespace) -> LineRange:
     return lines
 
 
-def _stop_line(summary: Summary, output: Output) -> str:
-    error = summary.error
-    assert error is not None
-    unsent = summary.first_unsent_line
-    if isinstance(error, InterruptedByUser):
-        what = str(error)
-    elif summary.failed_chunk is not None:
-        chunk = summary.failed_chunk
-        lines = f"lines {chunk.first_line}-{chunk.last_line}"
-        if maybe_delivered(error) and unsent is not None:
-            # "may or may not have been delivered: ...": the server may have processed them.
-            uncertain = sorted(summary.maybe_delivered_chunks, key=lambda c: c.first_line)
-            lines = "lines " + ", ".join(f"{c.first_line}-{c.last_line}" for c in uncertain)
-            what = f"{lines} {output.describe(error)}"
-            if summary.interrupted:
-                what = f"interrupted; {what}"
-            return f"{what}; check them before carrying on with --resume-from {unsent}"
-        what = f"{lines} not sent: {output.describe(error)}"
-    else:
-        what = output.describe(error)
-    if unsent is None:
-        return what
-    if summary.events == 0 and summary.first_line in (None, unsent):
-        return f"{what}; nothing was sent"
-    return f"{what}; first line not sent: {unsent}; carry on with --resume-from {unsent}"
-
-
 def run(args: argparse.Namespace, output: Output) -> int:
     """Run ``teleflow bulk``; return the exit code.
 
@@ -461,7 +318,7 @@ def run(args: argparse.Namespace, output: Output) -> int:
     output.result(summary.as_json(output), summary.as_text())
     if summary.error is not None:
         interrupted = isinstance(summary.error, InterruptedByUser)
-        output.note(f"teleflow: {'' if interrupted else 'error: '}{_stop_line(summary, output)}")
+        output.note(f"teleflow: {'' if interrupted else 'error: '}{stop_line(summary, output)}")
         return exit_code_for(summary.error)
     if summary.not_processed:
         first = summary.not_processed_lines[0]
