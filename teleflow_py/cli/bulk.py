@@ -14,14 +14,16 @@ import argparse
 import os
 import stat
 import sys
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
-from typing import IO, Any, Dict, Iterator, List, Optional, Tuple
+from concurrent.futures import Future, ThreadPoolExecutor
+from queue import SimpleQueue
+from typing import IO, Dict, Iterator, Optional
 
 from .._bodies import DEFAULT_CONCURRENCY as LIBRARY_CONCURRENCY
 from ..client import Client
 from ..errors import ServerError
 from ..results import BulkTriggerResult
+from .bulk_summary import Summary, stop_line
+from .ctrl_c import CtrlC
 from .jsonl import (
     ALL_LINES,
     DEFAULT_KEY_PREFIX,
@@ -40,7 +42,6 @@ from .output import (
     Output,
     UsageError,
     exit_code_for,
-    maybe_delivered,
     plural,
 )
 from .progress import Progress
@@ -106,111 +107,6 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     add_api_options(parser)
 
 
-@dataclass
-class Summary:
-    """What a bulk run did; ``first_unsent_line`` is where ``--resume-from`` carries on."""
-
-    first_line: Optional[int] = None
-    last_line: Optional[int] = None
-    events: int = 0
-    requests: int = 0
-    replayed_requests: int = 0
-    replayed_events: int = 0
-    not_processed: int = 0
-    not_processed_lines: List[Dict[str, Any]] = field(default_factory=list)
-    unconfirmed: int = 0
-    unsent_from: List[int] = field(default_factory=list)
-    error: Optional[BaseException] = None
-    failed_chunk: Optional[Chunk] = None
-    #: ``(first line, events)`` of every chunk the server accepted.
-    sent_chunks: List[Tuple[int, int]] = field(default_factory=list)
-    key_prefix: str = DEFAULT_KEY_PREFIX
-    _error_line: int = 0
-
-    @property
-    def first_unsent_line(self) -> Optional[int]:
-        """The first line whose event is not confirmed sent, or ``None`` when all were."""
-        return min(self.unsent_from) if self.unsent_from else None
-
-    def stop(self, error: BaseException, first_unsent: int, chunk: Optional[Chunk]) -> None:
-        """Record why the run stopped.
-
-        The failure at the earliest line is the one reported, unless the user interrupted
-        the run, which is reported whatever else failed.
-
-        Args:
-            error: what stopped it.
-            first_unsent: the first line this failure left unsent.
-            chunk: the chunk that failed, when a request failed.
-        """
-        self.unsent_from.append(first_unsent)
-        interrupted = isinstance(self.error, InterruptedByUser)
-        if (
-            self.error is None
-            or isinstance(error, InterruptedByUser)
-            or (not interrupted and first_unsent < self._error_line)
-        ):
-            self.error, self.failed_chunk, self._error_line = error, chunk, first_unsent
-
-    def as_json(self, output: Output) -> Dict[str, Any]:
-        """The ``--json`` result.
-
-        Args:
-            output: where it goes (its key hint and names are used in the error's message).
-        """
-        return {
-            "ok": self.error is None and not self.not_processed,
-            "lines": {"first": self.first_line, "last": self.last_line},
-            "events": self.events,
-            "requests": self.requests,
-            "replayed_requests": self.replayed_requests,
-            "replayed_events": self.replayed_events,
-            "not_processed": self.not_processed,
-            "not_processed_lines": self.not_processed_lines,
-            "unconfirmed": self.unconfirmed,
-            "first_unsent_line": self.first_unsent_line,
-            "error": output.fields(self.error) if self.error is not None else None,
-        }
-
-    def as_text(self) -> str:
-        """The human summary: its line ranges agree with ``first line not sent``."""
-        if self.first_line is None or self.last_line is None:
-            return "nothing sent" if self.error is not None else "no lines to read: nothing sent"
-        if self.events == 0 and self.error is not None:
-            return "nothing sent"
-        sent = f"{plural(self.events, 'event')} sent in {plural(self.requests, 'request')}"
-        unsent = self.first_unsent_line
-        if unsent is None:
-            text = f"lines {self.first_line}-{self.last_line}: {sent}"
-        else:
-            # Requests run side by side: a later chunk may be done when an earlier one fails.
-            later = sum(events for first, events in self.sent_chunks if first > unsent)
-            text = sent
-            if unsent > self.first_line:
-                text = f"lines {self.first_line}-{unsent - 1}: {sent}"
-            if later:
-                text += (
-                    f" ({plural(later, 'event')} of them from lines after line {unsent}: a "
-                    "resume sends them again under the same keys, and the server does not "
-                    "trigger them twice)"
-                )
-            text += f"; from line {unsent} on, not sent"
-        if self.replayed_events:
-            text += (
-                f"; {self.replayed_events:,} of them were sent before (same lines, same keys) "
-                "and not triggered again: to send them again on purpose, run with a new "
-                f"--key-prefix (e.g. --key-prefix {self.key_prefix}-2)"
-            )
-        if self.not_processed:
-            text += f"; {self.not_processed:,} not processed by the server"
-        if self.unconfirmed:
-            text += (
-                f"; {self.unconfirmed:,} accepted without a result of their own "
-                "(sent: do not send them again)"
-            )
-        return text
-
-
 class BulkSender:
     """Sends chunks with up to ``concurrency`` requests in flight; stops at the first failure.
 
@@ -240,30 +136,43 @@ class BulkSender:
         """Send every chunk, or stop at the first one that fails; return the summary.
 
         Failures (a bad line, an unreadable stream, a refused or unanswered request, Ctrl-C)
-        end up in the summary's ``error``, never raised.
+        end up in the summary's ``error``, never raised. After Ctrl-C no chunk is sent, and
+        the requests in flight are waited for: each is counted by its answer.
 
         Args:
             chunks: the chunks to send, as :func:`~teleflow_py.cli.jsonl.read_chunks` yields them.
         """
         summary = self.summary
         in_flight: Dict[Future[BulkTriggerResult], Chunk] = {}
+        # Futures as they finish, and None for a Ctrl-C that wakes the loop.
+        finished: SimpleQueue[Optional[Future[BulkTriggerResult]]] = SimpleQueue()
         # The first line not yet handed to a thread: where an interrupted run resumes.
         next_line = self._first_line
         executor = ThreadPoolExecutor(self._concurrency, thread_name_prefix="teleflow-bulk")
-        try:
+        # Ctrl-C is a flag checked between the steps below, so it never lands between a
+        # request handed to a thread and its recording, or its answer and its counting.
+        with CtrlC(wake=lambda: finished.put(None)) as ctrl_c:
             try:
-                for chunk in chunks:
-                    next_line = chunk.first_line
+                while summary.error is None:
+                    try:
+                        # Reading stdin may block for good: Ctrl-C interrupts it.
+                        chunk = ctrl_c.call(lambda: next(chunks, None))
+                    except KeyboardInterrupt:
+                        break
+                    if chunk is None:
+                        break
                     if summary.first_line is None:
                         summary.first_line = chunk.first_line
                     summary.last_line = chunk.last_line
-                    while self._full(in_flight, chunk) and summary.error is None:
-                        self._collect(in_flight, wait(in_flight, return_when=FIRST_COMPLETED).done)
-                    if summary.error is not None:
+                    while self._full(in_flight, chunk) and not self._stopping(ctrl_c):
+                        self._collect(in_flight, finished.get())
+                    if self._stopping(ctrl_c):
                         summary.unsent_from.append(chunk.first_line)
                         break
                     if chunk.events:
-                        in_flight[executor.submit(self._send, chunk)] = chunk
+                        future = executor.submit(self._send, chunk)
+                        in_flight[future] = chunk
+                        future.add_done_callback(finished.put)
                     else:
                         self._progress.advance(0, chunk.last_line - chunk.first_line + 1)
                     next_line = chunk.last_line + 1
@@ -271,18 +180,20 @@ class BulkSender:
                 summary.stop(bad, bad.chunk_first_line, None)
             except OSError as exc:
                 summary.stop(exc, next_line, None)
-            self._collect(in_flight, wait(in_flight).done)
-        except KeyboardInterrupt:
-            for future, chunk in in_flight.items():
-                if future.cancel():
-                    summary.unsent_from.append(chunk.first_line)
-            unsent = min([*summary.unsent_from, next_line])
-            summary.stop(InterruptedByUser("interrupted"), unsent, None)
-            self._collect(in_flight, wait([f for f in in_flight if not f.cancelled()]).done)
-        finally:
-            executor.shutdown(wait=True)
-            self._progress.close()
+            finally:
+                if ctrl_c.pressed:
+                    # Requests not yet started are not sent; the others are waited for.
+                    for future in in_flight:
+                        future.cancel()
+                    summary.stop(InterruptedByUser("interrupted"), next_line, None)
+                while in_flight:
+                    self._collect(in_flight, finished.get())
+                executor.shutdown(wait=True)
+                self._progress.close()
         return summary
+
+    def _stopping(self, ctrl_c: CtrlC) -> bool:
+        return self.summary.error is not None or ctrl_c.pressed
 
     def _full(self, in_flight: Dict[Future[BulkTriggerResult], Chunk], chunk: Chunk) -> bool:
         # At most ``concurrency`` requests, and at most IN_FLIGHT_WEIGHT of lines in flight
@@ -307,33 +218,41 @@ class BulkSender:
                 key = f"{chunk.key}-{step}"
         return self._client.trigger_bulk_event(chunk.events, idempotency_key=key)
 
-    def _collect(self, in_flight: Dict[Future[BulkTriggerResult], Chunk], done: Any) -> None:
+    def _collect(
+        self,
+        in_flight: Dict[Future[BulkTriggerResult], Chunk],
+        future: Optional[Future[BulkTriggerResult]],
+    ) -> None:
+        if future is None:  # a Ctrl-C woke the wait
+            return
         summary = self.summary
-        for future in sorted(done, key=lambda f: in_flight[f].first_line):
-            chunk = in_flight.pop(future)
-            error = future.exception()
-            if error is not None:
-                summary.stop(error, chunk.first_line, chunk)
-                continue
-            result = future.result()
-            summary.requests += 1
-            summary.events += len(chunk.events)
-            summary.sent_chunks.append((chunk.first_line, len(chunk.events)))
-            if any(r.headers.get(REPLAY_HEADER) == "true" for r in result.responses):
-                summary.replayed_requests += 1
-                summary.replayed_events += len(chunk.events)
-            summary.unconfirmed += len(result.unconfirmed)
-            for index, trigger in result.failed:
-                summary.not_processed += 1
-                if len(summary.not_processed_lines) < MAX_LISTED:
-                    summary.not_processed_lines.append(
-                        {
-                            "line": chunk.lines[index],
-                            "status": trigger.status,
-                            "error": trigger.error,
-                        }
-                    )
-            self._progress.advance(len(chunk.events), chunk.last_line - chunk.first_line + 1)
+        chunk = in_flight.pop(future)
+        if future.cancelled():
+            summary.unsent_from.append(chunk.first_line)
+            return
+        error = future.exception()
+        if error is not None:
+            summary.stop(error, chunk.first_line, chunk)
+            return
+        result = future.result()
+        summary.requests += 1
+        summary.events += len(chunk.events)
+        summary.sent_chunks.append((chunk.first_line, len(chunk.events)))
+        if any(r.headers.get(REPLAY_HEADER) == "true" for r in result.responses):
+            summary.replayed_requests += 1
+            summary.replayed_events += len(chunk.events)
+        summary.unconfirmed += len(result.unconfirmed)
+        for index, trigger in result.failed:
+            summary.not_processed += 1
+            if len(summary.not_processed_lines) < MAX_LISTED:
+                summary.not_processed_lines.append(
+                    {
+                        "line": chunk.lines[index],
+                        "status": trigger.status,
+                        "error": trigger.error,
+                    }
+                )
+        self._progress.advance(len(chunk.events), chunk.last_line - chunk.first_line + 1)
 
 
 def _open(path: str) -> IO[bytes]:
@@ -381,29 +300,6 @@ def _options(args: argparse.Namespace) -> LineRange:
     return lines
 
 
-def _stop_line(summary: Summary, output: Output) -> str:
-    error = summary.error
-    assert error is not None
-    unsent = summary.first_unsent_line
-    if isinstance(error, InterruptedByUser):
-        what = str(error)
-    elif summary.failed_chunk is not None:
-        chunk = summary.failed_chunk
-        lines = f"lines {chunk.first_line}-{chunk.last_line}"
-        if maybe_delivered(error) and unsent is not None:
-            # "may or may not have been delivered: ...": the server may have processed them.
-            what = f"{lines} {output.describe(error)}"
-            return f"{what}; check them before carrying on with --resume-from {unsent}"
-        what = f"{lines} not sent: {output.describe(error)}"
-    else:
-        what = output.describe(error)
-    if unsent is None:
-        return what
-    if summary.events == 0 and summary.first_line in (None, unsent):
-        return f"{what}; nothing was sent"
-    return f"{what}; first line not sent: {unsent}; carry on with --resume-from {unsent}"
-
-
 def run(args: argparse.Namespace, output: Output) -> int:
     """Run ``teleflow bulk``; return the exit code.
 
@@ -431,7 +327,7 @@ def run(args: argparse.Namespace, output: Output) -> int:
     output.result(summary.as_json(output), summary.as_text())
     if summary.error is not None:
         interrupted = isinstance(summary.error, InterruptedByUser)
-        output.note(f"teleflow: {'' if interrupted else 'error: '}{_stop_line(summary, output)}")
+        output.note(f"teleflow: {'' if interrupted else 'error: '}{stop_line(summary, output)}")
         return exit_code_for(summary.error)
     if summary.not_processed:
         first = summary.not_processed_lines[0]

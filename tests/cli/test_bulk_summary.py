@@ -5,9 +5,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from teleflow_py.cli.bulk import Summary
-from teleflow_py.cli.output import InterruptedByUser
+from teleflow_py.cli.bulk_summary import Summary, stop_line
+from teleflow_py.cli.jsonl import Chunk
+from teleflow_py.cli.output import InterruptedByUser, Output, exit_code_for
 from teleflow_py.emulator import Emulator
+from teleflow_py.errors import APIConnectionError
 
 from .conftest import run_command, sent_lines, write_jsonl
 
@@ -54,3 +56,42 @@ def test_after_a_failure_the_summary_counts_what_the_server_stored(
     if prefix:
         assert int(prefix.group(1)) == first_unsent - 1
     assert set(range(1, first_unsent)) <= set(sent_lines(emulator))
+
+
+def _chunk(first: int) -> Chunk:
+    return Chunk(first_line=first, last_line=first + 99, key=f"k-{first}")
+
+
+def _lost_answer() -> APIConnectionError:
+    error = APIConnectionError("connection reset after the request was sent", url="http://x")
+    error.maybe_delivered = True  # a server that does not deduplicate
+    return error
+
+
+def test_chunks_that_may_have_been_delivered_are_named_whatever_failed_earlier() -> None:
+    # Chunk 2 failed plainly, chunks 3 and 5 lost their answers, then Ctrl-C: the line
+    # names every chunk the server may have processed, not just the earliest failure.
+    summary = Summary(first_line=1, last_line=500, events=100, requests=1)
+    summary.sent_chunks.append((1, 100))
+    summary.stop(APIConnectionError("connection refused", url="http://x"), 101, _chunk(101))
+    summary.stop(_lost_answer(), 401, _chunk(401))
+    summary.stop(InterruptedByUser("interrupted"), 501, None)
+    summary.stop(_lost_answer(), 201, _chunk(201))
+    assert summary.first_unsent_line == 101
+    assert exit_code_for(summary.error) == 4  # EXIT_MAYBE_DELIVERED, not 130
+    line = stop_line(summary, Output())
+    assert line.startswith(
+        "interrupted; lines 201-300, 401-500 may or may not have been delivered: "
+    ), line
+    assert line.endswith("; check them before carrying on with --resume-from 101"), line
+
+
+def test_without_a_chunk_that_may_have_been_delivered_ctrl_c_is_reported() -> None:
+    summary = Summary(first_line=1, last_line=300, events=100, requests=1)
+    summary.sent_chunks.append((1, 100))
+    summary.stop(APIConnectionError("connection refused", url="http://x"), 201, _chunk(201))
+    summary.stop(InterruptedByUser("interrupted"), 301, None)
+    assert exit_code_for(summary.error) == 130
+    assert stop_line(summary, Output()) == (
+        "interrupted; first line not sent: 201; carry on with --resume-from 201"
+    )

@@ -1,0 +1,84 @@
+"""Ctrl-C as a flag that a loop checks between its steps, not an exception at any bytecode.
+
+Python raises ``KeyboardInterrupt`` at whichever bytecode of the main thread runs when the
+signal is handled: between ``executor.submit`` returning and its future being recorded,
+between a future taken off a list and its answer counted, or inside
+``concurrent.futures.wait`` while it holds a future's lock. On a loaded machine a worker
+thread may send a whole request in such a gap, and a loop that lost track of it reports
+less than the server processed. :class:`CtrlC` records the Ctrl-C instead and wakes the
+loop; it raises ``KeyboardInterrupt`` only inside :meth:`CtrlC.call`, around a blocking
+step whose state nothing depends on once interrupted (reading the next lines from stdin).
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from types import FrameType, TracebackType
+from typing import Any, Callable, Optional, Type, TypeVar
+
+T = TypeVar("T")
+
+
+class CtrlC:
+    """Records SIGINT in :attr:`pressed` while in use (a ``with`` block).
+
+    It takes over SIGINT only where Python's own handler is in place and in the main
+    thread: a program that ignores SIGINT (``nohup``, ``cmd &``) keeps ignoring it, and one
+    with its own handler keeps it.
+
+    Args:
+        wake: called (in the main thread, from the signal handler) at each Ctrl-C, to wake
+            a loop blocked waiting; it must be safe to call at any point of that thread,
+            e.g. ``queue.SimpleQueue.put``.
+    """
+
+    def __init__(self, wake: Callable[[], Any]) -> None:
+        self._wake = wake
+        self._raising = False
+        self._previous: Any = None
+        #: Whether Ctrl-C was pressed while in use.
+        self.pressed = False
+
+    def __enter__(self) -> CtrlC:
+        if (
+            threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        ):
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(
+        self,
+        kind: Optional[Type[BaseException]],
+        error: Optional[BaseException],
+        traceback: Optional[TracebackType],
+    ) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            self._previous = None
+
+    def call(self, step: Callable[[], T]) -> T:
+        """Return ``step()``; a Ctrl-C while it runs (or pressed before) raises in it.
+
+        Args:
+            step: a blocking step whose state nothing depends on once interrupted.
+
+        Raises:
+            KeyboardInterrupt: Ctrl-C, during the step or before it.
+        """
+        if self.pressed:
+            raise KeyboardInterrupt
+        try:
+            self._raising = True
+            return step()
+        finally:
+            self._raising = False
+
+    def _handle(self, signum: int, frame: Optional[FrameType]) -> None:
+        self.pressed = True
+        if self._raising:
+            # Reset here too: the exception may land in ``call``'s finally before its reset.
+            self._raising = False
+            raise KeyboardInterrupt
+        self._wake()
