@@ -99,19 +99,25 @@ class ClientObserver:
 
     # -- the hooks ------------------------------------------------------------------------
 
-    def call_started(self, call: Call) -> None:
-        """Open the call's span (or take its bulk call's); nothing without telemetry."""
+    def call_started(self, call: Call) -> bool:
+        """Open the call's span (or take its bulk call's); nothing without telemetry.
+
+        Watches the call when it is traced, or when pacing may apply to it: until an answer
+        has shown that the server sends no ``RateLimit-*`` headers. Decided here, for the
+        whole call.
+        """
         if not self._traced or not self._telemetry.recording():
-            return
+            return not self._unpaced and call.kind != "batch"
         if call.kind == "batch":
             self._calls[id(call)] = _State(None, False)
-            return
+            return True
         if call.scope is not None:
             span, owned = call.scope, False
         else:
             span, owned = self._telemetry.call(_info(call)), True
         if span is not NOOP_CALL:
             self._calls[id(call)] = _State(span, owned)
+        return True
 
     def delay_before_send(self, call: Call, attempt: int, deadline: Deadline) -> float:
         """Reserve this attempt's budget; the seconds to wait before it (0: send now)."""
@@ -150,7 +156,7 @@ class ClientObserver:
         self, call: Call, attempt: int, status: int, headers: Mapping[str, str]
     ) -> None:
         """Tell the pacer what the answer said; close the attempt's span."""
-        state = self._calls.get(id(call))
+        state = self._calls.get(id(call)) if self._calls else None
         ticket = None
         if state is not None:
             if state.attempt is not None:

@@ -51,7 +51,6 @@ from .headers import (
     CaseInsensitiveDict,
     parse_body,
     redacted,
-    request_headers,
 )
 from .limits import Answer, Limits
 from .retry import RetryDecision, server_requested_wait
@@ -107,6 +106,20 @@ class Attempts:
     call's deadline starts.
     """
 
+    __slots__ = (
+        "call",
+        "decision",
+        "dedup",
+        "headers",
+        "log",
+        "note",
+        "pause",
+        "retries",
+        "sending",
+        "url",
+        "watched",
+    )
+
     def __init__(self, call: Call, sending: Sending, pause: Optional[SharedPause] = None) -> None:
         self.call = call
         self.url = sending.base_url + call.path
@@ -117,9 +130,9 @@ class Attempts:
         #: (``"not_retryable"``, ``"retries_exhausted"``, ``"daily_quota"``,
         #: ``"wait_too_long"``, ``"no_time"``, ``"not_deduplicated"``).
         self.decision: Optional[RetryDecision] = None
-        self.headers = request_headers(
-            sending.base_headers, call.idempotency_key, call.idempotency_header
-        )
+        self.headers = headers = dict(sending.base_headers)
+        if call.idempotency_key is not None:
+            headers[call.idempotency_header] = call.idempotency_key
         # The interceptor deduplicates keyed POSTs only (NxPKG/teleflow idempotency
         # .interceptor.ts, ALLOWED_METHODS): a cancel (DELETE) is neither judged nor taught.
         dedup = sending.dedup
@@ -134,6 +147,8 @@ class Attempts:
         self.log = ANALYTICS_LOGGER if call.kind == "batch" else EVENTS_LOGGER
         #: Why the last retry was not taken, for the call's one warning.
         self.note = ""
+        #: Whether the observer watches this call (its answer to ``call_started``).
+        self.watched = False
 
     # -- the drivers' side ----------------------------------------------------------------
 
@@ -213,20 +228,22 @@ class Attempts:
         """
         call, sending, observer, logger = self.call, self.sending, self.sending.observer, self.log
         debug = logger.isEnabledFor(logging.DEBUG)
-        observer.call_started(call)
+        # Whether the observer hears of more than the answers (see hooks.AttemptObserver).
+        watched = self.watched = observer.call_started(call)
         try:
             if self.pause is not None:
                 # A wait for the whole bulk call, taken before this request's deadline starts.
                 wait = self.pause.remaining()
                 if wait > 0:
-                    observer.waiting(call, 0, wait, "pause")
+                    if watched:
+                        observer.waiting(call, 0, wait, "pause")
                     yield Sleep(wait, "pause")
             started = time.monotonic()
             whole = Deadline(None if sending.per_attempt else sending.deadline)
             while True:
                 if self.pause is not None:
                     yield from self._paused(whole)
-                if sending.paced:
+                if sending.paced and watched:
                     # Asked again after each wait, until the request's budget is reserved.
                     wait = observer.delay_before_send(call, self.retries, whole)
                     while wait > 0:
@@ -237,7 +254,8 @@ class Attempts:
                 deadline = Deadline(sending.deadline) if sending.per_attempt else whole
                 limits = Limits(sending.timeouts, deadline, sending.max_response_bytes)
                 self.headers[RETRY_COUNT_HEADER] = str(self.retries)
-                observer.attempt_started(call, self.retries, self.headers)
+                if watched:
+                    observer.attempt_started(call, self.retries, self.headers)
                 if debug:
                     logger.debug(
                         "%s %s attempt %d headers=%s",
@@ -251,7 +269,8 @@ class Attempts:
                     error = api_error(call.method, self.url, outcome.exc, sending.kinds)
                     if error is None:
                         raise outcome.exc
-                    observer.attempt_failed(call, self.retries, error)
+                    if watched:
+                        observer.attempt_failed(call, self.retries, error)
                     wait = self._failed(error, whole, outcome.exc)
                 else:
                     observer.attempt_answered(
@@ -261,11 +280,13 @@ class Attempts:
                     if isinstance(answered, Response):
                         if debug:
                             logger.debug("%s %s -> %d", call.method, self.url, answered.status)
-                        observer.call_ended(call, answered, None)
+                        if watched:
+                            observer.call_ended(call, answered, None)
                         return answered
                     error, wait = answered
                 if wait >= 0:  # (-1: a 429 set the shared pause, which _before_send waits)
-                    observer.waiting(call, self.retries + 1, wait, "retry")
+                    if watched:
+                        observer.waiting(call, self.retries + 1, wait, "retry")
                     if (yield Sleep(wait, "retry")) is False:
                         self.decision = RetryDecision(False, wait, "no_time")
                         raise error
@@ -281,7 +302,8 @@ class Attempts:
                     exc,
                     f" ({self.note})" if self.note else "",
                 )
-            observer.call_ended(call, None, exc)
+            if watched:
+                observer.call_ended(call, None, exc)
             raise
 
     def _paused(self, deadline: Deadline) -> Generator[Step, Any, None]:
@@ -290,7 +312,8 @@ class Attempts:
         wait = self.pause.remaining()
         if wait > 0:
             self._must_fit(wait, deadline, "pause")
-            self.sending.observer.waiting(self.call, self.retries, wait, "pause")
+            if self.watched:
+                self.sending.observer.waiting(self.call, self.retries, wait, "pause")
             yield Sleep(wait, "pause")
 
     def _must_fit(self, wait: float, deadline: Deadline, why: str) -> None:
@@ -329,8 +352,8 @@ class Attempts:
         )
         if 200 <= status < 300:
             if call.accepts is None or call.accepts(response):
-                if dedup is not None:
-                    dedup.saw(echoed, True)
+                if dedup is not None and (echoed is not dedup.deduplicates or not dedup.known):
+                    dedup.saw(echoed, True)  # (otherwise it would learn nothing new)
                 if self.pause is not None and not self.sending.paced and _quota_spent(headers):
                     # The window's last request: the others wait for its reset (pacing,
                     # when on, spaces them by the refill rate instead of whole seconds).

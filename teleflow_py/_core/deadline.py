@@ -60,7 +60,11 @@ class Deadline:
     ) -> None:
         self.seconds = seconds
         self._clock = clock
-        self._end = None if seconds is None or math.isinf(seconds) else clock() + max(0.0, seconds)
+        # (Comparisons rather than math.isinf and max: one of these is made for every call.)
+        if seconds is None or seconds == math.inf:
+            self._end: Optional[float] = None
+        else:
+            self._end = clock() + (seconds if seconds > 0.0 else 0.0)
 
     @property
     def unlimited(self) -> bool:

@@ -15,6 +15,7 @@ from typing import (
     Dict,
     Iterable,
     Iterator,
+    List,
     Mapping,
     MutableMapping,
     NoReturn,
@@ -22,6 +23,8 @@ from typing import (
     Tuple,
     Union,
 )
+
+from typing_extensions import Protocol
 
 from .._version import __version__
 
@@ -46,62 +49,121 @@ class SecretHeader(str):
         raise TypeError("a teleflow_py secret header cannot be pickled")
 
 
+class MultiValued(Protocol):
+    """Headers looked up case-insensitively, each name with all its values (what
+    :meth:`CaseInsensitiveDict.over` views: aiohttp's ``CIMultiDictProxy`` is one)."""
+
+    def getall(self, name: str, default: None) -> Optional[List[str]]:
+        """Every value of ``name`` in order, or ``default``."""
+
+    def items(self) -> Iterable[Tuple[str, str]]:
+        """Each ``(name, value)`` as received."""
+
+
 class CaseInsensitiveDict(MutableMapping[str, str]):
     """Header names looked up without regard to case; the spelling last set is kept.
 
     Built from a mapping or from ``(name, value)`` pairs (a repeated name keeps its last
-    value). Picklable, so errors that hold an answer's headers cross process boundaries.
+    value), or with :meth:`over` as a view of headers already held case-insensitively.
+    Picklable, so errors that hold an answer's headers cross process boundaries.
     """
 
-    __slots__ = ("_store",)
+    __slots__ = ("_items", "_source")
 
     def __init__(
         self, data: Union[Mapping[str, str], Iterable[Tuple[str, str]], None] = None
     ) -> None:
+        self._source: Optional[MultiValued] = None
         if data is None:
-            self._store: Dict[str, Tuple[str, str]] = {}
+            self._items: Optional[Dict[str, Tuple[str, str]]] = {}
             return
         items = data.items() if hasattr(data, "items") else data
-        self._store = {name.lower(): (name, value) for name, value in items}
+        self._items = {name.lower(): (name, value) for name, value in items}
+
+    @classmethod
+    def over(cls, source: MultiValued) -> CaseInsensitiveDict:
+        """A view of ``source``, headers that are already case-insensitive (aiohttp's).
+
+        Lookups ask ``source`` (as fast as it is); the first change, iteration or copy
+        takes the headers over into a dict of their own. Every answer's headers are looked
+        up a few times and seldom listed, so most answers are never copied.
+        """
+        view = cls.__new__(cls)
+        view._items = None
+        view._source = source
+        return view
+
+    def _store(self) -> Dict[str, Tuple[str, str]]:
+        items = self._items
+        if items is None:
+            assert self._source is not None
+            items = self._items = {
+                name.lower(): (name, value) for name, value in self._source.items()
+            }
+            self._source = None
+        return items
+
+    def get(self, name: str, default: Any = None) -> Any:
+        """The value of ``name`` in any case (the last one given), or ``default``.
+
+        Written out: ``Mapping.get`` goes through ``__getitem__`` and catches its
+        ``KeyError``, and a missing header (``Retry-After``, ``RateLimit-*``) is looked up
+        on every answer.
+        """
+        if not isinstance(name, str):
+            return default
+        items = self._items
+        if items is None:
+            assert self._source is not None
+            values = self._source.getall(name, None)
+            return default if values is None else values[-1]
+        item = items.get(name.lower())
+        return default if item is None else item[1]
 
     def __setitem__(self, name: str, value: str) -> None:
-        self._store[name.lower()] = (name, value)
+        self._store()[name.lower()] = (name, value)
 
     def __getitem__(self, name: str) -> str:
-        return self._store[name.lower()][1]
+        value = self.get(name, _MISSING)
+        if value is _MISSING:
+            raise KeyError(name)
+        return value  # type: ignore[no-any-return]
 
     def __delitem__(self, name: str) -> None:
-        del self._store[name.lower()]
+        del self._store()[name.lower()]
 
     def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and name.lower() in self._store
+        return isinstance(name, str) and self.get(name, _MISSING) is not _MISSING
 
     def __iter__(self) -> Iterator[str]:
-        return (name for name, _ in self._store.values())
+        return (name for name, _ in self._store().values())
 
     def __len__(self) -> int:
-        return len(self._store)
+        return len(self._store())
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Mapping):
             return NotImplemented
         theirs = {str(k).lower(): v for k, v in other.items()}
-        return {k: v for k, (_, v) in self._store.items()} == theirs
+        return {k: v for k, (_, v) in self._store().items()} == theirs
 
     __hash__ = None  # type: ignore[assignment]
 
     def __getstate__(self) -> Dict[str, Tuple[str, str]]:
-        return self._store
+        return self._store()
 
     def __setstate__(self, state: Dict[str, Tuple[str, str]]) -> None:
-        self._store = state
+        self._items, self._source = state, None
 
     def copy(self) -> CaseInsensitiveDict:
         """A copy with the same names and values."""
-        return CaseInsensitiveDict(self._store.values())
+        return CaseInsensitiveDict(self._store().values())
 
     def __repr__(self) -> str:
         return repr(dict(self.items()))
+
+
+_MISSING: Any = object()
 
 
 def user_agent(telemetry: bool, include_hostname: bool = False) -> str:
@@ -136,18 +198,6 @@ def base_headers(
         "User-Agent": user_agent(telemetry, include_hostname),
     }
     headers.update(extra)
-    return headers
-
-
-def request_headers(
-    base: Mapping[str, str],
-    idempotency_key: Optional[str],
-    idempotency_header: str = "Idempotency-Key",
-) -> Dict[str, str]:
-    """The headers of one call: a fresh copy of ``base`` plus its idempotency key, if any."""
-    headers = dict(base)
-    if idempotency_key is not None:
-        headers[idempotency_header] = idempotency_key
     return headers
 
 

@@ -11,6 +11,11 @@ the analytics worker. It tells an :class:`AttemptObserver` of each, in this orde
        -> [waiting -> Sleep step]  )*
     call_ended
 
+``call_started`` answers whether the observer watches the call. When it does not (nothing
+is traced and nothing paced: the usual case), the loop reports only ``attempt_answered``
+(every answer, so that rate-limit headers that appear are learnt) and skips the other
+hooks: a call that goes well then costs one hook call besides that one.
+
 An observer is given to a driver (``Transport(..., observer=)``,
 ``AsyncTransport(..., observer=)``); :data:`NO_OBSERVER` does nothing. Hooks run on the
 caller's thread or event loop, inside the call: keep them quick; an exception they raise
@@ -37,8 +42,12 @@ class AttemptObserver(Protocol):
     header of that attempt.
     """
 
-    def call_started(self, call: Call) -> None:
-        """A call begins (before any wait or attempt): open a call span here."""
+    def call_started(self, call: Call) -> bool:
+        """A call begins (before any wait or attempt): open a call span here.
+
+        Return whether to hear of the call's attempts, waits and end (and to be asked
+        :meth:`delay_before_send`); ``False`` leaves only :meth:`attempt_answered`.
+        """
 
     def delay_before_send(self, call: Call, attempt: int, deadline: Deadline) -> float:
         """Seconds to wait before this attempt is sent (pacing); 0 for none.
@@ -83,8 +92,9 @@ class AttemptObserver(Protocol):
 class NoObserver:
     """The default :class:`AttemptObserver`: every hook does nothing, no delay."""
 
-    def call_started(self, call: Call) -> None:
-        """Nothing."""
+    def call_started(self, call: Call) -> bool:
+        """Not watched."""
+        return False
 
     def delay_before_send(self, call: Call, attempt: int, deadline: Deadline) -> float:
         """No delay."""

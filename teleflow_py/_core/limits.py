@@ -10,7 +10,7 @@ reads a socket or sleeps.
 
 from __future__ import annotations
 
-from typing import Mapping, NamedTuple
+from typing import Mapping, NamedTuple, Optional
 
 from ..errors import ResponseTooLargeError
 from .deadline import Deadline
@@ -52,10 +52,19 @@ class ReadBudget:
 
     __slots__ = ("limits", "max_bytes", "used")
 
-    def __init__(self, limits: Limits) -> None:
+    def __init__(self, limits: Limits, head: int = 0, declared: Optional[int] = None) -> None:
+        """Start with ``head`` bytes read (the answer's status line and headers) and, when
+        the answer ``declared`` its length, that many more expected.
+
+        Raises:
+            ResponseTooLargeError: the head, or the head and the declared length, pass the
+                cap.
+        """
         self.limits = limits
         self.max_bytes = limits.max_response_bytes
-        self.used = 0
+        self.used = head
+        if head + (declared or 0) > self.max_bytes:
+            raise ResponseTooLargeError(self.max_bytes)
 
     def next_timeout(self) -> float:
         """The timeout of the next read (the read timeout cut to the deadline).

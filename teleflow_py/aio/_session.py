@@ -28,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 from itertools import chain
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional
 
 import aiohttp
 
@@ -63,8 +63,8 @@ AIO_FAILURES = FailureKinds(
     ),
 )
 
-#: The running attempt's timer and the wait it allows for the answer once connected.
-_CURRENT: contextvars.ContextVar[Optional[Tuple[AttemptTimer, float]]] = contextvars.ContextVar(
+#: The running attempt's timer (its ``first_check``: the wait for the answer once connected).
+_CURRENT: contextvars.ContextVar[Optional[AttemptTimer]] = contextvars.ContextVar(
     "teleflow_py_attempt", default=None
 )
 
@@ -74,10 +74,9 @@ class _Connector(aiohttp.TCPConnector):
 
     async def connect(self, req: Any, traces: Any, timeout: Any) -> Any:
         connection = await super().connect(req, traces, timeout)
-        attempt = _CURRENT.get()
-        if attempt is not None:
-            timer, head_wait = attempt
-            timer.phase(head_wait)
+        timer = _CURRENT.get()
+        if timer is not None:
+            timer.phase(timer.first_check)
         return connection
 
 
@@ -92,9 +91,17 @@ class SessionRoute:
         proxy = None if route.proxy is None else parse_proxy(route.proxy)
         self._proxy = None if proxy is None else proxy.url
         self._proxy_headers = None if proxy is None or route.tls is None else proxy.headers
-        self._extra: Dict[str, str] = {} if proxy is None or route.tls else proxy.headers
+        extra: Dict[str, str] = {} if proxy is None or route.tls else proxy.headers
         self._tls = route.tls
-        self._authorization = SecretHeader(credential.encode().decode("latin-1"))
+        #: Added to every request's headers: the key, the encoding the sync client asks for
+        #: (http.client sends ``identity``; given here, aiohttp adds no ``Accept-Encoding``
+        #: of its own, which a ``skip_auto_headers`` would cost on every request) and a
+        #: proxy's credentials for a plain-http API.
+        self._own = {
+            "Authorization": SecretHeader(credential.encode().decode("latin-1")),
+            "Accept-Encoding": "identity",
+            **extra,
+        }
         self._timeouts: Dict[float, aiohttp.ClientTimeout] = {}
         self._session: Optional[aiohttp.ClientSession] = None
         self._loop: Optional[asyncio.AbstractEventLoop] = None
@@ -115,7 +122,6 @@ class SessionRoute:
             timeout=aiohttp.ClientTimeout(total=None),
             trust_env=False,
             auto_decompress=True,
-            skip_auto_headers=("Accept-Encoding",),
         )
         self._session, self._loop = session, loop
         self._watchdog = Watchdog(loop)
@@ -155,9 +161,7 @@ class SessionRoute:
             session = self._session_of(loop)
         timeouts = limits.timeouts
         sent = dict(headers)
-        sent["Authorization"] = self._authorization
-        if self._extra:
-            sent.update(self._extra)
+        sent.update(self._own)
         head_wait = timeouts.read
         if body is not None and len(body) > _LARGE_BODY:
             head_wait += timeouts.write
@@ -165,8 +169,9 @@ class SessionRoute:
         # Until the connection is ours (waiting for a free one included): the deadline.
         deadline_end = None if deadline.unlimited else loop.time() + deadline.remaining()
         assert self._watchdog is not None  # set with the session
+        timeout = self._timeouts.get(timeouts.connect) or self._timeout_of(timeouts.connect)
         with AttemptTimer(self._watchdog, deadline_end, head_wait) as timer:
-            token = _CURRENT.set((timer, head_wait))
+            token = _CURRENT.set(timer)
             try:
                 response = await session.request(
                     method,
@@ -176,20 +181,20 @@ class SessionRoute:
                     proxy=self._proxy,
                     proxy_headers=self._proxy_headers,
                     allow_redirects=False,
-                    timeout=self._timeout_of(timeouts.connect),
+                    timeout=timeout,
                 )
             finally:
                 _CURRENT.reset(token)
             # The answer, read here rather than in a coroutine of its own (one frame less
             # per call): the head counts against the cap, then the body as it streams in.
             try:
-                budget = ReadBudget(limits)
                 raw = response.raw_headers
                 # The head's bytes as they came: ": " and CRLF are 4 more per line.
-                budget.count(sum(map(len, chain.from_iterable(raw))) + 4 * len(raw))
-                declared = response.content_length
-                if declared is not None:
-                    budget.declared(declared)
+                budget = ReadBudget(
+                    limits,
+                    sum(map(len, chain.from_iterable(raw))) + 4 * len(raw),
+                    response.content_length,
+                )
                 content = response.content
                 pieces: List[bytes] = []
                 while True:
@@ -208,7 +213,8 @@ class SessionRoute:
                 response.close()  # a half-read answer leaves the connection unusable
                 raise
             response.release()
-        return Answer(response.status, CaseInsensitiveDict(response.headers), b"".join(pieces))
+        # aiohttp's headers are case-insensitive already: viewed, not copied.
+        return Answer(response.status, CaseInsensitiveDict.over(response.headers), b"".join(pieces))
 
     async def close(self) -> None:
         """Close this loop's session (a session of a finished loop is abandoned)."""

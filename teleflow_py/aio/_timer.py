@@ -33,42 +33,35 @@ class Watchdog:
         loop: the loop the attempts run in.
     """
 
-    __slots__ = ("_handle", "_loop", "_timers", "_when", "loop")
+    __slots__ = ("_handle", "loop", "timers", "when")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
-        self._timers: Set[AttemptTimer] = set()
+        #: The attempts looked at (each :class:`AttemptTimer` adds and removes itself).
+        self.timers: Set[AttemptTimer] = set()
         self._handle: Optional[asyncio.TimerHandle] = None
-        #: When the handle fires (infinity: not armed).
-        self._when = math.inf
-
-    def watch(self, timer: AttemptTimer, when: float) -> None:
-        """Look at ``timer`` from now on, and no later than loop time ``when``."""
-        self._timers.add(timer)
-        self.by(when)
+        #: When the handle fires (infinity: not armed). A timer whose end comes earlier
+        #: calls :meth:`by`; checked by the timers themselves, one call less per attempt.
+        self.when = math.inf
 
     def by(self, when: float) -> None:
         """Fire no later than loop time ``when``."""
-        if when < self._when:
+        if when < self.when:
             if self._handle is not None:
                 self._handle.cancel()
             self._handle = self.loop.call_at(when, self._fire)
-            self._when = when
-
-    def forget(self, timer: AttemptTimer) -> None:
-        """Stop looking at ``timer`` (its attempt is over)."""
-        self._timers.discard(timer)
+            self.when = when
 
     def _fire(self) -> None:
-        self._handle, self._when = None, math.inf
+        self._handle, self.when = None, math.inf
         now = self.loop.time()
         earliest = math.inf
-        for timer in list(self._timers):
+        for timer in list(self.timers):
             end = timer.end()
             if end is None:
                 continue
             if now >= end:
-                self._timers.discard(timer)
+                self.timers.discard(timer)
                 timer.expire()
             elif end < earliest:
                 earliest = end
@@ -83,10 +76,10 @@ class AttemptTimer:
         watchdog: the running loop's :class:`Watchdog`.
         deadline_end: the loop time the call's deadline passes (``None``: no deadline).
         first_check: seconds from now to the earliest possible expiry (the first phase's
-            bound, were it to start at once).
+            bound, were it to start at once); kept as :attr:`first_check`.
     """
 
-    __slots__ = ("_cancelling", "_deadline_end", "_phase_end", "_task", "_watchdog")
+    __slots__ = ("_cancelling", "_deadline_end", "_phase_end", "_task", "_watchdog", "first_check")
 
     def __init__(
         self, watchdog: Watchdog, deadline_end: Optional[float], first_check: float
@@ -96,8 +89,13 @@ class AttemptTimer:
         self._phase_end: Optional[float] = None
         self._task: Optional[asyncio.Task[Any]] = None
         self._cancelling = 0
+        self.first_check = first_check
         check = watchdog.loop.time() + first_check
-        watchdog.watch(self, check if deadline_end is None else min(check, deadline_end))
+        if deadline_end is not None and deadline_end < check:
+            check = deadline_end
+        watchdog.timers.add(self)
+        if check < watchdog.when:
+            watchdog.by(check)
 
     def __enter__(self) -> AttemptTimer:
         task = asyncio.current_task(self._watchdog.loop)
@@ -112,7 +110,8 @@ class AttemptTimer:
         watchdog = self._watchdog
         end = watchdog.loop.time() + seconds
         self._phase_end = end
-        watchdog.by(end)
+        if end < watchdog.when:
+            watchdog.by(end)
 
     def end(self) -> Optional[float]:
         """The loop time the attempt must be over by (``None``: not bounded yet)."""
@@ -133,7 +132,7 @@ class AttemptTimer:
         exc: Optional[BaseException],
         traceback: Optional[TracebackType],
     ) -> None:
-        self._watchdog.forget(self)
+        self._watchdog.timers.discard(self)  # its attempt is over
         if exc_type is not asyncio.CancelledError or self._deadline_end != -1.0:
             return  # not cancelled, or not for running out of time
         if sys.version_info >= (3, 11):

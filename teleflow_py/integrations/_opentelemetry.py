@@ -357,7 +357,11 @@ class OpenTelemetry(Telemetry):
         return instruments  # type: ignore[no-any-return]
 
     def recording(self) -> bool:
-        return self._tracer() is not None or self._instruments() is not None
+        # Asked at the start of every call: the providers only, not the cached instruments.
+        return (
+            _active(self._tracer_provider, _TRACES, self._env_tracer) is not None
+            or _active(self._meter_provider, _METRICS, self._env_meter) is not None
+        )
 
     def call(self, info: CallInfo) -> CallSpan:
         tracer = self._tracer()

@@ -75,6 +75,8 @@ def test_trigger_sends_the_body_and_returns_the_result(api: Calls, emulator: Emu
     assert headers["content-type"] == "application/json"
     assert headers["user-agent"].startswith("teleflow-py/")
     assert headers["x-teleflow-retry-count"] == "0"
+    # Both ask for the answer uncompressed (http.client's default; aiohttp's would be gzip).
+    assert headers["accept-encoding"] == "identity"
     assert result.response is not None
     assert result.response.idempotency_key == headers["idempotency-key"]
     assert API_KEY not in repr(result.response.request_headers)

@@ -153,12 +153,14 @@ def test_a_shared_pause_is_waited_before_the_deadline_starts_and_a_429_sets_it()
 class Recorder:
     """An observer that records every hook, and asks for the pacing delays given, in turn."""
 
-    def __init__(self, *delays: float) -> None:
+    def __init__(self, *delays: float, watches: bool = True) -> None:
         self.delays = list(delays)
+        self.watches = watches
         self.seen: List[Tuple[Any, ...]] = []
 
-    def call_started(self, call: Call) -> None:
+    def call_started(self, call: Call) -> bool:
         self.seen.append(("call_started", call.kind))
+        return self.watches
 
     def delay_before_send(self, call: Call, attempt: int, deadline: Deadline) -> float:
         self.seen.append(("delay_before_send", attempt))
@@ -208,6 +210,20 @@ def test_the_observer_sees_every_event_of_a_call_in_order_and_may_pace_and_add_h
         ("attempt_answered", 1, 201),
         ("call_ended", 201),
     ]
+
+
+def test_an_observer_that_does_not_watch_a_call_hears_only_of_its_answers() -> None:
+    # Nothing traced, nothing paced: the answers still reach it (rate-limit headers that
+    # appear are learnt), nothing else does, and no delay is asked even with pacing on.
+    recorder = Recorder(5.0, watches=False)
+    flow = Attempts(CALL, sending(recorder)).flow()
+    step = next(flow)
+    assert isinstance(step, Send) and "traceparent" not in step.headers
+    assert isinstance(flow.send(Failure(ConnectionResetError())), Sleep)
+    assert isinstance(flow.send(True), Send)
+    with pytest.raises(StopIteration):
+        flow.send(OK)
+    assert recorder.seen == [("call_started", "trigger"), ("attempt_answered", 1, 201)]
 
 
 def test_a_pacing_delay_past_the_deadline_ends_the_call_before_waiting() -> None:
