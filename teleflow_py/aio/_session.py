@@ -96,7 +96,9 @@ class SessionRoute:
         #: Added to every request's headers: the key, the encoding the sync client asks for
         #: (http.client sends ``identity``; given here, aiohttp adds no ``Accept-Encoding``
         #: of its own, which a ``skip_auto_headers`` would cost on every request) and a
-        #: proxy's credentials for a plain-http API.
+        #: proxy's credentials for a plain-http API. Not the session's default headers:
+        #: aiohttp puts those on a proxy's request too, where an ``Authorization`` becomes
+        #: the ``Proxy-Authorization`` (the key would go to the proxy).
         self._own = {
             "Authorization": SecretHeader(credential.encode().decode("latin-1")),
             "Accept-Encoding": "identity",
@@ -160,8 +162,6 @@ class SessionRoute:
         if session is None or self._loop is not loop:
             session = self._session_of(loop)
         timeouts = limits.timeouts
-        sent = dict(headers)
-        sent.update(self._own)
         head_wait = timeouts.read
         if body is not None and len(body) > _LARGE_BODY:
             head_wait += timeouts.write
@@ -169,6 +169,8 @@ class SessionRoute:
         # Until the connection is ours (waiting for a free one included): the deadline.
         deadline_end = None if deadline.unlimited else loop.time() + deadline.remaining()
         assert self._watchdog is not None  # set with the session
+        sent = dict(headers)
+        sent.update(self._own)
         timeout = self._timeouts.get(timeouts.connect) or self._timeout_of(timeouts.connect)
         with AttemptTimer(self._watchdog, deadline_end, head_wait) as timer:
             token = _CURRENT.set(timer)
