@@ -16,7 +16,7 @@ from typing import Iterator, List
 
 import pytest
 
-from teleflow_py import APITimeoutError, AsyncClient
+from teleflow_py import APITimeoutError, AsyncClient, TriggerResult
 from teleflow_py.aio import _session
 
 API_KEY = "sk_test_0123456789abcdef"
@@ -92,7 +92,7 @@ def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[HeldFirstAnswer]:
 
 async def _first_call_holding_the_connection(
     client: AsyncClient, server: HeldFirstAnswer
-) -> "asyncio.Future[object]":
+) -> asyncio.Future[TriggerResult]:
     first = asyncio.ensure_future(client.trigger_event("welcome", "s-1"))
     while not server.first_arrived.is_set():
         await asyncio.sleep(0.01)
