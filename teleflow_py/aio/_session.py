@@ -175,8 +175,6 @@ class SessionRoute:
         # Until the connection is ours (waiting for a free one included): the deadline.
         deadline_end = None if deadline.unlimited else loop.time() + deadline.remaining()
         assert self._watchdog is not None  # set with the session
-        sent = dict(headers)
-        sent.update(self._own)
         timeout = self._timeouts.get(timeouts.connect) or self._timeout_of(timeouts.connect)
         with AttemptTimer(self._watchdog, deadline_end, head_wait) as timer:
             token = _CURRENT.set(timer)
@@ -185,7 +183,9 @@ class SessionRoute:
                     method,
                     self._base_url + path,
                     data=body,
-                    headers=sent,
+                    # Merged in the call, not kept in this frame while the answer is
+                    # awaited (aiohttp copies it first): 1,000 calls at once hold less.
+                    headers={**headers, **self._own},
                     proxy=self._proxy,
                     proxy_headers=self._proxy_headers,
                     allow_redirects=False,

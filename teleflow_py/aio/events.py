@@ -44,6 +44,7 @@ def _awaited(
 
     async def method(self: AsyncEventsMixin, /, *args: P.args, **kwargs: P.kwargs) -> R:
         request = build(*args, **kwargs)
+        del args, kwargs  # not held while the answer is awaited
         return request.read(await self._aio.send(request.call))
 
     return client_method(build, method)
