@@ -28,9 +28,10 @@ from __future__ import annotations
 import asyncio
 import contextvars
 from itertools import chain
-from typing import Any, Coroutine, Dict, List, Optional
+from typing import Any, Coroutine, Dict, List, Mapping, Optional
 
 import aiohttp
+from multidict import istr
 
 from .._core.environment import parse_proxy, route_for
 from .._core.failures import FailureKinds
@@ -85,6 +86,16 @@ class _Request(aiohttp.ClientRequest):
         return super().send(conn)
 
 
+def named(headers: Mapping[str, str]) -> Dict[str, str]:
+    """``headers`` with each name as multidict's ``istr``, for the headers of every request.
+
+    aiohttp copies a request's headers into its own case-insensitive maps, which make a
+    lower-case twin of every plain ``str`` name; an ``istr`` carries its own. About 100
+    bytes less per header for each request in flight.
+    """
+    return {istr(name): value for name, value in headers.items()}
+
+
 class SessionRoute:
     """aiohttp sessions to the API, one per event loop, shared by its tasks."""
 
@@ -104,11 +115,13 @@ class SessionRoute:
         #: proxy's credentials for a plain-http API. Not the session's default headers:
         #: aiohttp puts those on a proxy's request too, where an ``Authorization`` becomes
         #: the ``Proxy-Authorization`` (the key would go to the proxy).
-        self._own = {
-            "Authorization": SecretHeader(credential.encode().decode("latin-1")),
-            "Accept-Encoding": "identity",
-            **extra,
-        }
+        self._own = named(
+            {
+                "Authorization": SecretHeader(credential.encode().decode("latin-1")),
+                "Accept-Encoding": "identity",
+                **extra,
+            }
+        )
         self._timeouts: Dict[float, aiohttp.ClientTimeout] = {}
         self._session: Optional[aiohttp.ClientSession] = None
         self._loop: Optional[asyncio.AbstractEventLoop] = None

@@ -22,7 +22,7 @@ from .._core.sending import Sending
 from ..config import ClientConfig
 from ..errors import APIConnectionError
 from ..response import Response
-from ._session import AIO_FAILURES, SessionRoute
+from ._session import AIO_FAILURES, SessionRoute, named
 
 
 class AsyncTransport:
@@ -39,7 +39,8 @@ class AsyncTransport:
         self._config = config
         self._sleep = sleep
         self._route = route
-        self.sending = Sending.of(config, AIO_FAILURES, observer)
+        sending = Sending.of(config, AIO_FAILURES, observer)
+        self.sending = sending._replace(base_headers=named(sending.base_headers))
 
     def with_config(self, config: ClientConfig) -> AsyncTransport:
         """A transport with other settings on the same connections (``with_options``)."""
