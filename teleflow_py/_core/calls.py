@@ -47,7 +47,8 @@ def trigger_call(
     path: str, body: bytes, idempotency_key: str, kind: str, workflow: Optional[str] = None
 ) -> Call:
     """``POST`` of one trigger (``TRIGGER_PATH``) or broadcast (``BROADCAST_PATH``)."""
-    return Call("POST", path, body, idempotency_key, kind=kind, workflow=workflow)
+    # Positional: a namedtuple's keywords cost as much again, on every call.
+    return Call("POST", path, body, idempotency_key, "Idempotency-Key", kind, None, workflow)
 
 
 def bulk_call(
