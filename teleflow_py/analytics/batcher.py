@@ -54,6 +54,7 @@ class Batcher(Flushing):
         self._drop_lock = threading.Lock()
         self._burst = 0
         self._queue = open_queue(self._config)
+        self._join_spool()
         self._make_waits()
         self._thread: Optional[threading.Thread] = None
         self._flush_requested = 0

@@ -2,6 +2,10 @@
 
 The base of :class:`~.batcher.Batcher`. Shutdown is in two halves (:meth:`begin_shutdown`,
 :meth:`finish_shutdown`) so the exit hook can start every client's at once.
+
+Clients of one process naming one spool path share one :class:`~.spool.Spool`, and any of
+their workers may take (and be sending) the events another client tracked: a flush asks
+every worker of its spool and waits for each, not only its own client's.
 """
 
 from __future__ import annotations
@@ -11,7 +15,8 @@ import math
 import os
 import threading
 import time
-from typing import Any, Callable, Optional
+import weakref
+from typing import Any, Callable, List, Optional, Tuple
 
 from .._core.deadline import clamp_wait
 from ..errors import ValidationError
@@ -20,6 +25,10 @@ from .stats import AnalyticsStats, FlushResult, result_between
 from .worker import Worker
 
 logger = logging.getLogger("teleflow_py.analytics")
+
+# The batchers of this process using each spool, so that a flush of one reaches them all.
+_users: weakref.WeakKeyDictionary[Spool, weakref.WeakSet[Flushing]] = weakref.WeakKeyDictionary()
+_users_lock = threading.Lock()
 
 
 def _check_timeout(timeout: Any) -> Optional[float]:
@@ -53,6 +62,9 @@ class Flushing(Worker):
     def flush(self, timeout: Any = None) -> FlushResult:
         """Send what is queued now and wait until done or ``timeout`` seconds passed.
 
+        With a spool shared by other clients of this process, their workers are asked too
+        and waited for: any of them may hold events this client tracked.
+
         Raises:
             ValidationError: ``timeout`` is not ``None`` or a number >= 0.
         """
@@ -62,37 +74,69 @@ class Flushing(Worker):
         before = self.stats()
         if not before.pending or self._closing:
             return self._result_since(before)
+        others = self._sharers()
+        me = threading.current_thread()
+        if self._thread is me or any(other._thread is me for other in others):
+            # flush() was called from a callback on a worker of this spool: waiting for
+            # the workers would never end (that one is here, and others may wait for it).
+            return self._result_since(before)
+        ends = None if limit is None else time.monotonic() + limit
+        asked = [(other, other._ask_flush()) for other in others]
+        self._flush_own(limit, ends)
+        for other, request in asked:
+            if request is not None:
+                other._await_flush(*request, ends)
+        return self._result_since(before)
+
+    def _flush_own(self, limit: Optional[float], ends: Optional[float]) -> None:
+        """Have this client's worker send what waits, waiting until ``ends``."""
         if self._thread is None:
             self._start_worker()
-        thread = self._thread
-        if thread is None:
+        if self._thread is None:
             # No worker can start (Python 3.12 refuses threads while the interpreter
             # exits, as in an atexit handler): send on this thread instead.
             self._flush_on_this_thread(limit)
-            return self._result_since(before)
-        if thread is threading.current_thread():
-            # flush() was called from a callback on the worker itself: waiting would
-            # never end.
-            return self._result_since(before)
-        ends = None if limit is None else time.monotonic() + limit
+            return
         # A worker that dies during this flush is replaced once and asked again, so the
         # caller neither waits out its whole timeout nor needs a second call.
         for _ in range(2):
-            if not self._flush_with(thread, ends):
-                break
+            request = self._ask_flush()
+            if request is None or not self._await_flush(*request, ends):
+                return
             self._start_worker()
-            thread = self._thread
-            if thread is None:
-                break
-        return self._result_since(before)
 
-    def _flush_with(self, thread: threading.Thread, ends: Optional[float]) -> bool:
-        """Ask ``thread`` to flush and wait until it did or ``ends``; True if it died first."""
+    def _sharers(self) -> List[Flushing]:
+        """The other batchers of this process taking from this one's spool."""
+        queue = self._queue
+        if not isinstance(queue, Spool):
+            return []
+        with _users_lock:
+            users = list(_users.get(queue, ()))
+        pid = os.getpid()
+        # A batcher not yet reset after a fork still holds its parent's queue.
+        return [user for user in users if user is not self and user._pid == pid]
+
+    def _join_spool(self) -> None:
+        """Be found by the flushes of the other clients sharing this one's spool."""
+        queue = self._queue
+        if isinstance(queue, Spool):
+            with _users_lock:
+                _users.setdefault(queue, weakref.WeakSet()).add(self)
+
+    def _ask_flush(self) -> Optional[Tuple[threading.Thread, int]]:
+        """Ask the worker to flush: ``(worker, request number)``, or ``None`` with no worker."""
+        thread = self._thread
+        if thread is None:
+            return None
         with self._cond:
             self._flush_requested += 1
             wanted = self._flush_requested
         self._urgent.set()
         self._wake.set()
+        return thread, wanted
+
+    def _await_flush(self, thread: threading.Thread, wanted: int, ends: Optional[float]) -> bool:
+        """Wait until ``thread`` did flush request ``wanted`` or ``ends``; True if it died first."""
         with self._cond:
             self._cond.wait_for(
                 lambda: (
