@@ -289,21 +289,24 @@ class Fallback:
             return
         key = self.claimed.pop(parent, None)
         whole = len(batches) == 1 and batches[0].key == key
-        try:
-            if whole:
-                self.write(lambda conn: rows.release(conn, parent))
-            else:
-                self.write(lambda conn: rows.store_split(conn, parent, batches))
-        except SpoolError as exc:
-            self.begin_fault(exc)
-            if key is not None:
-                self.claimed[parent] = key
-            if not whole:
-                self._halves[parent] = len(batches)
-            with self._lock:
-                self._local.extendleft(reversed(batches))
-            return
-        self.handed_back(count)
+        # Released and counted as waiting under one hold of the file, so a recount in
+        # between cannot count the rows twice.
+        with self._db:
+            try:
+                if whole:
+                    self.write(lambda conn: rows.release(conn, parent))
+                else:
+                    self.write(lambda conn: rows.store_split(conn, parent, batches))
+            except SpoolError as exc:
+                self.begin_fault(exc)
+                if key is not None:
+                    self.claimed[parent] = key
+                if not whole:
+                    self._halves[parent] = len(batches)
+                with self._lock:
+                    self._local.extendleft(reversed(batches))
+                return
+            self.handed_back(count)
 
     def ack(self, batch: Batch) -> None:
         """Delete a delivered batch and its messages."""
