@@ -324,7 +324,12 @@ class Fallback:
             else:
                 self.memory.reject(batch, Exception(error))
             return
+        self._record_finish(row, batch.key, error)
+        # Pending until the file has it settled (or the settlement is postponed): a flush
+        # finding nothing pending finds nothing left in the file either.
         self.settled(len(batch))
+
+    def _record_finish(self, row: int, key: str, error: Optional[str]) -> None:
         if row in self._gone:
             self._gone.discard(row)
             return
@@ -333,7 +338,7 @@ class Fallback:
             if self._halves[row] > 0:
                 return
             del self._halves[row]
-        key = self.claimed.pop(row, batch.key)
+        key = self.claimed.pop(row, key)
         try:
             self.write(lambda conn: rows.finish(conn, row, key, error))
         except SpoolError as exc:

@@ -55,6 +55,8 @@ class LoopbackServer:
         #: Events for which this returns a message are refused one by one in a 2xx answer.
         self.reject_event: Optional[Callable[[Dict[str, Any]], Optional[str]]] = None
         self.always_status: Optional[int] = None
+        # While set to an event not yet set, requests are read and logged but not answered.
+        self._gate: Optional[threading.Event] = None
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(
@@ -94,6 +96,12 @@ class LoopbackServer:
         """Read the request, then close the connection without answering."""
         with self._lock:
             self._faults += [Fault(hang_up=True, path=path)] * count
+
+    def hold_answers(self) -> threading.Event:
+        """Read and log requests but answer none until the returned event is set."""
+        gate = threading.Event()
+        self._gate = gate
+        return gate
 
     def _take_fault(self, path: str) -> Optional[Fault]:
         with self._lock:
@@ -173,6 +181,9 @@ class LoopbackServer:
                 }
                 with server._lock:
                     server._log.append(entry)
+                gate = server._gate
+                if gate is not None:
+                    gate.wait(HANG_GUARD)
                 if fault is not None and fault.hang_up:
                     self.close_connection = True
                     self.connection.shutdown(socket.SHUT_RDWR)
