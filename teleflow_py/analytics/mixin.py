@@ -146,7 +146,9 @@ class AnalyticsMixin(AnalyticsQueueMixin):
 
         A batch whose retries are spent stays queued (``pending``) for a later attempt.
         Returns a :class:`FlushResult` of what was accepted, rejected or left pending
-        during the wait; it does not stop the worker.
+        during the wait; it does not stop the worker. With a spool shared by other clients
+        of this process, it also waits for the batches their workers took (counted in
+        those clients' stats).
 
         Args:
             timeout: seconds to wait at most (``>= 0``; ``math.inf`` or ``None``, the
