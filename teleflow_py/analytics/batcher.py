@@ -61,6 +61,9 @@ class Batcher(Flushing):
         self._flush_done = 0
         self._worker_done = False
         self._deadline: Optional[float] = None
+        # Set at shutdown while another client of the spool stays open (see .flushing).
+        self._hand_over = False
+        self._left_spool = False
         self._budget = 0.0
         self._before_shutdown = AnalyticsStats()
         self._final: Optional[FlushResult] = None
@@ -118,6 +121,11 @@ class Batcher(Flushing):
         """Messages queued or in flight, counted by the queue at one instant."""
         return self._queue.pending()
 
+    @property
+    def queue(self) -> object:
+        """The queue :attr:`pending` counts: one for the clients sharing a spool."""
+        return self._queue
+
     def stats(self) -> AnalyticsStats:
         """Totals so far (see :class:`AnalyticsStats`)."""
         queue = self._queue
@@ -147,6 +155,7 @@ class Batcher(Flushing):
         self._closing = closing
         if closing:
             self._final = FlushResult()
+            self._left_spool = True
 
 
 def _pending_of(batcher: Optional[Batcher]) -> int:
