@@ -166,6 +166,10 @@ class AnalyticsMixin(AnalyticsQueueMixin):
         Logs a warning with the number of events not delivered. Idempotent and safe from
         several threads (later calls wait for the first and return its result); messages
         tracked afterwards are refused and counted. ``close()`` and the exit hook call it.
+        With a spool shared by other clients of this process, it waits for their workers
+        too, as :meth:`flush` does, and stops only this client's; what is still pending
+        while one of them stays open is left to it (their workers send it; an INFO line,
+        not a warning), and only the last of them to shut down warns about what is left.
 
         Args:
             timeout: seconds the whole shutdown may take (``>= 0``; default ``None``: the
