@@ -54,12 +54,16 @@ class Batcher(Flushing):
         self._drop_lock = threading.Lock()
         self._burst = 0
         self._queue = open_queue(self._config)
+        self._join_spool()
         self._make_waits()
         self._thread: Optional[threading.Thread] = None
         self._flush_requested = 0
         self._flush_done = 0
         self._worker_done = False
         self._deadline: Optional[float] = None
+        # Set at shutdown while another client of the spool stays open (see .flushing).
+        self._hand_over = False
+        self._left_spool = False
         self._budget = 0.0
         self._before_shutdown = AnalyticsStats()
         self._final: Optional[FlushResult] = None
@@ -117,6 +121,11 @@ class Batcher(Flushing):
         """Messages queued or in flight, counted by the queue at one instant."""
         return self._queue.pending()
 
+    @property
+    def queue(self) -> object:
+        """The queue :attr:`pending` counts: one for the clients sharing a spool."""
+        return self._queue
+
     def stats(self) -> AnalyticsStats:
         """Totals so far (see :class:`AnalyticsStats`)."""
         queue = self._queue
@@ -146,6 +155,7 @@ class Batcher(Flushing):
         self._closing = closing
         if closing:
             self._final = FlushResult()
+            self._left_spool = True
 
 
 def _pending_of(batcher: Optional[Batcher]) -> int:

@@ -135,13 +135,16 @@ class Sender:
         return False
 
     def _settle_success(self, batch: Batch, answer: Any) -> None:
-        self._queue.ack(batch)
+        # Counted before the queue lets the batch go: the pending count falls only once the
+        # answer is in the totals, so a flush or a stats reading never sees it in neither.
         total = len(batch)
         if batch.is_alias:
             self._counters.add(accepted=1, batches=1)
+            self._queue.ack(batch)
             return
         accepted, rejected, errors = _batch_counts(answer, total)
         self._counters.add(accepted=accepted, rejected=rejected, batches=1)
+        self._queue.ack(batch)
         if rejected:
             error = EventsRejectedError(errors, rejected, total)
             indexes = [e["index"] for e in errors if _valid_index(e.get("index"), total)]
@@ -163,8 +166,8 @@ class Sender:
         )
 
     def _settle_refused(self, batch: Batch, error: TeleflowError) -> None:
-        self._queue.reject(batch, error)
         self._counters.add(rejected=len(batch), batches=1)
+        self._queue.reject(batch, error)
         logger.warning(
             "teleflow_py analytics: %d messages refused and not retried (%s)", len(batch), error
         )
@@ -174,9 +177,9 @@ class Sender:
         if len(batch) > 1:
             self._queue.give_back(*batch.split())
             return Outcome.SPLIT
-        self._queue.ack(batch)
         self._counters.dropped("too_large")
         self._counters.error(error)
+        self._queue.ack(batch)
         logger.warning("teleflow_py analytics: a message too large for the server was dropped")
         if self._on_drop is not None:
             try:

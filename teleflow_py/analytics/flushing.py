@@ -2,6 +2,15 @@
 
 The base of :class:`~.batcher.Batcher`. Shutdown is in two halves (:meth:`begin_shutdown`,
 :meth:`finish_shutdown`) so the exit hook can start every client's at once.
+
+Clients of one process naming one spool path share one :class:`~.spool.Spool`, and any of
+their workers may take (and be sending) the events another client tracked: a flush asks
+every worker of its spool and waits for each, not only its own client's. So does a
+shutdown, which then stops only its own worker. What is still pending when it returns is
+left to the clients of the spool that stay open (they send it, and report what they
+cannot when they shut down); only the last of them to shut down reports it as not
+delivered, so nothing is reported as lost while a worker of this process still sends it,
+and nothing is counted twice.
 """
 
 from __future__ import annotations
@@ -11,15 +20,21 @@ import math
 import os
 import threading
 import time
-from typing import Any, Callable, Optional
+import weakref
+from typing import Any, Callable, List, Optional, Tuple
 
 from .._core.deadline import clamp_wait
 from ..errors import ValidationError
+from .lifecycle import exit_flush_running
 from .spool import Spool
 from .stats import AnalyticsStats, FlushResult, result_between
 from .worker import Worker
 
 logger = logging.getLogger("teleflow_py.analytics")
+
+# The batchers of this process using each spool, so that a flush of one reaches them all.
+_users: weakref.WeakKeyDictionary[Spool, weakref.WeakSet[Flushing]] = weakref.WeakKeyDictionary()
+_users_lock = threading.Lock()
 
 
 def _check_timeout(timeout: Any) -> Optional[float]:
@@ -41,6 +56,7 @@ class Flushing(Worker):
     _before_shutdown: AnalyticsStats
     _final: Optional[FlushResult]
     _unwatch: Callable[[], None]
+    _left_spool: bool
 
     def stats(self) -> AnalyticsStats:
         """Totals so far (see :class:`AnalyticsStats`)."""
@@ -53,6 +69,9 @@ class Flushing(Worker):
     def flush(self, timeout: Any = None) -> FlushResult:
         """Send what is queued now and wait until done or ``timeout`` seconds passed.
 
+        With a spool shared by other clients of this process, their workers are asked too
+        and waited for: any of them may hold events this client tracked.
+
         Raises:
             ValidationError: ``timeout`` is not ``None`` or a number >= 0.
         """
@@ -62,37 +81,109 @@ class Flushing(Worker):
         before = self.stats()
         if not before.pending or self._closing:
             return self._result_since(before)
+        others = self._sharers()
+        me = threading.current_thread()
+        if self._thread is me or any(other._thread is me for other in others):
+            # flush() was called from a callback on a worker of this spool: waiting for
+            # the workers would never end (that one is here, and others may wait for it).
+            return self._result_since(before)
+        ends = None if limit is None else time.monotonic() + limit
+        asked = [(other, other._ask_flush()) for other in others]
+        self._flush_own(limit, ends)
+        for other, request in asked:
+            if request is not None:
+                other._await_flush(*request, ends)
+        return self._result_since(before)
+
+    def _flush_own(self, limit: Optional[float], ends: Optional[float]) -> None:
+        """Have this client's worker send what waits, waiting until ``ends``."""
         if self._thread is None:
             self._start_worker()
-        thread = self._thread
-        if thread is None:
+        if self._thread is None:
             # No worker can start (Python 3.12 refuses threads while the interpreter
             # exits, as in an atexit handler): send on this thread instead.
             self._flush_on_this_thread(limit)
-            return self._result_since(before)
-        if thread is threading.current_thread():
-            # flush() was called from a callback on the worker itself: waiting would
-            # never end.
-            return self._result_since(before)
-        ends = None if limit is None else time.monotonic() + limit
+            return
         # A worker that dies during this flush is replaced once and asked again, so the
         # caller neither waits out its whole timeout nor needs a second call.
         for _ in range(2):
-            if not self._flush_with(thread, ends):
-                break
+            request = self._ask_flush()
+            if request is None or not self._await_flush(*request, ends):
+                return
             self._start_worker()
-            thread = self._thread
-            if thread is None:
-                break
-        return self._result_since(before)
 
-    def _flush_with(self, thread: threading.Thread, ends: Optional[float]) -> bool:
-        """Ask ``thread`` to flush and wait until it did or ``ends``; True if it died first."""
+    def _sharers(self) -> List[Flushing]:
+        """The other batchers of this process taking from this one's spool."""
+        queue = self._queue
+        if not isinstance(queue, Spool):
+            return []
+        with _users_lock:
+            return self._sharers_of(queue)
+
+    def _sharers_of(self, queue: Spool) -> List[Flushing]:
+        """:meth:`_sharers` (the caller holds ``_users_lock``)."""
+        pid = os.getpid()
+        # A batcher not yet reset after a fork still holds its parent's queue.
+        return [user for user in _users.get(queue, ()) if user is not self and user._pid == pid]
+
+    def _others_stay_open(self) -> bool:
+        """Whether another client of this spool stays open after this one shuts down.
+
+        Never during the exit flush: the exit hook shuts down every client that asked for
+        it, and the workers of the others end with the process.
+        """
+        return not exit_flush_running() and any(
+            not other._closing and not other._left_spool for other in self._sharers()
+        )
+
+    def _leave_spool(self) -> List[Flushing]:
+        """Stop serving the spool: the other batchers of this process that still do.
+
+        They send what is left, or report it when they shut down. Marked and looked up
+        under one lock, so of several shutting down at once exactly one finds none left
+        (and reports what the spool still holds).
+        """
+        queue = self._queue
+        exiting = exit_flush_running()
+        with _users_lock:
+            self._left_spool = True
+            if not isinstance(queue, Spool):
+                return []
+            return [
+                other
+                for other in self._sharers_of(queue)
+                if not other._left_spool and (other.shuts_down_at_exit or not exiting)
+            ]
+
+    def _keep_sending(self) -> None:
+        """Make sure an open client's worker sends what another client left in the spool."""
+        if self._closing:
+            return  # it is draining, or drains when its shutdown finishes
+        if self._thread is None:
+            self._start_worker()
+        self._wake.set()
+
+    def _join_spool(self) -> None:
+        """Be found by the flushes of the other clients sharing this one's spool."""
+        queue = self._queue
+        if isinstance(queue, Spool):
+            with _users_lock:
+                _users.setdefault(queue, weakref.WeakSet()).add(self)
+
+    def _ask_flush(self) -> Optional[Tuple[threading.Thread, int]]:
+        """Ask the worker to flush: ``(worker, request number)``, or ``None`` with no worker."""
+        thread = self._thread
+        if thread is None:
+            return None
         with self._cond:
             self._flush_requested += 1
             wanted = self._flush_requested
         self._urgent.set()
         self._wake.set()
+        return thread, wanted
+
+    def _await_flush(self, thread: threading.Thread, wanted: int, ends: Optional[float]) -> bool:
+        """Wait until ``thread`` did flush request ``wanted`` or ``ends``; True if it died first."""
         with self._cond:
             self._cond.wait_for(
                 lambda: (
@@ -102,8 +193,23 @@ class Flushing(Worker):
             )
             return self._thread is not thread and not self._closing
 
+    def _await_worker(self, deadline: float) -> None:
+        """Wait until the worker of a closing batcher has ended, or ``deadline``."""
+        # The worker's own word, not join() or is_alive(): after a join interrupted by
+        # Ctrl-C, Python 3.11 and older may mark a running thread stopped (bpo-45274).
+        with self._cond:
+            self._cond.wait_for(
+                lambda: self._worker_done or self._thread is None,
+                max(0.0, deadline - time.monotonic()),
+            )
+
     def shutdown(self, timeout: Any = None) -> FlushResult:
         """Send what is queued within ``timeout`` (default ``shutdown_timeout``), then stop.
+
+        With a spool shared by other clients of this process, their workers are asked to
+        flush and waited for (within the same time), as :meth:`flush` does; only this
+        client's worker stops. While any of those clients stays open, what is left is
+        theirs to send: logged at INFO, not warned about.
 
         Safe to call more than once and from several threads: later calls wait for the
         first and return its result.
@@ -152,12 +258,17 @@ class Flushing(Worker):
         budget = self._config.shutdown_timeout if limit is None else limit
         if self._pid != os.getpid():
             self.reset_after_fork()
+        # With another client of the spool staying open, this worker sends what waits now
+        # (as a flush would) and leaves the rest to that client: a steady stream tracked
+        # on it cannot hold this shutdown until its deadline.
+        hand_over = self._others_stay_open()
         with self._cond:
             if self._closing:
                 return False
             self._before_shutdown = self.stats()
             self._budget = budget
             self._deadline = time.monotonic() + budget
+            self._hand_over = hand_over
             self._closing = True
         self._stop.set()
         self._urgent.set()
@@ -185,46 +296,78 @@ class Flushing(Worker):
         """
         thread = self._thread
         deadline = self._deadline if self._deadline is not None else time.monotonic()
-        if thread is not None and thread is not threading.current_thread():
-            # The worker's own word, not join() or is_alive(): after a join interrupted by
-            # Ctrl-C, Python 3.11 and older may mark a running thread stopped (bpo-45274).
-            with self._cond:
-                self._cond.wait_for(
-                    lambda: self._worker_done, max(0.0, deadline - time.monotonic())
-                )
-        if (thread is None or self._worker_done) and len(self._queue):
+        me = threading.current_thread()
+        # Any worker of the spool may hold events this client tracked: ask the open
+        # clients' workers to flush (as flush() does), and wait for them and for the
+        # workers of the closing ones below, all by this shutdown's deadline. (With nothing
+        # pending when the shutdown began, no worker held anything to wait for.)
+        others = [
+            other
+            for other in (self._sharers() if self._before_shutdown.pending else [])
+            if other._thread is not me
+        ]
+        asked = [(other, other._ask_flush()) for other in others if not other._closing]
+        if thread is not None and thread is not me:
+            self._await_worker(deadline)
+        if (thread is None or (self._worker_done and not self._hand_over)) and len(self._queue):
             # The worker never started or died (for example a first track() while the
             # interpreter was exiting): drain on this thread instead.
             try:
-                self._drain(everything=True)
+                self._drain(everything=not self._hand_over)
             except Exception:
                 # What is left is reported below; the count must not be lost to an error.
                 logger.exception("teleflow_py analytics: draining at shutdown failed")
+        for other, request in asked:
+            if request is not None:
+                other._await_flush(*request, deadline)
+        for other in others:
+            if other._closing:
+                other._await_worker(deadline)
         try:
             self._queue.persist(force=True)
         except Exception:
             logger.exception("teleflow_py analytics: writing the spool at shutdown failed")
         self._unwatch()
         result = self._result_since(self._before_shutdown)
-        if result.pending and isinstance(self._queue, Spool):
-            logger.warning(
-                "teleflow_py analytics: %d events were not delivered within %.1f s: %s",
-                result.pending,
-                self._budget,
-                self._where_left(self._queue),
-            )
-        elif result.pending:
-            logger.warning(
-                "teleflow_py analytics: %d events were not delivered at shutdown "
-                "(server unreachable or too slow within %.1f s); they were only in memory "
-                "and are lost with this process",
-                result.pending,
-                self._budget,
-            )
+        self._report_left(result.pending)
         with self._cond:
             self._final = result
             self._cond.notify_all()
         return result
+
+    def _report_left(self, pending: int) -> None:
+        """Say what this shutdown leaves undelivered, and to whom."""
+        staying = self._leave_spool()
+        if not pending:
+            return
+        queue = self._queue
+        if staying and isinstance(queue, Spool):
+            # Not a loss: their workers send it (whichever holds it now), and the last of
+            # them to shut down reports what it cannot, so nothing is counted twice.
+            logger.info(
+                "teleflow_py analytics: %d pending events are left to %s of this process "
+                "sharing the spool %s, which send them",
+                pending,
+                "another client" if len(staying) == 1 else f"{len(staying)} other clients",
+                queue.path,
+            )
+            for other in staying:
+                other._keep_sending()
+        elif isinstance(queue, Spool):
+            logger.warning(
+                "teleflow_py analytics: %d events were not delivered within %.1f s: %s",
+                pending,
+                self._budget,
+                self._where_left(queue),
+            )
+        else:
+            logger.warning(
+                "teleflow_py analytics: %d events were not delivered at shutdown "
+                "(server unreachable or too slow within %.1f s); they were only in memory "
+                "and are lost with this process",
+                pending,
+                self._budget,
+            )
 
     def _where_left(self, queue: Spool) -> str:
         """What becomes of the undelivered events, counted where they are."""

@@ -14,7 +14,7 @@ import os
 import sys
 import threading
 import weakref
-from typing import Any, List
+from typing import Any, Iterable, List
 from urllib.parse import urlsplit
 
 from typing_extensions import Protocol
@@ -44,6 +44,10 @@ class Managed(Protocol):
     @property
     def pending(self) -> int:
         """Messages not delivered yet."""
+
+    @property
+    def queue(self) -> object:
+        """The queue :attr:`pending` counts (the clients sharing a spool share it)."""
 
     def reset_after_fork(self) -> None:
         """Drop everything inherited from the parent process."""
@@ -80,12 +84,18 @@ def _shutdown_all_at_exit() -> None:
 
 
 def _report_interrupted_exit_flush() -> None:
-    pending = sum(b.pending for b in list(_live) if b.shuts_down_at_exit)
+    pending = _pending_of(b for b in list(_live) if b.shuts_down_at_exit)
     logger.warning(
         "teleflow_py analytics: the exit flush was interrupted; %d %s not delivered",
         pending,
         "event was" if pending == 1 else "events were",
     )
+
+
+def _pending_of(batchers: Iterable[Managed]) -> int:
+    """Messages the ``batchers`` have not delivered, a spool they share counted once."""
+    one_each = {id(batcher.queue): batcher for batcher in batchers}
+    return sum(batcher.pending for batcher in one_each.values())
 
 
 def _shutdown_all() -> None:
@@ -105,7 +115,7 @@ def _shutdown_all() -> None:
     if started:
         logger.debug(
             "teleflow_py analytics: the exit flush started: %d events to deliver",
-            sum(b.pending for b in started),
+            _pending_of(started),
         )
     for batcher in started:
         try:

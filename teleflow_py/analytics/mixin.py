@@ -146,7 +146,9 @@ class AnalyticsMixin(AnalyticsQueueMixin):
 
         A batch whose retries are spent stays queued (``pending``) for a later attempt.
         Returns a :class:`FlushResult` of what was accepted, rejected or left pending
-        during the wait; it does not stop the worker.
+        during the wait; it does not stop the worker. With a spool shared by other clients
+        of this process, it also waits for the batches their workers took (counted in
+        those clients' stats).
 
         Args:
             timeout: seconds to wait at most (``>= 0``; ``math.inf`` or ``None``, the
@@ -164,6 +166,10 @@ class AnalyticsMixin(AnalyticsQueueMixin):
         Logs a warning with the number of events not delivered. Idempotent and safe from
         several threads (later calls wait for the first and return its result); messages
         tracked afterwards are refused and counted. ``close()`` and the exit hook call it.
+        With a spool shared by other clients of this process, it waits for their workers
+        too, as :meth:`flush` does, and stops only this client's; what is still pending
+        while one of them stays open is left to it (their workers send it; an INFO line,
+        not a warning), and only the last of them to shut down warns about what is left.
 
         Args:
             timeout: seconds the whole shutdown may take (``>= 0``; default ``None``: the

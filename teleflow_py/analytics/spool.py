@@ -264,24 +264,27 @@ class Spool(Fallback):
             return local
         if self.fault is None or self.probe_due():
             self.persist()
-        if self.fault is None:
-            postponed = self.postponed()
-            try:
-                batch = self.write(lambda conn: self._claim(conn, postponed, max_events, max_bytes))
-            except SpoolError as exc:
-                self.begin_fault(exc)
-            else:
-                self.recorded(postponed)
-                if batch is not None:
-                    self.claimed[batch.spool_id] = batch.key
+        # Claimed and counted under one hold of the file: another worker's claim, a commit
+        # or a recount in between would count the rows twice or not at all.
+        with self._db:
+            if self.fault is None:
+                postponed = self.postponed()
+                try:
+                    batch = self.write(lambda c: self._claim(c, postponed, max_events, max_bytes))
+                except SpoolError as exc:
+                    self.begin_fault(exc)
+                else:
+                    self.recorded(postponed)
+                    if batch is not None:
+                        self.claimed[batch.spool_id] = batch.key
+                        with self._lock:
+                            self._waiting = max(0, self._waiting - len(batch))
+                            self._held += len(batch)
+                        return batch
                     with self._lock:
-                        self._waiting = max(0, self._waiting - len(batch))
-                        self._held += len(batch)
-                    return batch
-                with self._lock:
-                    # Nothing free in the file (what others hold is theirs).
-                    self._waiting = 0
-                    self._refreshed = time.monotonic()
+                        # Nothing free in the file (what others hold is theirs).
+                        self._waiting = 0
+                        self._refreshed = time.monotonic()
         return self.memory.take(max_events, max_bytes)
 
     def _claim(

@@ -289,21 +289,24 @@ class Fallback:
             return
         key = self.claimed.pop(parent, None)
         whole = len(batches) == 1 and batches[0].key == key
-        try:
-            if whole:
-                self.write(lambda conn: rows.release(conn, parent))
-            else:
-                self.write(lambda conn: rows.store_split(conn, parent, batches))
-        except SpoolError as exc:
-            self.begin_fault(exc)
-            if key is not None:
-                self.claimed[parent] = key
-            if not whole:
-                self._halves[parent] = len(batches)
-            with self._lock:
-                self._local.extendleft(reversed(batches))
-            return
-        self.handed_back(count)
+        # Released and counted as waiting under one hold of the file, so a recount in
+        # between cannot count the rows twice.
+        with self._db:
+            try:
+                if whole:
+                    self.write(lambda conn: rows.release(conn, parent))
+                else:
+                    self.write(lambda conn: rows.store_split(conn, parent, batches))
+            except SpoolError as exc:
+                self.begin_fault(exc)
+                if key is not None:
+                    self.claimed[parent] = key
+                if not whole:
+                    self._halves[parent] = len(batches)
+                with self._lock:
+                    self._local.extendleft(reversed(batches))
+                return
+            self.handed_back(count)
 
     def ack(self, batch: Batch) -> None:
         """Delete a delivered batch and its messages."""
@@ -321,7 +324,12 @@ class Fallback:
             else:
                 self.memory.reject(batch, Exception(error))
             return
+        self._record_finish(row, batch.key, error)
+        # Pending until the file has it settled (or the settlement is postponed): a flush
+        # finding nothing pending finds nothing left in the file either.
         self.settled(len(batch))
+
+    def _record_finish(self, row: int, key: str, error: Optional[str]) -> None:
         if row in self._gone:
             self._gone.discard(row)
             return
@@ -330,7 +338,7 @@ class Fallback:
             if self._halves[row] > 0:
                 return
             del self._halves[row]
-        key = self.claimed.pop(row, batch.key)
+        key = self.claimed.pop(row, key)
         try:
             self.write(lambda conn: rows.finish(conn, row, key, error))
         except SpoolError as exc:

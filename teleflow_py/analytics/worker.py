@@ -2,7 +2,8 @@
 
 One thread per client (per process), started on first use. It sends a batch when
 ``flush_at`` messages wait, when the oldest has waited ``flush_interval``, when a flush
-asks, and drains at shutdown within its deadline. The base of :class:`~.flushing.Flushing`.
+asks, and drains at shutdown within its deadline (only what waits then, as a flush does,
+when another client sharing its spool stays open to send the rest). The base of :class:`~.flushing.Flushing`.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ class Worker(Drops):
     _flush_done: int
     _worker_done: bool
     _deadline: Optional[float]
+    _hand_over: bool
     _sender: Sender
 
     def _make_waits(self) -> None:
@@ -107,7 +109,7 @@ class Worker(Drops):
                 closing = self._closing
                 wanted = self._flush_requested
             if closing:
-                self._drain(everything=True)
+                self._drain(everything=not self._hand_over)
                 return
             if wanted > self._flush_done:
                 self._drain(everything=False)

@@ -55,6 +55,10 @@ class LoopbackServer:
         #: Events for which this returns a message are refused one by one in a 2xx answer.
         self.reject_event: Optional[Callable[[Dict[str, Any]], Optional[str]]] = None
         self.always_status: Optional[int] = None
+        # While set to an event not yet set, requests are read and logged but not answered
+        # (only those the filter picks, when there is one).
+        self._gate: Optional[threading.Event] = None
+        self._held: Optional[Callable[[Dict[str, Any]], bool]] = None
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(
@@ -94,6 +98,19 @@ class LoopbackServer:
         """Read the request, then close the connection without answering."""
         with self._lock:
             self._faults += [Fault(hang_up=True, path=path)] * count
+
+    def hold_answers(
+        self, only: Optional[Callable[[Dict[str, Any]], bool]] = None
+    ) -> threading.Event:
+        """Read and log requests but answer none until the returned event is set.
+
+        ``only``: hold just the requests it returns true for (given the logged request,
+        ``headers`` with lower-case names); the others are answered at once.
+        """
+        gate = threading.Event()
+        self._held = only
+        self._gate = gate
+        return gate
 
     def _take_fault(self, path: str) -> Optional[Fault]:
         with self._lock:
@@ -173,6 +190,9 @@ class LoopbackServer:
                 }
                 with server._lock:
                     server._log.append(entry)
+                gate, only = server._gate, server._held
+                if gate is not None and (only is None or only(entry)):
+                    gate.wait(HANG_GUARD)
                 if fault is not None and fault.hang_up:
                     self.close_connection = True
                     self.connection.shutdown(socket.SHUT_RDWR)
