@@ -17,6 +17,7 @@ from .._core.deadline import clamp_wait
 from ..errors import ValidationError
 from .spool import Spool
 from .stats import AnalyticsStats, FlushResult, result_between
+from .waits import hides_an_interrupt, wait_for
 from .worker import Worker
 
 logger = logging.getLogger("teleflow_py.analytics")
@@ -94,7 +95,8 @@ class Flushing(Worker):
         self._urgent.set()
         self._wake.set()
         with self._cond:
-            self._cond.wait_for(
+            wait_for(
+                self._cond,
                 lambda: (
                     self._flush_done >= wanted or self._worker_done or self._thread is not thread
                 ),
@@ -117,7 +119,7 @@ class Flushing(Worker):
             deadline = self._deadline if self._deadline is not None else time.monotonic()
             # The first caller returns by its deadline; the extra second is a hang guard.
             remaining = max(0.0, deadline - time.monotonic()) + 1.0
-            self._cond.wait_for(lambda: self._final is not None, remaining)
+            wait_for(self._cond, lambda: self._final is not None, remaining)
             if self._final is not None:
                 return self._final
         return self._result_since(self._before_shutdown)
@@ -188,16 +190,19 @@ class Flushing(Worker):
         if thread is not None and thread is not threading.current_thread():
             # The worker's own word, not join() or is_alive(): after a join interrupted by
             # Ctrl-C, Python 3.11 and older may mark a running thread stopped (bpo-45274).
+            # In slices on the main thread, so a Ctrl-C ends the wait at once (see .waits).
             with self._cond:
-                self._cond.wait_for(
-                    lambda: self._worker_done, max(0.0, deadline - time.monotonic())
+                wait_for(
+                    self._cond, lambda: self._worker_done, max(0.0, deadline - time.monotonic())
                 )
         if (thread is None or self._worker_done) and len(self._queue):
             # The worker never started or died (for example a first track() while the
             # interpreter was exiting): drain on this thread instead.
             try:
                 self._drain(everything=True)
-            except Exception:
+            except Exception as exc:
+                if hides_an_interrupt(exc):
+                    raise KeyboardInterrupt from exc
                 # What is left is reported below; the count must not be lost to an error.
                 logger.exception("teleflow_py analytics: draining at shutdown failed")
         try:
