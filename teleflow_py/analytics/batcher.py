@@ -24,6 +24,7 @@ from .lifecycle import manage
 from .spool import Spool
 from .spool_share import open_queue
 from .stats import AnalyticsHealth, AnalyticsStats, Counters, FlushResult
+from .waits import wait
 
 
 class Batcher(Flushing):
@@ -114,7 +115,7 @@ class Batcher(Flushing):
                 remaining = end - time.monotonic()
                 if remaining <= 0 or self._closing or self._thread is None:
                     return False
-                self._room.wait(remaining)
+                wait(self._room, remaining)
 
     @property
     def pending(self) -> int:

@@ -28,6 +28,7 @@ from ..errors import ValidationError
 from .lifecycle import exit_flush_running
 from .spool import Spool
 from .stats import AnalyticsStats, FlushResult, result_between
+from .waits import hides_an_interrupt, wait_for
 from .worker import Worker
 
 logger = logging.getLogger("teleflow_py.analytics")
@@ -185,7 +186,8 @@ class Flushing(Worker):
     def _await_flush(self, thread: threading.Thread, wanted: int, ends: Optional[float]) -> bool:
         """Wait until ``thread`` did flush request ``wanted`` or ``ends``; True if it died first."""
         with self._cond:
-            self._cond.wait_for(
+            wait_for(
+                self._cond,
                 lambda: (
                     self._flush_done >= wanted or self._worker_done or self._thread is not thread
                 ),
@@ -197,8 +199,10 @@ class Flushing(Worker):
         """Wait until the worker of a closing batcher has ended, or ``deadline``."""
         # The worker's own word, not join() or is_alive(): after a join interrupted by
         # Ctrl-C, Python 3.11 and older may mark a running thread stopped (bpo-45274).
+        # In slices on the main thread, so a Ctrl-C ends the wait at once (see .waits).
         with self._cond:
-            self._cond.wait_for(
+            wait_for(
+                self._cond,
                 lambda: self._worker_done or self._thread is None,
                 max(0.0, deadline - time.monotonic()),
             )
@@ -223,7 +227,7 @@ class Flushing(Worker):
             deadline = self._deadline if self._deadline is not None else time.monotonic()
             # The first caller returns by its deadline; the extra second is a hang guard.
             remaining = max(0.0, deadline - time.monotonic()) + 1.0
-            self._cond.wait_for(lambda: self._final is not None, remaining)
+            wait_for(self._cond, lambda: self._final is not None, remaining)
             if self._final is not None:
                 return self._final
         return self._result_since(self._before_shutdown)
@@ -314,7 +318,9 @@ class Flushing(Worker):
             # interpreter was exiting): drain on this thread instead.
             try:
                 self._drain(everything=not self._hand_over)
-            except Exception:
+            except Exception as exc:
+                if hides_an_interrupt(exc):
+                    raise KeyboardInterrupt from exc
                 # What is left is reported below; the count must not be lost to an error.
                 logger.exception("teleflow_py analytics: draining at shutdown failed")
         for other, request in asked:

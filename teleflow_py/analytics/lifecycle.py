@@ -19,8 +19,10 @@ from urllib.parse import urlsplit
 
 from typing_extensions import Protocol
 
+from .._ctrl_c import CtrlC
 from .._fork import on_fork
 from .ids import forget_ids_after_fork
+from .waits import hides_an_interrupt
 
 logger = logging.getLogger("teleflow_py.analytics")
 
@@ -77,19 +79,37 @@ def _shutdown_all_at_exit() -> None:
         _shutdown_all()
     except KeyboardInterrupt:
         # Ctrl-C at any point of the exit flush (starting it included): stop waiting, but
-        # say what is lost rather than print a traceback.
+        # say what is lost rather than print a traceback. The flush waits on this thread
+        # in short slices, so a Ctrl-C that lands just before a wait ends it at once too
+        # (see .waits).
         _report_interrupted_exit_flush()
     finally:
         _exit_flush_running = False
 
 
 def _report_interrupted_exit_flush() -> None:
-    pending = _pending_of(b for b in list(_live) if b.shuts_down_at_exit)
-    logger.warning(
-        "teleflow_py analytics: the exit flush was interrupted; %d %s not delivered",
-        pending,
-        "event was" if pending == 1 else "events were",
-    )
+    # A second Ctrl-C is held until the line is out (where Python's own SIGINT handler is
+    # in place): the report takes no time, and the process is ending anyway. The count
+    # takes each queue's own lock, which no thread holds for more than a few instructions
+    # and an interrupt cannot leave held: it is taken by a `with` on a C lock, with no
+    # bytecode between the acquire and the block that releases it.
+    with CtrlC(wake=_nothing):
+        pending = _pending_of(b for b in list(_live) if b.shuts_down_at_exit)
+        logger.warning(
+            "teleflow_py analytics: the exit flush was interrupted; %d %s not delivered",
+            pending,
+            "event was" if pending == 1 else "events were",
+        )
+
+
+def _nothing() -> None:
+    """Nothing to wake: the report never waits."""
+
+
+def _unless_an_interrupt(error: Exception) -> None:
+    """Raise the Ctrl-C that ``error`` hides (see :func:`.waits.hides_an_interrupt`)."""
+    if hides_an_interrupt(error):
+        raise KeyboardInterrupt from error
 
 
 def _pending_of(batchers: Iterable[Managed]) -> int:
@@ -110,7 +130,8 @@ def _shutdown_all() -> None:
                 batcher.begin_shutdown() or batcher.resume_interrupted_shutdown()
             ):
                 started.append(batcher)
-        except Exception:
+        except Exception as exc:
+            _unless_an_interrupt(exc)
             logger.exception("teleflow_py analytics: shutdown at exit failed")
     if started:
         logger.debug(
@@ -120,7 +141,8 @@ def _shutdown_all() -> None:
     for batcher in started:
         try:
             batcher.finish_shutdown()
-        except Exception:
+        except Exception as exc:
+            _unless_an_interrupt(exc)
             logger.exception("teleflow_py analytics: shutdown at exit failed")
 
 

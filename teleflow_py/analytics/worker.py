@@ -18,6 +18,7 @@ from .batch import MAX_BATCH_BYTES, MAX_BATCH_EVENTS
 from .delivery import Outcome, Sender
 from .drops import Drops
 from .lifecycle import prepare_green_resolver, warn_if_uwsgi_without_threads
+from .waits import sleep
 
 logger = logging.getLogger("teleflow_py.analytics")
 
@@ -222,5 +223,6 @@ class Worker(Drops):
             return deadline is None or time.monotonic() < deadline
         if time.monotonic() + seconds > deadline:
             return False
-        time.sleep(seconds)
+        # Also on the exiting thread (a drain with no worker), where Ctrl-C must end it.
+        sleep(seconds)
         return True

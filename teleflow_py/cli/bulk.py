@@ -19,11 +19,11 @@ from queue import SimpleQueue
 from typing import IO, Dict, Iterator, Optional
 
 from .._bodies import DEFAULT_CONCURRENCY as LIBRARY_CONCURRENCY
+from .._ctrl_c import CtrlC
 from ..client import Client
 from ..errors import ServerError
 from ..results import BulkTriggerResult
 from .bulk_summary import Summary, stop_line
-from .ctrl_c import CtrlC
 from .jsonl import (
     ALL_LINES,
     DEFAULT_KEY_PREFIX,

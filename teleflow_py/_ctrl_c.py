@@ -8,6 +8,10 @@ thread may send a whole request in such a gap, and a loop that lost track of it 
 less than the server processed. :class:`CtrlC` records the Ctrl-C instead and wakes the
 loop; it raises ``KeyboardInterrupt`` only inside :meth:`CtrlC.call`, around a blocking
 step whose state nothing depends on once interrupted (reading the next lines from stdin).
+
+Used by ``teleflow bulk`` (its request loop) and by the exit hook of the analytics queue
+(its report of what an interrupted exit flush did not deliver, which a second Ctrl-C must
+not cut short).
 """
 
 from __future__ import annotations
