@@ -14,9 +14,10 @@ loopback server (a process of its own, ``_loopback.py``).
   per round, the sides interleaved (raw, SDK, SDK, raw, ...), after one unmeasured burst
   each (which opens the connections). The verdict is the median over rounds of the ratio
   SDK / raw within a round: the two bursts of a round run back to back, so a slow moment of
-  the machine weighs on both. Every trigger must succeed.
+  the machine weighs on both. Every trigger must succeed. The process CPU time per burst
+  is reported beside it.
 
-    python benchmarks/bench_async.py                # 2,000 calls each, 9 concurrent rounds
+    python benchmarks/bench_async.py                # 2,000 calls each, 25 concurrent rounds
     python benchmarks/bench_async.py --calls 3000 --bursts 9 --json /tmp/async.json
 
 Targets (issue 14): the AsyncClient median at most 1.15x raw aiohttp's; 1,000 concurrent
@@ -116,6 +117,7 @@ async def measure(url: str, calls: int, rounds: int, at_once: int, bursts: int) 
     samples: Dict[str, List[List[float]]] = {"raw": [], "sdk": []}
     cpu: Dict[str, float] = {"raw": 0.0, "sdk": 0.0}
     times: Dict[str, List[float]] = {"raw": [], "sdk": []}
+    burst_cpu: Dict[str, List[float]] = {"raw": [], "sdk": []}
     try:
         for trigger in sides.values():
             await sequential(trigger, 0, 100)  # warm up: connections, caches
@@ -129,11 +131,13 @@ async def measure(url: str, calls: int, rounds: int, at_once: int, bursts: int) 
             await concurrent(trigger, at_once)  # warm up: the connections a burst opens
         for order in interleaved(bursts):
             for side in order:
+                began = time.process_time()
                 times[side].append(await concurrent(sides[side], at_once))
+                burst_cpu[side].append(time.process_time() - began)
     finally:
         await client.close()
         await session.close()
-    return {"samples": samples, "cpu": cpu, "bursts": times}
+    return {"samples": samples, "cpu": cpu, "bursts": times, "burst_cpu": burst_cpu}
 
 
 def main() -> int:
@@ -144,7 +148,7 @@ def main() -> int:
     )
     parser.add_argument("--concurrent", type=int, default=1000, help="triggers at once")
     parser.add_argument(
-        "--bursts", type=int, default=9, help="concurrent rounds, one burst per side (default 9)"
+        "--bursts", type=int, default=25, help="concurrent rounds, one burst per side (default 25)"
     )
     add_json_option(parser)
     args = parser.parse_args()
@@ -197,6 +201,13 @@ def main() -> int:
     print(
         f"ratio concurrent AsyncClient/raw   {burst_ratio:.3f}  (median of the rounds' ratios; "
         f"target <= {LIMIT}: {verdict(burst_ratio)}); all processed"
+    )
+    # The process's CPU time per burst: what the client spent, whatever else the machine ran.
+    raw_burst_cpu = statistics.median(measured["burst_cpu"]["raw"])
+    sdk_burst_cpu = statistics.median(measured["burst_cpu"]["sdk"])
+    print(
+        f"process CPU per burst              raw {raw_burst_cpu:.3f} s, AsyncClient "
+        f"{sdk_burst_cpu:.3f} s, ratio {sdk_burst_cpu / raw_burst_cpu:.3f}"
     )
     write(
         args.json,
