@@ -8,7 +8,10 @@ Behaviours (one per server):
 - ``endless``: a chunked body of 64 KiB chunks as fast as the socket takes them, forever;
 - ``huge_length``: declares a 10 GB ``Content-Length`` and streams zeros;
 - ``close_after``: a normal trigger answer with ``Connection: close``, then closes;
-- ``until_eof``: a trigger answer without a length, ended by closing the connection.
+- ``until_eof``: a trigger answer without a length, ended by closing the connection;
+- ``held_first``: the first request's answer waits until :attr:`RawServer.release` is set
+  (:attr:`RawServer.first_arrived` says it came); later ones are answered at once, each
+  with ``Connection: close``.
 
 Runs in a thread of the test process, or as ``python rawserver.py BEHAVIOUR`` (prints the
 port on its first line) for subprocess tests.
@@ -31,6 +34,7 @@ BEHAVIOURS = (
     "huge_length",
     "close_after",
     "until_eof",
+    "held_first",
 )
 _RESULT = b'{"data":{"acknowledged":true,"status":"processed","transactionId":"t-1"}}'
 _HEAD = b"HTTP/1.1 201 Created\r\nContent-Type: application/json\r\n"
@@ -44,6 +48,8 @@ class RawServer:
         self.behaviour = behaviour
         self.interval = interval
         self.requests = 0
+        self.first_arrived = threading.Event()
+        self.release = threading.Event()
         self._stop = threading.Event()
         self._sockets: List[socket.socket] = []
         self._listener = socket.create_server(("127.0.0.1", 0))
@@ -59,6 +65,7 @@ class RawServer:
 
     def close(self) -> None:
         self._stop.set()
+        self.release.set()
         self._listener.close()
         for sock in list(self._sockets):
             with contextlib.suppress(OSError):
@@ -122,6 +129,12 @@ class RawServer:
     def _close_after(self, conn: socket.socket) -> None:
         length = f"Content-Length: {len(_RESULT)}\r\n".encode()
         conn.sendall(_HEAD + length + b"Connection: close\r\n\r\n" + _RESULT)
+
+    def _held_first(self, conn: socket.socket) -> None:
+        if self.requests == 1:
+            self.first_arrived.set()
+            self.release.wait()
+        self._close_after(conn)
 
     def _until_eof(self, conn: socket.socket) -> None:
         conn.sendall(_HEAD + b"Connection: close\r\n\r\n" + _RESULT)
