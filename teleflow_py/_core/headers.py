@@ -96,11 +96,12 @@ class CaseInsensitiveDict(MutableMapping[str, str]):
     def _store(self) -> Dict[str, Tuple[str, str]]:
         items = self._items
         if items is None:
+            # The source is kept (never cleared): two threads taking a view over at once
+            # both build the same dict, and neither finds the source gone.
             assert self._source is not None
             items = self._items = {
                 name.lower(): (name, value) for name, value in self._source.items()
             }
-            self._source = None
         return items
 
     def get(self, name: str, default: Any = None) -> Any:

@@ -127,6 +127,26 @@ def test_case_insensitive_headers_keep_the_last_value_and_survive_pickling() -> 
     assert headers["x-a"] == "b"
 
 
+def test_a_view_over_aiohttps_headers_answers_as_the_dict_does() -> None:
+    # The async client's answers: aiohttp's CIMultiDictProxy, viewed rather than copied.
+    multidict = pytest.importorskip("multidict")
+    pairs = [("Retry-After", "1"), ("retry-after", "2"), ("X-A", "b")]
+    source = multidict.CIMultiDict(pairs)
+    view = CaseInsensitiveDict.over(multidict.CIMultiDictProxy(source))
+    copied = CaseInsensitiveDict(pairs)
+    for name in ("RETRY-AFTER", "x-a", "RateLimit-Remaining"):
+        assert view.get(name) == copied.get(name)
+        assert (name in view) is (name in copied)
+    assert view.get("missing", "d") == "d" and view.get(1) is None  # type: ignore[arg-type]
+    with pytest.raises(KeyError):
+        view["missing"]
+    assert view == copied and len(view) == 2 and sorted(view) == ["X-A", "retry-after"]
+    restored = pickle.loads(pickle.dumps(view))
+    assert type(restored) is CaseInsensitiveDict and restored == copied
+    view["X-A"] = "c"  # a change is the view's own: aiohttp's headers stay as they came
+    assert view["x-a"] == "c" and source["x-a"] == "b"
+
+
 @pytest.mark.parametrize(
     ("url", "where"),
     [
