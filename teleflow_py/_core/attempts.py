@@ -352,8 +352,8 @@ class Attempts:
         )
         if 200 <= status < 300:
             if call.accepts is None or call.accepts(response):
-                if dedup is not None and (echoed is not dedup.deduplicates or not dedup.known):
-                    dedup.saw(echoed, True)  # (otherwise it would learn nothing new)
+                if dedup is not None:
+                    dedup.saw(echoed, True)
                 if self.pause is not None and not self.sending.paced and _quota_spent(headers):
                     # The window's last request: the others wait for its reset (pacing,
                     # when on, spaces them by the refill rate instead of whole seconds).

@@ -74,15 +74,6 @@ class ReadBudget:
         """
         return self.limits.timeout(self.limits.timeouts.read, "the answer was read")
 
-    def declared(self, length: int) -> None:
-        """The answer declares ``length`` more bytes (a ``Content-Length``, a chunk size).
-
-        Raises:
-            ResponseTooLargeError: they would pass the cap.
-        """
-        if self.used + length > self.max_bytes:
-            raise ResponseTooLargeError(self.max_bytes)
-
     def count(self, size: int) -> None:
         """Add ``size`` bytes read.
 

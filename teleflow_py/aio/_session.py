@@ -148,16 +148,13 @@ class SessionRoute:
         self._watchdog = Watchdog(loop)
         return session
 
-    def _timeout_of(self, connect: float) -> aiohttp.ClientTimeout:
+    def _new_timeout(self, connect: float) -> aiohttp.ClientTimeout:
         """aiohttp's timeouts: ``connect`` for a new connection's setup, nothing else.
 
         The attempt's timer ends at the deadline whatever happens, so ``connect`` need not
-        be cut to it; one object per value, not one per request.
+        be cut to it; made once per value (kept in ``_timeouts``), not once per request.
         """
-        timeout = self._timeouts.get(connect)
-        if timeout is None:
-            timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect)
-            self._timeouts[connect] = timeout
+        timeout = self._timeouts[connect] = aiohttp.ClientTimeout(total=None, sock_connect=connect)
         return timeout
 
     async def send(
@@ -188,7 +185,7 @@ class SessionRoute:
         # Until the connection is ours (waiting for a free one included): the deadline.
         deadline_end = None if deadline.unlimited else loop.time() + deadline.remaining()
         assert self._watchdog is not None  # set with the session
-        timeout = self._timeouts.get(timeouts.connect) or self._timeout_of(timeouts.connect)
+        timeout = self._timeouts.get(timeouts.connect) or self._new_timeout(timeouts.connect)
         with AttemptTimer(self._watchdog, deadline_end, head_wait) as timer:
             token = _CURRENT.set(timer)
             try:

@@ -94,7 +94,7 @@ def _report_interrupted_exit_flush() -> None:
     # and an interrupt cannot leave held: it is taken by a `with` on a C lock, with no
     # bytecode between the acquire and the block that releases it.
     with CtrlC(wake=_nothing):
-        pending = _pending_of(b for b in list(_live) if b.shuts_down_at_exit)
+        pending = _undelivered(b for b in list(_live) if b.shuts_down_at_exit)
         logger.warning(
             "teleflow_py analytics: the exit flush was interrupted; %d %s not delivered",
             pending,
@@ -112,7 +112,7 @@ def _unless_an_interrupt(error: Exception) -> None:
         raise KeyboardInterrupt from error
 
 
-def _pending_of(batchers: Iterable[Managed]) -> int:
+def _undelivered(batchers: Iterable[Managed]) -> int:
     """Messages the ``batchers`` have not delivered, a spool they share counted once."""
     one_each = {id(batcher.queue): batcher for batcher in batchers}
     return sum(batcher.pending for batcher in one_each.values())
@@ -136,7 +136,7 @@ def _shutdown_all() -> None:
     if started:
         logger.debug(
             "teleflow_py analytics: the exit flush started: %d events to deliver",
-            _pending_of(started),
+            _undelivered(started),
         )
     for batcher in started:
         try:
