@@ -98,7 +98,10 @@ def test_a_base_url_ending_in_v1_is_corrected_with_a_warning(
     with client:
         assert client.config.base_url == emulator.url
         assert client.trigger_event("welcome", "ada").ok
-    assert len(caught) == 1
+    # A collection during the call may finalize another test's objects: Python 3.13 warns
+    # about each sqlite3 connection left unclosed. Those are not this call's warnings.
+    caught = [w for w in caught if not issubclass(w.category, ResourceWarning)]
+    assert len(caught) == 1, [f"{w.category.__name__}: {w.message}" for w in caught]
     assert "ends in /v1" in str(caught[0].message)
     assert "the SDK adds /v1 itself" in str(caught[0].message)
     assert caught[0].filename == __file__  # points at the caller's line
