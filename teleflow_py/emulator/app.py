@@ -74,6 +74,7 @@ class _Note:
 
     fault: Optional[str] = None
     delay: Optional[Fault] = None
+    since: int = 0  # the fault queue's generation when the delay was taken
     replayed: bool = False
     key: Optional[str] = None  # the key the request carries
     honoured: Optional[str] = None  # the key idempotency acts on (None when off)
@@ -279,6 +280,8 @@ class Service:
             self._record_fault(fault, incoming.path, fault.status)
             return fault.reply()
         note.delay = fault if fault is not None and fault.kind == "delay" else None
+        if note.delay is not None:
+            note.since = self.faults.generation  # a clear from now on ends the delay
         reply = self._process(incoming, route, note)
         self._sleep_once(incoming.path, note)  # a delayed request refused early is late too
         if fault is not None and fault.kind == "drop":
@@ -294,7 +297,7 @@ class Service:
             delay, note.delay = note.delay, None
             # Recorded before sleeping: a test can see the delay has begun and race it.
             self._record_fault(delay, path, None)
-            self.faults.sleep(delay.seconds)
+            self.faults.sleep(delay.seconds, note.since)
 
     def _process(self, incoming: Incoming, route: Optional[Route], note: _Note) -> Reply:
         body: Any = None

@@ -141,8 +141,18 @@ class FaultQueue:
             self._generation += 1
             self._cond.notify_all()
 
-    def sleep(self, seconds: float) -> None:
-        """Wait ``seconds``, or less if ``wake()`` is called meanwhile (tests end delays early)."""
+    @property
+    def generation(self) -> int:
+        """How many times delays were ended: read when a delay is taken, given to :meth:`sleep`."""
         with self._cond:
-            generation = self._generation
-            self._cond.wait_for(lambda: self._generation != generation, timeout=seconds)
+            return self._generation
+
+    def sleep(self, seconds: float, since: int) -> bool:
+        """Wait ``seconds``, or less if ``wake()`` was called since ``generation`` read ``since``;
+        whether it was cut short.
+
+        A clear that comes after the delay was taken and before its sleep began (a test sees
+        the request and clears at once) ends it too.
+        """
+        with self._cond:
+            return self._cond.wait_for(lambda: self._generation != since, timeout=seconds)

@@ -6,6 +6,7 @@ import pytest
 import requests
 
 from teleflow_py.emulator import Emulator
+from teleflow_py.emulator.faults import FaultQueue
 
 from ._support import Api, analytics_event, trigger_body
 
@@ -189,3 +190,12 @@ def test_control_routes_are_not_faulted_logged_or_authenticated(emu: Emulator) -
     assert requests.get(emu.url + "/emulator/stats", timeout=30).status_code == 200
     assert emu.pending_faults() != []  # still waiting for an API request
     assert emu.requests() == []
+
+
+def test_a_clear_between_taking_a_delay_and_sleeping_it_still_ends_it() -> None:
+    # A test that sees the delayed request and clears at once may do so before the server's
+    # thread begins to sleep: the sleep counts clears from when the delay was taken.
+    queue = FaultQueue()
+    since = queue.generation
+    queue.clear()
+    assert queue.sleep(60.0, since) is True  # woken at once, not after 60 s
