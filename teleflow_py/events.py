@@ -72,12 +72,15 @@ class EventRequest(Generic[R]):
     """One Events API call as data, and how its accepted answer becomes the result.
 
     What each Events method of both clients builds before any I/O; the client's driver
-    sends :attr:`call` and hands the accepted :class:`Response` to :attr:`read`.
+    sends :attr:`call` and hands it with the accepted :class:`Response` to :attr:`read`.
+    ``read`` takes the call (a trigger's kind and workflow are there) rather than binding
+    them: the methods keep only ``call`` and a module function while the answer is
+    awaited, nothing made per call.
     """
 
     __slots__ = ("call", "read")
 
-    def __init__(self, call: Call, read: Callable[[Response], R]) -> None:
+    def __init__(self, call: Call, read: Callable[[Call, Response], R]) -> None:
         self.call = call
         self.read = read
 
@@ -261,14 +264,22 @@ def _cancel_triggered_event(transaction_id: str) -> EventRequest[bool]:
         APIConnectionError: no answer from the server after retries.
     """
     call = cancel_call(transaction_id, check_idempotency_key(None))
-    return EventRequest(call, partial(cancel_result, transaction_id=transaction_id))
+    return EventRequest(call, partial(_cancelled, transaction_id=transaction_id))
+
+
+def _cancelled(call: Call, response: Response, transaction_id: str) -> bool:
+    return cancel_result(response, transaction_id)
 
 
 def _one(
     path: str, body: bytes, idempotency_key: Optional[str], kind: str, name: str
 ) -> EventRequest[TriggerResult]:
     call = trigger_call(path, body, check_idempotency_key(idempotency_key), kind, name)
-    return EventRequest(call, partial(trigger_result, kind=kind, name=name))
+    return EventRequest(call, _triggered)
+
+
+def _triggered(call: Call, response: Response) -> TriggerResult:
+    return trigger_result(response, call.kind, call.workflow or "")
 
 
 def client_method(build: Callable[..., Any], method: Callable[..., Any]) -> Callable[..., Any]:
@@ -295,7 +306,8 @@ def _sent(build: Callable[P, EventRequest[R]]) -> Callable[Concatenate[EventsMix
 
     def method(self: EventsMixin, /, *args: P.args, **kwargs: P.kwargs) -> R:
         request = build(*args, **kwargs)
-        return request.read(self._transport.send(request.call))
+        call, read = request.call, request.read
+        return read(call, self._transport.send(call))
 
     return client_method(build, method)
 

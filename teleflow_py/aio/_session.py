@@ -26,7 +26,6 @@ See docs/architecture.rst for how a call travels and the module map.
 from __future__ import annotations
 
 import asyncio
-import contextvars
 from itertools import chain
 from typing import Any, Coroutine, Dict, List, Mapping, Optional
 
@@ -39,7 +38,7 @@ from .._core.headers import CaseInsensitiveDict, SecretHeader
 from .._core.limits import Answer, Limits, ReadBudget
 from .._credential import ApiKeyCredential
 from ..errors import TeleflowError
-from ._timer import AttemptTimer, Watchdog
+from ._timer import AttemptTimer, Watchdog, running_timer
 
 #: Connections one client opens at most per event loop; more concurrent calls wait for
 #: one (within their deadline). Far below the usual 1,024 open files of a process.
@@ -64,11 +63,6 @@ AIO_FAILURES = FailureKinds(
     ),
 )
 
-#: The running attempt's timer (its ``first_check``: the wait for the answer once connected).
-_CURRENT: contextvars.ContextVar[Optional[AttemptTimer]] = contextvars.ContextVar(
-    "teleflow_py_attempt", default=None
-)
-
 
 class _Request(aiohttp.ClientRequest):
     """A request that moves the attempt's timer once the connection is ours.
@@ -80,7 +74,7 @@ class _Request(aiohttp.ClientRequest):
     """
 
     def send(self, conn: Any) -> Coroutine[Any, Any, aiohttp.ClientResponse]:
-        timer = _CURRENT.get()
+        timer = running_timer()
         if timer is not None:
             timer.phase(timer.first_check)
         return super().send(conn)
@@ -187,22 +181,18 @@ class SessionRoute:
         assert self._watchdog is not None  # set with the session
         timeout = self._timeouts.get(timeouts.connect) or self._new_timeout(timeouts.connect)
         with AttemptTimer(self._watchdog, deadline_end, head_wait) as timer:
-            token = _CURRENT.set(timer)
-            try:
-                response = await session.request(
-                    method,
-                    self._base_url + path,
-                    data=body,
-                    # Merged in the call, not kept in this frame while the answer is
-                    # awaited (aiohttp copies it first): 1,000 calls at once hold less.
-                    headers={**headers, **self._own},
-                    proxy=self._proxy,
-                    proxy_headers=self._proxy_headers,
-                    allow_redirects=False,
-                    timeout=timeout,
-                )
-            finally:
-                _CURRENT.reset(token)
+            response = await session.request(
+                method,
+                self._base_url + path,
+                data=body,
+                # Merged in the call, not kept in this frame while the answer is
+                # awaited (aiohttp copies it first): 1,000 calls at once hold less.
+                headers={**headers, **self._own},
+                proxy=self._proxy,
+                proxy_headers=self._proxy_headers,
+                allow_redirects=False,
+                timeout=timeout,
+            )
             # The answer, read here rather than in a coroutine of its own (one frame less
             # per call): the head counts against the cap, then the body as it streams in.
             try:

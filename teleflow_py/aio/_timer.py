@@ -23,7 +23,19 @@ import asyncio
 import math
 import sys
 from types import TracebackType
-from typing import Any, Optional, Set, Type
+from typing import Any, Dict, Optional, Set, Type
+
+#: The timer of the attempt each task is running (a task runs one attempt at a time).
+#: Keyed by task rather than kept in a context variable: setting one makes a new context
+#: map and a token for every attempt, three more objects per call in flight. Tasks belong
+#: to one thread, so threads never share a key; the dict is never iterated.
+_RUNNING: Dict[asyncio.Task[Any], AttemptTimer] = {}
+
+
+def running_timer() -> Optional[AttemptTimer]:
+    """The timer of the attempt the current task is running, if any."""
+    task = asyncio.current_task()
+    return None if task is None else _RUNNING.get(task)
 
 
 class Watchdog:
@@ -103,6 +115,7 @@ class AttemptTimer:
         self._task = task
         if sys.version_info >= (3, 11):
             self._cancelling = task.cancelling()
+        _RUNNING[task] = self
         return self
 
     def phase(self, seconds: float) -> None:
@@ -133,6 +146,7 @@ class AttemptTimer:
         traceback: Optional[TracebackType],
     ) -> None:
         self._watchdog.timers.discard(self)  # its attempt is over
+        _RUNNING.pop(self._task, None)  # type: ignore[arg-type]
         if exc_type is not asyncio.CancelledError or self._deadline_end != -1.0:
             return  # not cancelled, or not for running out of time
         if sys.version_info >= (3, 11):

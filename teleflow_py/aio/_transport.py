@@ -18,6 +18,7 @@ from .._core.calls import Call
 from .._core.deadline import SharedPause
 from .._core.failures import reason
 from .._core.hooks import NO_OBSERVER, AttemptObserver
+from .._core.limits import Answer
 from .._core.sending import Sending
 from ..config import ClientConfig
 from ..errors import APIConnectionError
@@ -39,6 +40,12 @@ class AsyncTransport:
         self._config = config
         self._sleep = sleep
         self._route = route
+        # Bound once: a bound method made per call is one more object held per call in
+        # flight (and one more for the garbage collector to count).
+        self._wait_bound = self._wait
+        self._route_send: Optional[Callable[..., Awaitable[Answer]]] = (
+            None if route is None else route.send
+        )
         sending = Sending.of(config, AIO_FAILURES, observer)
         self.sending = sending._replace(base_headers=named(sending.base_headers))
 
@@ -62,6 +69,7 @@ class AsyncTransport:
                     url=self._config.base_url,
                     retryable=False,
                 ) from exc
+            self._route_send = self._route.send
         return self._route
 
     async def close(self) -> None:
@@ -91,8 +99,10 @@ class AsyncTransport:
                 and for the deadline); at once, without awaiting, when the route cannot
                 be set up (a bad CA bundle).
         """
-        route = self._route if self._route is not None else self._open()
-        return Attempts(call, self.sending, pause).arun(route.send, self._wait)
+        send = self._route_send
+        if send is None:
+            send = self._open().send
+        return Attempts(call, self.sending, pause).arun(send, self._wait_bound)
 
     async def _wait(self, seconds: float) -> None:
         if seconds > 0:

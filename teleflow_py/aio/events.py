@@ -44,8 +44,9 @@ def _awaited(
 
     async def method(self: AsyncEventsMixin, /, *args: P.args, **kwargs: P.kwargs) -> R:
         request = build(*args, **kwargs)
-        del args, kwargs  # not held while the answer is awaited
-        return request.read(await self._aio.send(request.call))
+        call, read = request.call, request.read
+        del args, kwargs, request  # not held while the answer is awaited
+        return read(call, await self._aio.send(call))
 
     return client_method(build, method)
 
