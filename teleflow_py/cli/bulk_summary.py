@@ -79,8 +79,17 @@ class Summary:
             "not_processed_lines": self.not_processed_lines,
             "unconfirmed": self.unconfirmed,
             "first_unsent_line": self.first_unsent_line,
+            "maybe_delivered_lines": [
+                {"first": chunk.first_line, "last": chunk.last_line}
+                for chunk in self._maybe_delivered()
+            ],
             "error": output.fields(self.error) if self.error is not None else None,
         }
+
+    def _maybe_delivered(self) -> List[Chunk]:
+        """The chunks the server may have processed although their request failed, in
+        line order."""
+        return sorted(self.maybe_delivered_chunks, key=lambda chunk: chunk.first_line)
 
     def as_text(self) -> str:
         """The human summary: its line ranges agree with ``first line not sent``."""
@@ -142,8 +151,9 @@ def stop_line(summary: Summary, output: Output) -> str:
         lines = f"lines {chunk.first_line}-{chunk.last_line}"
         if maybe_delivered(error) and unsent is not None:
             # "may or may not have been delivered: ...": the server may have processed them.
-            uncertain = sorted(summary.maybe_delivered_chunks, key=lambda c: c.first_line)
-            lines = "lines " + ", ".join(f"{c.first_line}-{c.last_line}" for c in uncertain)
+            lines = "lines " + ", ".join(
+                f"{c.first_line}-{c.last_line}" for c in summary._maybe_delivered()
+            )
             what = f"{lines} {output.describe(error)}"
             if summary.interrupted:
                 what = f"interrupted; {what}"

@@ -40,6 +40,7 @@ SUMMARY_FIELDS = {
     "not_processed_lines",
     "unconfirmed",
     "first_unsent_line",
+    "maybe_delivered_lines",
     "error",
 }
 
@@ -188,8 +189,12 @@ def test_a_chunk_whose_answer_was_lost_on_a_self_hosted_server_exits_4(tmp_path:
     data = write_jsonl(tmp_path / "lost.jsonl", 300)
     with Emulator(idempotency=False) as emulator:
         emulator.drop_next(1, path=BULK)
-        ran = run_command(["bulk", str(data), "--concurrency", "1"], base_url=emulator.url)
+        ran = run_command(
+            ["bulk", str(data), "--concurrency", "1", "--json"], base_url=emulator.url
+        )
         assert ran.code == 4, ran.err
+        assert ran.json["maybe_delivered_lines"] == [{"first": 1, "last": 100}]
+        assert ran.json["first_unsent_line"] == 1
         assert ran.err_lines[-1].startswith(
             "teleflow: error: lines 1-100 may or may not have been delivered: POST http://"
         )

@@ -84,6 +84,11 @@ def test_chunks_that_may_have_been_delivered_are_named_whatever_failed_earlier()
         "interrupted; lines 201-300, 401-500 may or may not have been delivered: "
     ), line
     assert line.endswith("; check them before carrying on with --resume-from 101"), line
+    # --json names the same lines, so a script can check them before resuming.
+    assert summary.as_json(Output())["maybe_delivered_lines"] == [
+        {"first": 201, "last": 300},
+        {"first": 401, "last": 500},
+    ]
 
 
 def test_without_a_chunk_that_may_have_been_delivered_ctrl_c_is_reported() -> None:
