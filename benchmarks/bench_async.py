@@ -15,7 +15,9 @@ loopback server (a process of its own, ``_loopback.py``).
   each (which opens the connections). The verdict is the median over rounds of the ratio
   SDK / raw within a round: the two bursts of a round run back to back, so a slow moment of
   the machine weighs on both. Every trigger must succeed. The process CPU time per burst
-  is reported beside it.
+  is reported beside it, and how often the garbage collector ran per burst: with 1,000
+  calls in flight each object a call holds counts towards the next collection, and the
+  collections (a full one walks every object of the process) were most of the gap.
 
     python benchmarks/bench_async.py                # 2,000 calls each, 25 concurrent rounds
     python benchmarks/bench_async.py --calls 3000 --bursts 9 --json /tmp/async.json
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import statistics
 import sys
@@ -118,6 +121,7 @@ async def measure(url: str, calls: int, rounds: int, at_once: int, bursts: int) 
     cpu: Dict[str, float] = {"raw": 0.0, "sdk": 0.0}
     times: Dict[str, List[float]] = {"raw": [], "sdk": []}
     burst_cpu: Dict[str, List[float]] = {"raw": [], "sdk": []}
+    collections: Dict[str, List[int]] = {"raw": [], "sdk": []}
     try:
         for trigger in sides.values():
             await sequential(trigger, 0, 100)  # warm up: connections, caches
@@ -131,13 +135,20 @@ async def measure(url: str, calls: int, rounds: int, at_once: int, bursts: int) 
             await concurrent(trigger, at_once)  # warm up: the connections a burst opens
         for order in interleaved(bursts):
             for side in order:
-                began = time.process_time()
+                began, young = time.process_time(), gc.get_stats()[0]["collections"]
                 times[side].append(await concurrent(sides[side], at_once))
                 burst_cpu[side].append(time.process_time() - began)
+                collections[side].append(gc.get_stats()[0]["collections"] - young)
     finally:
         await client.close()
         await session.close()
-    return {"samples": samples, "cpu": cpu, "bursts": times, "burst_cpu": burst_cpu}
+    return {
+        "samples": samples,
+        "cpu": cpu,
+        "bursts": times,
+        "burst_cpu": burst_cpu,
+        "collections": collections,
+    }
 
 
 def main() -> int:
@@ -209,6 +220,12 @@ def main() -> int:
         f"process CPU per burst              raw {raw_burst_cpu:.3f} s, AsyncClient "
         f"{sdk_burst_cpu:.3f} s, ratio {sdk_burst_cpu / raw_burst_cpu:.3f}"
     )
+    raw_young = statistics.median(measured["collections"]["raw"])
+    sdk_young = statistics.median(measured["collections"]["sdk"])
+    print(
+        f"young GC collections per burst     raw {raw_young:.0f}, AsyncClient {sdk_young:.0f} "
+        "(each object a call holds while in flight counts towards the next one)"
+    )
     write(
         args.json,
         "async",
@@ -223,6 +240,13 @@ def main() -> int:
                 target=f"<= {LIMIT}x raw aiohttp",
             ),
             metric("raw aiohttp process CPU per call", raw_cpu, "us", sdk="aiohttp"),
+            metric("raw aiohttp young GC collections per burst", raw_young, "", sdk="aiohttp"),
+            metric(
+                "AsyncClient young GC collections per burst",
+                sdk_young,
+                "",
+                ratio=sdk_young / raw_young,
+            ),
             metric("AsyncClient process CPU per call", sdk_cpu, "us", ratio=sdk_cpu / raw_cpu),
             metric(f"{args.concurrent} concurrent raw aiohttp", raw_burst, "s", sdk="aiohttp"),
             metric(
