@@ -19,7 +19,7 @@ loopback server (a process of its own, ``_loopback.py``).
   calls in flight each object a call holds counts towards the next collection, and the
   collections (a full one walks every object of the process) were most of the gap.
 
-    python benchmarks/bench_async.py                # 2,000 calls each, 25 concurrent rounds
+    python benchmarks/bench_async.py                # 2,000 calls each, 45 concurrent rounds
     python benchmarks/bench_async.py --calls 3000 --bursts 9 --json /tmp/async.json
 
 Targets (issue 14): the AsyncClient median at most 1.15x raw aiohttp's; 1,000 concurrent
@@ -159,7 +159,7 @@ def main() -> int:
     )
     parser.add_argument("--concurrent", type=int, default=1000, help="triggers at once")
     parser.add_argument(
-        "--bursts", type=int, default=25, help="concurrent rounds, one burst per side (default 25)"
+        "--bursts", type=int, default=45, help="concurrent rounds, one burst per side (default 45)"
     )
     add_json_option(parser)
     args = parser.parse_args()
