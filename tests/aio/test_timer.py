@@ -82,3 +82,36 @@ def test_a_watchdog_serves_attempt_after_attempt() -> None:
             await _within(None, 10.0, 5.0, 0.01, watchdog=watchdog)
 
     asyncio.run(main())
+
+
+def test_an_attempt_is_found_by_its_task_only_while_it_runs() -> None:
+    # aiohttp's request class finds the attempt's timer through its task (running_timer);
+    # an attempt that ends in any way (done, timed out, cancelled from outside) must leave
+    # no entry behind, or the registry would keep its task and frames alive.
+    from teleflow_py.aio import _timer
+
+    async def seen() -> Optional[AttemptTimer]:
+        loop = asyncio.get_running_loop()
+        with AttemptTimer(Watchdog(loop), None, 10.0) as timer:
+            await asyncio.sleep(0)
+            assert _timer.running_timer() is timer
+        return _timer.running_timer()
+
+    async def main() -> None:
+        assert _timer.running_timer() is None
+        assert await seen() is None
+        with pytest.raises(asyncio.TimeoutError):
+            await _within(None, 0.01, 5.0, 0.01)
+        cancelled = asyncio.ensure_future(_within(None, 10.0, 5.0))
+        await asyncio.sleep(0.01)
+        cancelled.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await cancelled
+        # Other tasks' attempts are not this task's.
+        others = [asyncio.ensure_future(_within(None, 10.0)) for _ in range(3)]
+        await asyncio.sleep(0)
+        assert _timer.running_timer() is None
+        await asyncio.gather(*others)
+
+    asyncio.run(main())
+    assert _timer._RUNNING == {}
