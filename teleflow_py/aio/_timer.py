@@ -146,7 +146,8 @@ class AttemptTimer:
         traceback: Optional[TracebackType],
     ) -> None:
         self._watchdog.timers.discard(self)  # its attempt is over
-        _RUNNING.pop(self._task, None)  # type: ignore[arg-type]
+        if self._task is not None:
+            _RUNNING.pop(self._task, None)
         if exc_type is not asyncio.CancelledError or self._deadline_end != -1.0:
             return  # not cancelled, or not for running out of time
         if sys.version_info >= (3, 11):

@@ -81,12 +81,12 @@ class Summary:
             "first_unsent_line": self.first_unsent_line,
             "maybe_delivered_lines": [
                 {"first": chunk.first_line, "last": chunk.last_line}
-                for chunk in self._maybe_delivered()
+                for chunk in self.maybe_delivered_in_order()
             ],
             "error": output.fields(self.error) if self.error is not None else None,
         }
 
-    def _maybe_delivered(self) -> List[Chunk]:
+    def maybe_delivered_in_order(self) -> List[Chunk]:
         """The chunks the server may have processed although their request failed, in
         line order."""
         return sorted(self.maybe_delivered_chunks, key=lambda chunk: chunk.first_line)
@@ -152,7 +152,7 @@ def stop_line(summary: Summary, output: Output) -> str:
         if maybe_delivered(error) and unsent is not None:
             # "may or may not have been delivered: ...": the server may have processed them.
             lines = "lines " + ", ".join(
-                f"{c.first_line}-{c.last_line}" for c in summary._maybe_delivered()
+                f"{c.first_line}-{c.last_line}" for c in summary.maybe_delivered_in_order()
             )
             what = f"{lines} {output.describe(error)}"
             if summary.interrupted:
