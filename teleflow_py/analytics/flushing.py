@@ -21,6 +21,7 @@ import os
 import threading
 import time
 import weakref
+from dataclasses import replace
 from typing import Any, Callable, List, Optional, Tuple
 
 from .._core.deadline import clamp_wait
@@ -335,17 +336,19 @@ class Flushing(Worker):
             logger.exception("teleflow_py analytics: writing the spool at shutdown failed")
         self._unwatch()
         result = self._result_since(self._before_shutdown)
-        self._report_left(result.pending)
+        if self._report_left(result.pending):
+            result = replace(result, left_to_others=result.pending)
         with self._cond:
             self._final = result
             self._cond.notify_all()
         return result
 
-    def _report_left(self, pending: int) -> None:
-        """Say what this shutdown leaves undelivered, and to whom."""
+    def _report_left(self, pending: int) -> bool:
+        """Say what this shutdown leaves undelivered, and to whom; ``True`` when it is left
+        to other clients of the spool that stay open (their workers send it)."""
         staying = self._leave_spool()
         if not pending:
-            return
+            return False
         queue = self._queue
         if staying and isinstance(queue, Spool):
             # Not a loss: their workers send it (whichever holds it now), and the last of
@@ -359,7 +362,8 @@ class Flushing(Worker):
             )
             for other in staying:
                 other._keep_sending()
-        elif isinstance(queue, Spool):
+            return True
+        if isinstance(queue, Spool):
             logger.warning(
                 "teleflow_py analytics: %d events were not delivered within %.1f s: %s",
                 pending,
@@ -374,6 +378,7 @@ class Flushing(Worker):
                 pending,
                 self._budget,
             )
+        return False
 
     def _where_left(self, queue: Spool) -> str:
         """What becomes of the undelivered events, counted where they are."""

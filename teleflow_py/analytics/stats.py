@@ -83,6 +83,10 @@ class FlushResult:
     call (events tracked meanwhile by other threads included); ``pending`` is what is still
     queued or in flight when it returned; ``errors`` the errors reported meanwhile (at most
     the last 100).
+
+    ``left_to_others`` is set by a ``shutdown()`` that left its ``pending`` events to other
+    clients of this process sharing its spool, which stay open and send them: not
+    delivered yet (so ``ok`` is False), and not lost. 0 otherwise.
     """
 
     accepted: int = 0
@@ -91,6 +95,7 @@ class FlushResult:
     pending: int = 0
     dropped: int = 0
     errors: Tuple[Exception, ...] = ()
+    left_to_others: int = 0
 
     @property
     def ok(self) -> bool:

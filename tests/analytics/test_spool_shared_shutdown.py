@@ -151,6 +151,8 @@ def test_what_another_worker_holds_at_the_timeout_is_left_to_it_not_reported_los
     finally:
         release.set()
     assert result.pending == BATCH + 1
+    # Not delivered yet, not lost: the result says the other client sends them.
+    assert result.left_to_others == BATCH + 1 and not result.ok
     assert _losses(caplog) == []
     assert f"{BATCH + 1} pending events are left to another client" in caplog.text
     assert other.flush().pending == 0
@@ -196,9 +198,11 @@ def test_what_no_client_can_deliver_is_reported_once_by_the_last_to_shut_down(
     for n, client in enumerate(clients):
         _track(client, f"E{n}", 10)
     for client in clients[:2]:
-        assert client.shutdown(timeout=0).pending == 30
+        handed_over = client.shutdown(timeout=0)
+        assert (handed_over.pending, handed_over.left_to_others) == (30, 30)
         assert _losses(caplog) == []
-    assert clients[2].shutdown(timeout=0.5).pending == 30
+    last = clients[2].shutdown(timeout=0.5)
+    assert (last.pending, last.left_to_others) == (30, 0)  # nobody left to send them
     assert _losses(caplog) == [_losses(caplog)[0]]
     assert _losses(caplog)[0].startswith("teleflow_py analytics: 30 events were not delivered")
     assert "30 stay in the spool" in _losses(caplog)[0]
