@@ -1,8 +1,8 @@
 """Product analytics: track, identify and alias, queued and sent by a background worker.
 
 messages (build, check, encode once) -> queue (behind a small interface: in memory, or
-the SQLite spool) -> batcher (drops, worker, flushing: the worker thread, flush,
-shutdown) -> delivery (send one batch, retry, split, report). lifecycle holds the exit
+the SQLite spool) -> batcher (drops, worker, sharing, flushing: the worker thread, the
+clients sharing a spool, flush, shutdown) -> delivery (send one batch, retry, split, report). lifecycle holds the exit
 hook and the fork callbacks (registered with :mod:`teleflow_py._fork`).
 
 The spool: spool_share (one spool per path per process) -> spool (buffer, group and sync

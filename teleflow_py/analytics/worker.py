@@ -3,7 +3,8 @@
 One thread per client (per process), started on first use. It sends a batch when
 ``flush_at`` messages wait, when the oldest has waited ``flush_interval``, when a flush
 asks, and drains at shutdown within its deadline (only what waits then, as a flush does,
-when another client sharing its spool stays open to send the rest). The base of :class:`~.flushing.Flushing`.
+when another client sharing its spool stays open to send the rest). The base of
+:class:`~.sharing.SpoolSharing`.
 """
 
 from __future__ import annotations
