@@ -27,27 +27,36 @@ T = TypeVar("T")
 class CtrlC:
     """Records SIGINT in :attr:`pressed` while in use (a ``with`` block).
 
-    It takes over SIGINT only where Python's own handler is in place and in the main
-    thread: a program that ignores SIGINT (``nohup``, ``cmd &``) keeps ignoring it, and one
-    with its own handler keeps it.
+    It takes over SIGINT only in the main thread and where Python's own handler is in
+    place: a program that ignores SIGINT (``nohup``, ``cmd &``) keeps ignoring it, and one
+    with its own handler keeps it, unless ``hold_for_own_handler``.
 
     Args:
         wake: called (in the main thread, from the signal handler) at each Ctrl-C, to wake
             a loop blocked waiting; it must be safe to call at any point of that thread,
             e.g. ``queue.SimpleQueue.put``.
+        hold_for_own_handler: also take over from a program's own SIGINT handler (a Python
+            function), and hand it a Ctrl-C pressed meanwhile when the block ends: for a
+            step that takes no time and must not be cut short (the exit report), the
+            handler runs after it rather than inside it. What the handler raises then
+            leaves the ``with`` block.
     """
 
-    def __init__(self, wake: Callable[[], Any]) -> None:
+    def __init__(self, wake: Callable[[], Any], *, hold_for_own_handler: bool = False) -> None:
         self._wake = wake
+        self._hold_for_own_handler = hold_for_own_handler
         self._raising = False
         self._previous: Any = None
         #: Whether Ctrl-C was pressed while in use.
         self.pressed = False
 
     def __enter__(self) -> CtrlC:
-        if (
-            threading.current_thread() is threading.main_thread()
-            and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        if threading.current_thread() is not threading.main_thread():
+            return self
+        current = signal.getsignal(signal.SIGINT)
+        # (SIG_IGN and SIG_DFL are numbers, not callables: an ignored Ctrl-C stays ignored.)
+        if current is signal.default_int_handler or (
+            self._hold_for_own_handler and callable(current)
         ):
             self._previous = signal.signal(signal.SIGINT, self._handle)
         return self
@@ -58,9 +67,13 @@ class CtrlC:
         error: Optional[BaseException],
         traceback: Optional[TracebackType],
     ) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
-            self._previous = None
+        previous, self._previous = self._previous, None
+        if previous is None:
+            return
+        signal.signal(signal.SIGINT, previous)
+        if self.pressed and previous is not signal.default_int_handler:
+            # The program's own handler gets the Ctrl-C it was held from, now.
+            previous(signal.SIGINT, None)
 
     def call(self, step: Callable[[], T]) -> T:
         """Return ``step()``; a Ctrl-C while it runs (or pressed before) raises in it.

@@ -206,3 +206,15 @@ def during_the_count(client: Client) -> None:
         return pending()
 
     queue.pending = interrupted  # type: ignore[method-assign]
+
+
+def during_the_report_under_its_own_handler(client: Client) -> None:
+    """As :func:`during_the_report`, in a program with its own SIGINT handler, which says
+    on stderr when it runs and raises ``KeyboardInterrupt`` as Python's own does."""
+
+    def own(signum: int, frame: Any) -> None:
+        sys.stderr.write("own handler\n")
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, own)
+    during_the_report(client)

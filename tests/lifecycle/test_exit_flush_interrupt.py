@@ -108,3 +108,17 @@ def test_a_second_ctrl_c_does_not_cut_the_report_short(
     assert "ctrl-c at the first wait\n" in err, err
     assert f"ctrl-c at {second}\n" in err, err
     assert_reported(err, None)
+
+
+def test_a_programs_own_sigint_handler_gets_the_second_ctrl_c_after_the_report(
+    silent_url: str,
+) -> None:
+    # The program's handler ends the exit flush at the first Ctrl-C (it raises
+    # KeyboardInterrupt); the second, as the report is written, is held and handed to
+    # that handler once the line is out, rather than cutting the line short.
+    err = run_child(silent_url, "during_the_report_under_its_own_handler")
+    assert "ctrl-c at the first wait\n" in err, err
+    assert "ctrl-c at the report\n" in err, err
+    assert_reported(err, None)
+    assert err.count("own handler\n") == 2, err
+    assert err.rindex("own handler\n") > err.index(REPORT), err  # after the line
