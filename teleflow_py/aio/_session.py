@@ -8,7 +8,7 @@
   under an :class:`~teleflow_py.aio._timer.AttemptTimer` (one ``call_at`` handle per loop,
   shared through a :class:`~teleflow_py.aio._timer.Watchdog`): the deadline
   while waiting for one of the connections, the read timeout once the connection is ours
-  (:class:`_Request` tells it), and again for each read of the body that must wait. A
+  (the session's request class tells it), and again for each read of the body that must wait. A
   new connection's TCP and TLS setup is bounded by ``open_timeout`` (aiohttp's
   ``sock_connect``, which only runs for a new connection).
 - **The answer's size**: a declared length over ``max_response_bytes`` is refused before
@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import asyncio
 from itertools import chain
-from typing import Any, Coroutine, Dict, List, Mapping, Optional
+from typing import Any, Coroutine, Dict, List, Mapping, Optional, Type
 
 import aiohttp
 from multidict import istr
@@ -38,7 +38,7 @@ from .._core.headers import CaseInsensitiveDict, SecretHeader
 from .._core.limits import Answer, Limits, ReadBudget
 from .._credential import ApiKeyCredential
 from ..errors import TeleflowError
-from ._timer import AttemptTimer, Watchdog, running_timer
+from ._timer import AttemptTimer, Watchdog
 
 #: Connections one client opens at most per event loop; more concurrent calls wait for
 #: one (within their deadline). Far below the usual 1,024 open files of a process.
@@ -64,20 +64,25 @@ AIO_FAILURES = FailureKinds(
 )
 
 
-class _Request(aiohttp.ClientRequest):
-    """A request that moves the attempt's timer once the connection is ours.
+def _request_class(watchdog: Watchdog) -> Type[aiohttp.ClientRequest]:
+    """aiohttp's request class for a session whose attempts ``watchdog`` times.
 
-    aiohttp sends a request on a connection right after its connector handed it one (a
-    proxy's tunnel included). ``send`` is not a coroutine here: it returns aiohttp's, so
-    the 900 of 1,000 calls of a burst that wait for one of the 100 connections do not
-    each hold a frame of ours.
+    Its requests move the attempt's timer once the connection is ours: aiohttp sends a
+    request on a connection right after its connector handed it one (a proxy's tunnel
+    included). ``send`` is not a coroutine here: it returns aiohttp's, so the 900 of 1,000
+    calls of a burst that wait for one of the 100 connections do not each hold a frame of
+    ours. One class per session (per loop), so the watchdog is the class's, not looked up
+    per request.
     """
 
-    def send(self, conn: Any) -> Coroutine[Any, Any, aiohttp.ClientResponse]:
-        timer = running_timer()
-        if timer is not None:
-            timer.phase(timer.first_check)
-        return super().send(conn)
+    class _Request(aiohttp.ClientRequest):
+        def send(self, conn: Any) -> Coroutine[Any, Any, aiohttp.ClientResponse]:
+            timer = watchdog.current()
+            if timer is not None:
+                timer.phase(timer.first_check)
+            return super().send(conn)
+
+    return _Request
 
 
 def named(headers: Mapping[str, str]) -> Dict[str, str]:
@@ -126,6 +131,7 @@ class SessionRoute:
         """A new session for ``loop`` (the running one); another loop's is let go."""
         if self._session is not None:
             _abandon(self._session, self._loop)
+        watchdog = Watchdog(loop)
         session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(
                 limit=MAX_CONNECTIONS,
@@ -136,10 +142,10 @@ class SessionRoute:
             timeout=aiohttp.ClientTimeout(total=None),
             trust_env=False,
             auto_decompress=True,
-            request_class=_Request,
+            request_class=_request_class(watchdog),
         )
         self._session, self._loop = session, loop
-        self._watchdog = Watchdog(loop)
+        self._watchdog = watchdog
         return session
 
     def _new_timeout(self, connect: float) -> aiohttp.ClientTimeout:

@@ -25,18 +25,6 @@ import sys
 from types import TracebackType
 from typing import Any, Dict, Optional, Set, Type
 
-#: The timer of the attempt each task is running (a task runs one attempt at a time).
-#: Keyed by task rather than kept in a context variable: setting one makes a new context
-#: map and a token for every attempt, three more objects per call in flight. Tasks belong
-#: to one thread, so threads never share a key; the dict is never iterated.
-_RUNNING: Dict[asyncio.Task[Any], AttemptTimer] = {}
-
-
-def running_timer() -> Optional[AttemptTimer]:
-    """The timer of the attempt the current task is running, if any."""
-    task = asyncio.current_task()
-    return None if task is None else _RUNNING.get(task)
-
 
 class Watchdog:
     """The one timer handle of a loop's attempts (see the module docstring).
@@ -45,16 +33,27 @@ class Watchdog:
         loop: the loop the attempts run in.
     """
 
-    __slots__ = ("_handle", "loop", "timers", "when")
+    __slots__ = ("_handle", "loop", "running", "timers", "when")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
         #: The attempts looked at (each :class:`AttemptTimer` adds and removes itself).
         self.timers: Set[AttemptTimer] = set()
+        #: The attempt each task of the loop is running (a task runs one at a time), for
+        #: :meth:`current`. Keyed by task rather than kept in a context variable, whose
+        #: every set makes a new context map and a token: three more objects per call in
+        #: flight. Held by the watchdog, so by its route's session for this loop only: a
+        #: loop left with attempts pending (closed, never resumed) is let go with it.
+        self.running: Dict[asyncio.Task[Any], AttemptTimer] = {}
         self._handle: Optional[asyncio.TimerHandle] = None
         #: When the handle fires (infinity: not armed). A timer whose end comes earlier
         #: calls :meth:`by`; checked by the timers themselves, one call less per attempt.
         self.when = math.inf
+
+    def current(self) -> Optional[AttemptTimer]:
+        """The timer of the attempt the current task of the loop is running, if any."""
+        task = asyncio.current_task(self.loop)
+        return None if task is None else self.running.get(task)
 
     def by(self, when: float) -> None:
         """Fire no later than loop time ``when``."""
@@ -115,7 +114,7 @@ class AttemptTimer:
         self._task = task
         if sys.version_info >= (3, 11):
             self._cancelling = task.cancelling()
-        _RUNNING[task] = self
+        self._watchdog.running[task] = self
         return self
 
     def phase(self, seconds: float) -> None:
@@ -147,7 +146,7 @@ class AttemptTimer:
     ) -> None:
         self._watchdog.timers.discard(self)  # its attempt is over
         if self._task is not None:
-            _RUNNING.pop(self._task, None)
+            self._watchdog.running.pop(self._task, None)
         if exc_type is not asyncio.CancelledError or self._deadline_end != -1.0:
             return  # not cancelled, or not for running out of time
         if sys.version_info >= (3, 11):

@@ -1,9 +1,9 @@
 """Waiting for one of the connections: bounded by the call's deadline, not by ``timeout``.
 
 ``timeout`` bounds the wait for the server's answer once a request is on a connection
-(teleflow_py/aio/_session.py, ``_Request.send`` moves the attempt's timer then). A call
-that waits for a free connection because every one is busy has sent nothing yet, and
-waits as long as its deadline allows. Here the client is held to one connection, which a
+(teleflow_py/aio/_session.py: the session's request class moves the attempt's timer in
+``send``). A call that waits for a free connection because every one is busy has sent
+nothing yet, and waits as long as its deadline allows. Here the client is held to one connection, which a
 first call keeps busy until the test lets the server answer it.
 """
 

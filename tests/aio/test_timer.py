@@ -4,6 +4,9 @@ watchdog shared by a loop's attempts without one bounding another."""
 from __future__ import annotations
 
 import asyncio
+import gc
+import warnings
+import weakref
 from typing import Optional
 
 import pytest
@@ -85,33 +88,54 @@ def test_a_watchdog_serves_attempt_after_attempt() -> None:
 
 
 def test_an_attempt_is_found_by_its_task_only_while_it_runs() -> None:
-    # aiohttp's request class finds the attempt's timer through its task (running_timer);
-    # an attempt that ends in any way (done, timed out, cancelled from outside) must leave
-    # no entry behind, or the registry would keep its task and frames alive.
-    from teleflow_py.aio import _timer
+    # aiohttp's request class finds the attempt's timer through its task
+    # (Watchdog.current); an attempt that ends in any way (done, timed out, cancelled from
+    # outside) must leave no entry behind, or the watchdog would keep its task alive.
+    async def main() -> Watchdog:
+        watchdog = Watchdog(asyncio.get_running_loop())
 
-    async def seen() -> Optional[AttemptTimer]:
-        loop = asyncio.get_running_loop()
-        with AttemptTimer(Watchdog(loop), None, 10.0) as timer:
-            await asyncio.sleep(0)
-            assert _timer.running_timer() is timer
-        return _timer.running_timer()
+        async def seen() -> Optional[AttemptTimer]:
+            with AttemptTimer(watchdog, None, 10.0) as timer:
+                await asyncio.sleep(0)
+                assert watchdog.current() is timer
+            return watchdog.current()
 
-    async def main() -> None:
-        assert _timer.running_timer() is None
+        assert watchdog.current() is None
         assert await seen() is None
         with pytest.raises(asyncio.TimeoutError):
-            await _within(None, 0.01, 5.0, 0.01)
-        cancelled = asyncio.ensure_future(_within(None, 10.0, 5.0))
+            await _within(None, 0.01, 5.0, 0.01, watchdog=watchdog)
+        cancelled = asyncio.ensure_future(_within(None, 10.0, 5.0, watchdog=watchdog))
         await asyncio.sleep(0.01)
         cancelled.cancel()
         with pytest.raises(asyncio.CancelledError):
             await cancelled
         # Other tasks' attempts are not this task's.
-        others = [asyncio.ensure_future(_within(None, 10.0)) for _ in range(3)]
+        others = [asyncio.ensure_future(_within(None, 10.0, watchdog=watchdog)) for _ in range(3)]
         await asyncio.sleep(0)
-        assert _timer.running_timer() is None
+        assert len(watchdog.running) == 3 and watchdog.current() is None
         await asyncio.gather(*others)
+        return watchdog
 
-    asyncio.run(main())
-    assert _timer._RUNNING == {}
+    assert asyncio.run(main()).running == {}
+
+
+def test_a_loop_closed_with_an_attempt_pending_is_let_go() -> None:
+    # A thread's own loop closed while a call waits (never resumed): nothing of the SDK's
+    # keeps its task or the loop alive once the watchdog of that loop is let go (a client
+    # does so when it is used from another loop, closed or collected).
+    async def attempt(watchdog: Watchdog, never: asyncio.Future[None]) -> None:
+        with AttemptTimer(watchdog, None, 100.0):
+            await never
+
+    loop = asyncio.new_event_loop()
+    watchdog = Watchdog(loop)
+    task = loop.create_task(attempt(watchdog, loop.create_future()))
+    loop.run_until_complete(asyncio.sleep(0.01))
+    assert list(watchdog.running) == [task]
+    loop.close()
+    loop_ref, task_ref = weakref.ref(loop), weakref.ref(task)
+    del loop, task, watchdog
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "Task was destroyed but it is pending"
+        gc.collect()
+    assert task_ref() is None and loop_ref() is None
