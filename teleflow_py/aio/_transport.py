@@ -11,6 +11,7 @@ See docs/architecture.rst.
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 from typing import Any, Awaitable, Callable, Coroutine, Optional
 
 from .._core.attempts import Attempts
@@ -40,9 +41,11 @@ class AsyncTransport:
         self._config = config
         self._sleep = sleep
         self._route = route
-        # Bound once: a bound method made per call is one more object held per call in
-        # flight (and one more for the garbage collector to count).
-        self._wait_bound = self._wait
+        # Made once: a bound method made per call is one more object held per call in
+        # flight (and one more for the garbage collector to count). Not a bound method of
+        # this transport kept on it, which would be a cycle: an unclosed client (its key)
+        # would then wait for a collection to be let go.
+        self._wait = partial(_wait, sleep)
         self._route_send: Optional[Callable[..., Awaitable[Answer]]] = (
             None if route is None else route.send
         )
@@ -102,8 +105,10 @@ class AsyncTransport:
         send = self._route_send
         if send is None:
             send = self._open().send
-        return Attempts(call, self.sending, pause).arun(send, self._wait_bound)
+        return Attempts(call, self.sending, pause).arun(send, self._wait)
 
-    async def _wait(self, seconds: float) -> None:
-        if seconds > 0:
-            await self._sleep(seconds)
+
+async def _wait(sleep: Callable[[float], Awaitable[Any]], seconds: float) -> None:
+    """The attempt loop's wait: ``sleep(seconds)``, and nothing for 0 or less."""
+    if seconds > 0:
+        await sleep(seconds)

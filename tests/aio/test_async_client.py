@@ -4,10 +4,12 @@ analytics that never block the loop, and an import that stays light without it."
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import pickle
 import subprocess
 import sys
+import weakref
 from pathlib import Path
 from typing import List
 
@@ -233,3 +235,18 @@ def test_the_async_client_imports_and_sends_with_httpx_absent(emulator: Emulator
     )
     subprocess.run([sys.executable, "-c", code, emulator.url], check=True, timeout=60)
     assert len(emulator.triggers()) == 1
+
+
+def test_a_client_dropped_unclosed_lets_go_of_its_transport_at_once() -> None:
+    # Nothing of the transport refers back to it (a bound method of its own kept on it
+    # would): a client dropped without close() lets go of its settings and key when the
+    # last reference goes, not at some later garbage collection.
+    gc.collect()
+    gc.disable()
+    try:
+        client = AsyncClient(api_key=API_KEY, base_url="http://127.0.0.1:9")
+        transport = weakref.ref(client._aio)
+        del client
+        assert transport() is None
+    finally:
+        gc.enable()
