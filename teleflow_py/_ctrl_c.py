@@ -36,10 +36,10 @@ class CtrlC:
             a loop blocked waiting; it must be safe to call at any point of that thread,
             e.g. ``queue.SimpleQueue.put``.
         hold_for_own_handler: also take over from a program's own SIGINT handler (a Python
-            function), and hand it a Ctrl-C pressed meanwhile when the block ends: for a
-            step that takes no time and must not be cut short (the exit report), the
-            handler runs after it rather than inside it. What the handler raises then
-            leaves the ``with`` block.
+            function), for a step that takes no time and must not be cut short (the exit
+            report). The handler is given back when the block ends, and :meth:`pass_on`
+            then hands it the Ctrl-C held meanwhile (several count as one), with the frame
+            the signal interrupted.
     """
 
     def __init__(self, wake: Callable[[], Any], *, hold_for_own_handler: bool = False) -> None:
@@ -47,6 +47,8 @@ class CtrlC:
         self._hold_for_own_handler = hold_for_own_handler
         self._raising = False
         self._previous: Any = None
+        self._held_for: Optional[Callable[[int, Optional[FrameType]], Any]] = None
+        self._frame: Optional[FrameType] = None
         #: Whether Ctrl-C was pressed while in use.
         self.pressed = False
 
@@ -72,8 +74,18 @@ class CtrlC:
             return
         signal.signal(signal.SIGINT, previous)
         if self.pressed and previous is not signal.default_int_handler:
-            # The program's own handler gets the Ctrl-C it was held from, now.
-            previous(signal.SIGINT, None)
+            self._held_for = previous
+
+    def pass_on(self) -> None:
+        """Hand the program's own handler the Ctrl-C held from it, if any (after the block).
+
+        Raises:
+            BaseException: whatever that handler raises.
+        """
+        handler, self._held_for = self._held_for, None
+        frame, self._frame = self._frame, None
+        if handler is not None:
+            handler(signal.SIGINT, frame)
 
     def call(self, step: Callable[[], T]) -> T:
         """Return ``step()``; a Ctrl-C while it runs (or pressed before) raises in it.
@@ -94,6 +106,8 @@ class CtrlC:
 
     def _handle(self, signum: int, frame: Optional[FrameType]) -> None:
         self.pressed = True
+        if self._frame is None:
+            self._frame = frame  # for a program's own handler (see pass_on)
         if self._raising:
             # Reset here too: the exception may land in ``call``'s finally before its reset.
             self._raising = False

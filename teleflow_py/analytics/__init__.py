@@ -2,8 +2,9 @@
 
 messages (build, check, encode once) -> queue (behind a small interface: in memory, or
 the SQLite spool) -> batcher (drops, worker, sharing, flushing: the worker thread, the
-clients sharing a spool, flush, shutdown) -> delivery (send one batch, retry, split, report). lifecycle holds the exit
-hook and the fork callbacks (registered with :mod:`teleflow_py._fork`).
+clients sharing a spool, flush, shutdown) -> delivery (send one batch, retry, split,
+report). lifecycle holds the exit hook and the fork callbacks (registered with
+:mod:`teleflow_py._fork`).
 
 The spool: spool_share (one spool per path per process) -> spool (buffer, group and sync
 commits) -> spool_fallback (the storage-fault policy) -> spool_rows (its statements) ->

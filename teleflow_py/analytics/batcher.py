@@ -62,7 +62,8 @@ class Batcher(Flushing):
         self._flush_done = 0
         self._worker_done = False
         self._deadline: Optional[float] = None
-        # Set at shutdown while another client of the spool stays open (see .flushing).
+        # Set at shutdown while another client of the spool stays open (see .flushing),
+        # and once this client no longer serves the spool (see .sharing).
         self._hand_over = False
         self._left_spool = False
         self._budget = 0.0

@@ -8,6 +8,7 @@ flush runs as one of multiprocessing's own exit finalizers instead.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import importlib
 import logging
 import os
@@ -90,20 +91,21 @@ def _shutdown_all_at_exit() -> None:
 def _report_interrupted_exit_flush() -> None:
     # A second Ctrl-C is held until the line is out: the report takes no time, and the
     # process is ending anyway. Under Python's own SIGINT handler it is dropped; a
-    # program's own handler is handed it after the line (what that raises is dropped
-    # too). The count takes each queue's own lock, which no thread holds for more than a
-    # few instructions and an interrupt cannot leave held: it is taken by a `with` on a C
-    # lock, with no bytecode between the acquire and the block that releases it.
-    try:
-        with CtrlC(wake=_nothing, hold_for_own_handler=True):
-            pending = _undelivered(b for b in list(_live) if b.shuts_down_at_exit)
-            logger.warning(
-                "teleflow_py analytics: the exit flush was interrupted; %d %s not delivered",
-                pending,
-                "event was" if pending == 1 else "events were",
-            )
-    except KeyboardInterrupt:
-        pass  # raised by the program's own handler, given the second Ctrl-C just now
+    # program's own handler is handed it after the line, and whatever that raises is
+    # dropped too. The count takes each queue's own lock, which no thread holds for more
+    # than a few instructions and an interrupt cannot leave held: it is taken by a `with`
+    # on a C lock, with no bytecode between the acquire and the block that releases it.
+    shield = CtrlC(wake=_nothing, hold_for_own_handler=True)
+    with shield:
+        pending = _undelivered(b for b in list(_live) if b.shuts_down_at_exit)
+        logger.warning(
+            "teleflow_py analytics: the exit flush was interrupted; %d %s not delivered",
+            pending,
+            "event was" if pending == 1 else "events were",
+        )
+    # KeyboardInterrupt, sys.exit(): the process is ending already.
+    with contextlib.suppress(BaseException):
+        shield.pass_on()
 
 
 def _nothing() -> None:

@@ -209,12 +209,18 @@ def during_the_count(client: Client) -> None:
 
 
 def during_the_report_under_its_own_handler(client: Client) -> None:
-    """As :func:`during_the_report`, in a program with its own SIGINT handler, which says
-    on stderr when it runs and raises ``KeyboardInterrupt`` as Python's own does."""
+    """As :func:`during_the_report`, in a program with its own SIGINT handler. It says on
+    stderr when it runs and whether it got a frame; it raises ``KeyboardInterrupt`` the
+    first time (as Python's own does) and ``SystemExit`` after that, as programs that
+    end on a second Ctrl-C do."""
+    calls = []
 
     def own(signum: int, frame: Any) -> None:
-        sys.stderr.write("own handler\n")
-        raise KeyboardInterrupt
+        calls.append(signum)
+        sys.stderr.write(f"own handler, frame={frame is not None}\n")
+        if len(calls) == 1:
+            raise KeyboardInterrupt
+        sys.exit(130)
 
     signal.signal(signal.SIGINT, own)
     during_the_report(client)
