@@ -7,10 +7,10 @@ Clients of one process naming one spool path share one :class:`~.spool.Spool`, a
 their workers may take (and be sending) the events another client tracked: a flush asks
 every worker of its spool (found and asked through :mod:`.sharing`) and waits for each,
 not only its own client's. So does a shutdown, which then stops only its own worker.
-What is still pending when it returns is left to the clients of the spool that stay open (they send it, and report what they
-cannot when they shut down); only the last of them to shut down reports it as not
-delivered, so nothing is reported as lost while a worker of this process still sends it,
-and nothing is counted twice.
+What is still pending when it returns is left to the clients of the spool that stay
+open (they send it, and report what they cannot when they shut down); only the last of
+them to shut down reports it as not delivered, so nothing is reported as lost while a
+worker of this process still sends it, and nothing is counted twice.
 """
 
 from __future__ import annotations
