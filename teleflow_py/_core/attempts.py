@@ -52,6 +52,7 @@ from .headers import (
     parse_body,
     redacted,
 )
+from .hooks import NO_OBSERVER, AttemptObserver
 from .limits import Answer, Limits
 from .retry import RetryDecision, server_requested_wait
 from .sending import Sending
@@ -111,13 +112,13 @@ class Attempts:
         "decision",
         "dedup",
         "headers",
+        "hooks",
         "log",
         "note",
         "pause",
         "retries",
         "sending",
         "url",
-        "watched",
     )
 
     def __init__(self, call: Call, sending: Sending, pause: Optional[SharedPause] = None) -> None:
@@ -147,8 +148,9 @@ class Attempts:
         self.log = ANALYTICS_LOGGER if call.kind == "batch" else EVENTS_LOGGER
         #: Why the last retry was not taken, for the call's one warning.
         self.note = ""
-        #: Whether the observer watches this call (its answer to ``call_started``).
-        self.watched = False
+        #: The observer when it watches this call (its answer to ``call_started``), else
+        #: :data:`NO_OBSERVER`: every hook but ``attempt_answered`` goes here.
+        self.hooks: AttemptObserver = NO_OBSERVER
 
     # -- the drivers' side ----------------------------------------------------------------
 
@@ -228,34 +230,33 @@ class Attempts:
         """
         call, sending, observer, logger = self.call, self.sending, self.sending.observer, self.log
         debug = logger.isEnabledFor(logging.DEBUG)
-        # Whether the observer hears of more than the answers (see hooks.AttemptObserver).
-        watched = self.watched = observer.call_started(call)
+        # The observer hears of more than the answers only when it watches the call (see
+        # hooks.AttemptObserver); ``attempt_answered`` goes to it whatever it answered.
+        hooks = self.hooks = observer if observer.call_started(call) else NO_OBSERVER
         try:
             if self.pause is not None:
                 # A wait for the whole bulk call, taken before this request's deadline starts.
                 wait = self.pause.remaining()
                 if wait > 0:
-                    if watched:
-                        observer.waiting(call, 0, wait, "pause")
+                    hooks.waiting(call, 0, wait, "pause")
                     yield Sleep(wait, "pause")
             started = time.monotonic()
             whole = Deadline(None if sending.per_attempt else sending.deadline)
             while True:
                 if self.pause is not None:
                     yield from self._paused(whole)
-                if sending.paced and watched:
+                if sending.paced:
                     # Asked again after each wait, until the request's budget is reserved.
-                    wait = observer.delay_before_send(call, self.retries, whole)
+                    wait = hooks.delay_before_send(call, self.retries, whole)
                     while wait > 0:
                         self._must_fit(wait, whole, "pacing")
-                        observer.waiting(call, self.retries, wait, "pacing")
+                        hooks.waiting(call, self.retries, wait, "pacing")
                         yield Sleep(wait, "pacing")
-                        wait = observer.delay_before_send(call, self.retries, whole)
+                        wait = hooks.delay_before_send(call, self.retries, whole)
                 deadline = Deadline(sending.deadline) if sending.per_attempt else whole
                 limits = Limits(sending.timeouts, deadline, sending.max_response_bytes)
                 self.headers[RETRY_COUNT_HEADER] = str(self.retries)
-                if watched:
-                    observer.attempt_started(call, self.retries, self.headers)
+                hooks.attempt_started(call, self.retries, self.headers)
                 if debug:
                     logger.debug(
                         "%s %s attempt %d headers=%s",
@@ -269,8 +270,7 @@ class Attempts:
                     error = api_error(call.method, self.url, outcome.exc, sending.kinds)
                     if error is None:
                         raise outcome.exc
-                    if watched:
-                        observer.attempt_failed(call, self.retries, error)
+                    hooks.attempt_failed(call, self.retries, error)
                     wait = self._failed(error, whole, outcome.exc)
                 else:
                     observer.attempt_answered(
@@ -280,13 +280,11 @@ class Attempts:
                     if isinstance(answered, Response):
                         if debug:
                             logger.debug("%s %s -> %d", call.method, self.url, answered.status)
-                        if watched:
-                            observer.call_ended(call, answered, None)
+                        hooks.call_ended(call, answered, None)
                         return answered
                     error, wait = answered
                 if wait >= 0:  # (-1: a 429 set the shared pause, which _before_send waits)
-                    if watched:
-                        observer.waiting(call, self.retries + 1, wait, "retry")
+                    hooks.waiting(call, self.retries + 1, wait, "retry")
                     if (yield Sleep(wait, "retry")) is False:
                         self.decision = RetryDecision(False, wait, "no_time")
                         raise error
@@ -302,8 +300,7 @@ class Attempts:
                     exc,
                     f" ({self.note})" if self.note else "",
                 )
-            if watched:
-                observer.call_ended(call, None, exc)
+            hooks.call_ended(call, None, exc)
             raise
 
     def _paused(self, deadline: Deadline) -> Generator[Step, Any, None]:
@@ -312,8 +309,7 @@ class Attempts:
         wait = self.pause.remaining()
         if wait > 0:
             self._must_fit(wait, deadline, "pause")
-            if self.watched:
-                self.sending.observer.waiting(self.call, self.retries, wait, "pause")
+            self.hooks.waiting(self.call, self.retries, wait, "pause")
             yield Sleep(wait, "pause")
 
     def _must_fit(self, wait: float, deadline: Deadline, why: str) -> None:
