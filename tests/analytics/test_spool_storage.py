@@ -5,8 +5,10 @@
   ``spool_path``: the events ``track()`` said yes to are exactly those the server
   receives (in that process or the next one on the spool), and every other event is
   counted as dropped with a reason.
-* ``chmod`` of the spool file and of its folder, in a child that runs as ``nobody``
-  (``setpriv``): root ignores file modes, so the test drops to a user that cannot.
+* ``chmod`` of the spool file and of its folder, in a child bound by file modes: root
+  ignores them, so as root the child runs without the capabilities that override them
+  (``setpriv --bounding-set=-dac_override,-dac_read_search``). It stays root and can load
+  the interpreter wherever it lives (a user such as ``nobody`` cannot read ``/root/.pyenv``).
 * The file removed while a client runs.
 """
 
@@ -23,7 +25,7 @@ import textwrap
 import time
 from collections import defaultdict
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, Optional, Set
+from typing import Any, Callable, Dict, Optional, Set
 
 import pytest
 from loopback import API_KEY, LoopbackServer, unused_port_url
@@ -37,12 +39,19 @@ GUARD = 180.0
 SETPRIV = shutil.which("setpriv")
 
 
-def run_child(code: str, as_nobody: bool = False, cwd: str = "/") -> Dict[str, Any]:
+# As root, a child that file modes bind: without the capabilities that override them.
+BOUND_BY_MODES = (
+    [SETPRIV, "--bounding-set=-dac_override,-dac_read_search", "--"]
+    if SETPRIV is not None and os.geteuid() == 0
+    else []
+)
+
+
+def run_child(code: str, bound_by_modes: bool = False, cwd: str = "/") -> Dict[str, Any]:
     """Run ``code`` in a fresh interpreter; returns its last stdout line (JSON) and stderr."""
     command = [sys.executable, "-c", textwrap.dedent(code)]
-    if as_nobody:
-        assert SETPRIV is not None
-        command = [SETPRIV, "--reuid=nobody", "--regid=nogroup", "--clear-groups", *command]
+    if bound_by_modes:
+        command = [*BOUND_BY_MODES, *command]
     done = subprocess.run(
         command,
         capture_output=True,
@@ -116,47 +125,38 @@ def test_a_file_size_limit_true_means_delivered_and_false_means_counted(
     assert inspect_spool(spool)["pending_events"] == 0
 
 
-@pytest.fixture
-def shared_dir() -> Iterator[Path]:
-    """A folder outside pytest's (root-only) temporary tree that ``nobody`` may use."""
-    folder = Path(tempfile.mkdtemp(prefix="teleflow-spool-"))
-    folder.chmod(0o777)
-    yield folder
-    shutil.rmtree(folder, ignore_errors=True)
-
-
-def _why_nobody_cannot_run_python() -> Optional[str]:
-    """Why a child cannot run this interpreter as ``nobody`` (None: it can)."""
-    if SETPRIV is None or os.geteuid() != 0:
-        return "needs setpriv and root to run a child as nobody (root ignores file modes)"
-    probe = subprocess.run(
-        [
-            SETPRIV,
-            "--reuid=nobody",
-            "--regid=nogroup",
-            "--clear-groups",
-            sys.executable,
-            "-c",
-            "import teleflow_py",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=GUARD,
-        cwd="/",
-        env=dict(os.environ, PYTHONPATH=str(REPO)),
-        check=False,
-    )
-    if probe.returncode != 0:
-        # e.g. an interpreter (or its libpython) under /root, which is 0700.
-        return f"nobody cannot run {sys.executable}: {probe.stderr.strip()[-300:]}"
+def _why_file_modes_cannot_bind_a_child() -> Optional[str]:
+    """Why a child here would ignore a read-only file (None: file modes bind it)."""
+    if os.geteuid() != 0:
+        return None
+    if SETPRIV is None:
+        return "needs setpriv to run a child as root without the power to override file modes"
+    folder = Path(tempfile.mkdtemp(prefix="teleflow-modes-"))
+    try:
+        probe = folder / "read-only"
+        probe.write_text("")
+        probe.chmod(0o444)
+        tried = subprocess.run(
+            [*BOUND_BY_MODES, sys.executable, "-c", f"open({str(probe)!r}, 'a')"],
+            capture_output=True,
+            text=True,
+            timeout=GUARD,
+            check=False,
+        )
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    if "PermissionError" not in tried.stderr:
+        return f"a child of root still writes a read-only file: {tried.stderr.strip()[-300:]}"
     return None
 
 
-_NOBODY_CANNOT = _why_nobody_cannot_run_python()
-needs_setpriv = pytest.mark.skipif(_NOBODY_CANNOT is not None, reason=_NOBODY_CANNOT or "")
+_MODES_DO_NOT_BIND = _why_file_modes_cannot_bind_a_child()
+needs_file_modes = pytest.mark.skipif(
+    _MODES_DO_NOT_BIND is not None, reason=_MODES_DO_NOT_BIND or ""
+)
 
 
-def nobody_tracks(url: str, spool: str, first: int, count: int, mode: str = "group") -> str:
+def tracks_then_reports(url: str, spool: str, first: int, count: int, mode: str = "group") -> str:
     return f"""
         import json
         from teleflow_py import Client
@@ -172,46 +172,49 @@ def nobody_tracks(url: str, spool: str, first: int, count: int, mode: str = "gro
         """
 
 
-@needs_setpriv
+@needs_file_modes
 def test_a_read_only_spool_file_falls_back_to_memory_and_keeps_what_it_holds(
-    server: LoopbackServer, shared_dir: Path
+    server: LoopbackServer, tmp_path: Path
 ) -> None:
-    spool = str(shared_dir / "spool.db")
+    spool = str(tmp_path / "spool.db")
     down = unused_port_url()
-    run_child(nobody_tracks(down, spool, 0, 30), as_nobody=True)
+    run_child(tracks_then_reports(down, spool, 0, 30), bound_by_modes=True)
     assert inspect_spool(spool)["pending_events"] == 30
     os.chmod(spool, 0o444)
     before = Path(spool).read_bytes()
 
-    seen = run_child(nobody_tracks(server.url, spool, 100, 5), as_nobody=True)
+    seen = run_child(tracks_then_reports(server.url, spool, 100, 5), bound_by_modes=True)
     assert seen["said"] == [True] * 5
     assert "readonly" in (seen["problem"] or "")
     assert delivered_once(server) == set(range(100, 105))
     # The 30 stay in the file, said so on exit, and the file was not moved aside.
     assert Path(spool).read_bytes() == before
     assert "30 stay in the spool" in seen["stderr"]
-    assert not [name for name in os.listdir(shared_dir) if ".corrupt-" in name]
+    assert not [name for name in os.listdir(tmp_path) if ".corrupt-" in name]
 
     os.chmod(spool, 0o644)
-    run_child(nobody_tracks(server.url, spool, 200, 1), as_nobody=True)
+    run_child(tracks_then_reports(server.url, spool, 200, 1), bound_by_modes=True)
     assert delivered_once(server) == set(range(100, 105)) | set(range(30)) | {200}
 
 
-@needs_setpriv
+@needs_file_modes
 def test_a_read_only_folder_refuses_in_sync_mode_and_resumes_when_writable(
-    server: LoopbackServer, shared_dir: Path
+    server: LoopbackServer, tmp_path: Path
 ) -> None:
-    folder = shared_dir / "data"
+    folder = tmp_path / "data"
     folder.mkdir()
-    os.chown(folder, 65534, 65534)
     spool = str(folder / "spool.db")
-    run_child(nobody_tracks(server.url, spool, 0, 3, mode="sync"), as_nobody=True)
+    run_child(tracks_then_reports(server.url, spool, 0, 3, mode="sync"), bound_by_modes=True)
     folder.chmod(0o555)  # no -wal or -shm can be created now
-    seen = run_child(nobody_tracks(server.url, spool, 10, 4, mode="sync"), as_nobody=True)
+    seen = run_child(
+        tracks_then_reports(server.url, spool, 10, 4, mode="sync"), bound_by_modes=True
+    )
     assert seen["said"] == [False] * 4
     assert seen["dropped"] == {"spool_error": 4}
     folder.chmod(0o755)
-    again = run_child(nobody_tracks(server.url, spool, 20, 2, mode="sync"), as_nobody=True)
+    again = run_child(
+        tracks_then_reports(server.url, spool, 20, 2, mode="sync"), bound_by_modes=True
+    )
     assert again["said"] == [True, True]
     assert delivered_once(server) == {0, 1, 2, 20, 21}
 
