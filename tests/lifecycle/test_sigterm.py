@@ -128,12 +128,29 @@ def test_installing_from_another_thread_is_refused_clearly(emulator: Emulator) -
 
 
 def test_sigterm_during_the_exit_flush_lets_it_finish(emulator: Emulator) -> None:
-    # The script ends; its exit flush waits for a slow answer when SIGTERM arrives.
-    emulator.delay_next(1, 1.0, path=BATCH)
-    child = start_python(script(emulator.url, "flush_on_sigterm(client)", wait=""))
+    # The script ends; its exit flush waits for a slow answer when SIGTERM arrives. The
+    # signal is sent once the SDK's own DEBUG line says the exit flush has started and its
+    # batch (the first: none is due before) has reached the server, which answers it 5 s
+    # later, well within the 60 s shutdown_timeout. (Sent as soon as a batch arrived, the
+    # signal could land before the exit flush began on a loaded machine: the handler then
+    # flushes and the process dies of SIGTERM. And a 1 s answer could come before it.)
+    emulator.delay_next(1, 5.0, path=BATCH)
+    settings = ", flush_interval=600, flush_at=1000, shutdown_timeout=60"
+    child = start_python(
+        script(emulator.url, "flush_on_sigterm(client)", settings, wait=""),
+        extra_env={"TELEFLOW_LOG": "debug"},
+    )
     wait_until_ready(child)
+    assert child.stderr is not None
+    seen = []
+    for line in child.stderr:
+        seen.append(line)
+        if "the exit flush started: 150 events to deliver" in line:
+            break
+    else:
+        raise AssertionError("the exit flush never started:\n" + "".join(seen))
     wait_for_a_batch(emulator)
     child.send_signal(signal.SIGTERM)
-    _, err = child.communicate(timeout=HANG_GUARD)
-    assert child.returncode == 0, err
+    _, rest = child.communicate(timeout=HANG_GUARD)
+    assert child.returncode == 0, "".join(seen) + rest
     assert delivered(emulator) == {"u": list(range(150))}
