@@ -68,6 +68,20 @@ def processed(emu: Emulator) -> int:
     return sum(batch["count"] for batch in emu.batches())
 
 
+#: Child code: wait until the spool's writer thread has committed everything ``client``
+#: tracked (its buffer is empty and its last commit has ended). Waited for rather than
+#: assumed after a fixed sleep: a loaded machine can take longer than any such sleep.
+COMMITTED = f"""
+spool = client._batcher._queue
+end = time.monotonic() + {GUARD}
+while spool._buffer:
+    assert time.monotonic() < end, "the spool writer never committed"
+    time.sleep(0.01)
+with spool._db:
+    pass
+"""
+
+
 def tracker(url: str, spool: str, count: int, name: str, settings: str = "") -> str:
     """A child that tracks ``count`` events, says "tracked" once they are on disk, waits."""
     return f"""
@@ -76,7 +90,7 @@ def tracker(url: str, spool: str, count: int, name: str, settings: str = "") -> 
         client = Client(api_key={API_KEY!r}, base_url={url!r}, spool_path={spool!r}{settings})
         for n in range({count}):
             assert client.track({name!r}, user_id="u", properties={{"n": n}})
-        time.sleep(0.3)  # the promise: on disk within 0.3 s of track() returning
+{textwrap.indent(COMMITTED, " " * 8)}
         print("tracked", flush=True)
         time.sleep(600)
     """
@@ -186,20 +200,29 @@ def test_two_processes_share_a_spool_one_is_killed_every_event_arrives_once(
 
 
 @pytest.mark.parametrize("mode", ["group", "sync"])
-def test_an_event_is_on_disk_0_3_s_after_track_returns_in_both_modes(
+def test_an_event_reaches_the_disk_without_close_and_survives_sigkill_in_both_modes(
     tmp_path: Path, mode: str
 ) -> None:
+    # The child waits until its events are in the file (group mode: the writer thread
+    # commits them by itself; nothing asks it to), then kills itself. How soon that happens
+    # is a time, not asserted here: a fixed 0.3 s was once waited, and a loaded machine can
+    # take longer. Reading the file from another connection while the process lives, then
+    # again after the SIGKILL, shows what was committed is durable.
     spool = str(tmp_path / "spool.db")
     down = unused_port_url()
     child = start_child(
         f"""
         import os, signal, time
         from teleflow_py import Client
+        from teleflow_py.analytics import inspect_spool
         client = Client(api_key={API_KEY!r}, base_url={down!r}, spool_path={spool!r},
                         spool_mode={mode!r})
         for n in range(100):
             client.track("Durable", user_id="u", properties={{"n": n}})
-        time.sleep(0.3)
+        end = time.monotonic() + {GUARD}
+        while inspect_spool({spool!r})["pending_events"] < 100:
+            assert time.monotonic() < end, "the events never reached the file"
+            time.sleep(0.01)
         os.kill(os.getpid(), signal.SIGKILL)
         """
     )
