@@ -22,22 +22,38 @@ pytestmark = pytest.mark.sigint
 def test_ctrl_c_while_waiting_still_delivers_everything_at_exit(
     emulator: Emulator, call: str
 ) -> None:
-    # The first batch is held by the server, so the call is still waiting for it when
-    # the interrupt arrives.
-    emulator.delay_next(1, 2.0, path=BATCH)
+    # The first batch is held by the server until the interrupt has surfaced (its
+    # traceback is printed before the exit hooks run), so the call is still waiting for it
+    # when the interrupt arrives; then the exit flush gets its answer. (Held for 2 s, the
+    # answer could come first on a loaded machine, and the call return uninterrupted.)
+    emulator.delay_next(1, 120.0, path=BATCH)
     child = start_python(
         f"""
         from teleflow_py import Client
-        client = Client(api_key={API_KEY!r}, base_url={emulator.url!r})
+        client = Client(api_key={API_KEY!r}, base_url={emulator.url!r}, shutdown_timeout=60)
         for n in range(100):
             client.track("e", user_id="u", properties={{"n": n}})
         {call}
         print("not interrupted")
         """
     )
-    wait_for_a_batch(emulator)
-    child.send_signal(signal.SIGINT)
-    out, err = child.communicate(timeout=HANG_GUARD)
+    try:
+        wait_for_a_batch(emulator)
+        child.send_signal(signal.SIGINT)
+        assert child.stderr is not None
+        seen = []
+        for line in child.stderr:
+            seen.append(line)
+            if line.startswith("KeyboardInterrupt"):
+                break
+        emulator.clear_faults()
+        out, rest = child.communicate(timeout=HANG_GUARD)
+    finally:
+        emulator.clear_faults()
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    err = "".join(seen) + rest
     assert "KeyboardInterrupt" in err
     assert "not interrupted" not in out
     assert delivered(emulator) == {"u": list(range(100))}
