@@ -22,7 +22,9 @@ from celery.signals import worker_process_shutdown
 from teleflow_py import Client
 from teleflow_py.integrations.celery import flush_in_worker_processes
 
-client = Client(api_key={key!r}, base_url={url!r})
+# No batch is due by itself (a 5 s flush_interval could pass in a stalled child and send
+# what "without" expects lost): only a flush at the child's end sends anything.
+client = Client(api_key={key!r}, base_url={url!r}, flush_interval=600, flush_at=1000)
 {setup}
 children = []
 for child in range(3):
