@@ -6,7 +6,9 @@ memory) for as long as it likes. Both routes to the API read through here:
 
 - the SDK's own ``http.client`` connections read the status line, headers and body through
   :class:`BoundedReader`, which sets each read's socket timeout to what the deadline leaves
-  and counts every byte (a :class:`~teleflow_py._core.limits.ReadBudget`);
+  and counts every byte (a :class:`~teleflow_py._core.limits.ReadBudget`). On the main
+  thread it waits for the socket in slices (:mod:`teleflow_py._waits`), so a Ctrl-C that
+  lands just as a read begins ends the call at once, not when the read times out;
 - a ``requests`` session (the caller's, or ours behind a proxy) is read with
   ``stream=True`` and :func:`read_session_body`, in pieces, with the same two limits.
 
@@ -18,9 +20,11 @@ from __future__ import annotations
 import http.client
 import io
 import socket
+import time
 from typing import Any, List, Optional
 
 from ._core.limits import ReadBudget
+from ._waits import piece
 from .errors import ResponseTooLargeError
 
 
@@ -41,12 +45,33 @@ class BoundedReader(io.RawIOBase):
 
     def readinto(self, buffer: Any) -> int:
         timeout = self._budget.next_timeout()
+        first = piece(timeout)  # the whole timeout, but on the main thread
+        self._set_timeout(first)
+        if first == timeout:
+            size = self._sock.recv_into(buffer)
+        else:
+            size = self._recv_into_in_slices(buffer, time.monotonic() + timeout)
+        self._budget.count(size)
+        return size
+
+    def _recv_into_in_slices(self, buffer: Any, ends: float) -> int:
+        """Wait for the bytes in slices until ``ends``, a pending Ctrl-C handled between them.
+
+        A socket timeout leaves a plain or TLS socket as it was: the next read goes on.
+        """
+        while True:
+            try:
+                return self._sock.recv_into(buffer)
+            except socket.timeout:
+                left = ends - time.monotonic()
+                if left <= 0:
+                    raise
+                self._set_timeout(piece(left))
+
+    def _set_timeout(self, timeout: float) -> None:
         if timeout != self._timeout:
             self._sock.settimeout(timeout)
             self._timeout = timeout
-        size = self._sock.recv_into(buffer)
-        self._budget.count(size)
-        return size
 
 
 class BoundedResponse(http.client.HTTPResponse):

@@ -15,6 +15,7 @@ import weakref
 from typing import Optional
 
 from .._transport import Transport
+from .._waits import wait
 from ..config import ClientConfig
 from ..integrations.otel import telemetry
 from .batch import Message
@@ -24,7 +25,6 @@ from .lifecycle import manage
 from .spool import Spool
 from .spool_share import open_queue
 from .stats import AnalyticsHealth, AnalyticsStats, Counters, FlushResult
-from .waits import wait
 
 
 class Batcher(Flushing):

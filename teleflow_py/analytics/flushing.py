@@ -24,11 +24,11 @@ from dataclasses import replace
 from typing import Any, Callable, Optional
 
 from .._core.deadline import clamp_wait
+from .._waits import hides_an_interrupt, wait_for
 from ..errors import ValidationError
 from .sharing import SpoolSharing
 from .spool import Spool
 from .stats import AnalyticsStats, FlushResult, result_between
-from .waits import hides_an_interrupt, wait_for
 
 logger = logging.getLogger("teleflow_py.analytics")
 

@@ -22,8 +22,8 @@ from typing_extensions import Protocol
 
 from .._ctrl_c import CtrlC
 from .._fork import on_fork
+from .._waits import hides_an_interrupt
 from .ids import forget_ids_after_fork
-from .waits import hides_an_interrupt
 
 logger = logging.getLogger("teleflow_py.analytics")
 
@@ -82,7 +82,7 @@ def _shutdown_all_at_exit() -> None:
         # Ctrl-C at any point of the exit flush (starting it included): stop waiting, but
         # say what is lost rather than print a traceback. The flush waits on this thread
         # in short slices, so a Ctrl-C that lands just before a wait ends it at once too
-        # (see .waits).
+        # (see teleflow_py._waits).
         _report_interrupted_exit_flush()
     finally:
         _exit_flush_running = False
@@ -113,7 +113,7 @@ def _nothing() -> None:
 
 
 def _unless_an_interrupt(error: Exception) -> None:
-    """Raise the Ctrl-C that ``error`` hides (see :func:`.waits.hides_an_interrupt`)."""
+    """Raise the Ctrl-C that ``error`` hides (see :func:`teleflow_py._waits.hides_an_interrupt`)."""
     if hides_an_interrupt(error):
         raise KeyboardInterrupt from error
 

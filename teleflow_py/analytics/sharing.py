@@ -16,9 +16,9 @@ import time
 import weakref
 from typing import List, Optional, Tuple
 
+from .._waits import wait_for
 from .lifecycle import exit_flush_running
 from .spool import Spool
-from .waits import wait_for
 from .worker import Worker
 
 # The batchers of this process using each spool, so that a flush of one reaches them all.
@@ -125,7 +125,7 @@ class SpoolSharing(Worker):
         """Wait until the worker of a closing batcher has ended, or ``deadline``."""
         # The worker's own word, not join() or is_alive(): after a join interrupted by
         # Ctrl-C, Python 3.11 and older may mark a running thread stopped (bpo-45274).
-        # In slices on the main thread, so a Ctrl-C ends the wait at once (see .waits).
+        # In slices on the main thread, so a Ctrl-C ends the wait at once (see teleflow_py._waits).
         with self._cond:
             wait_for(
                 self._cond,

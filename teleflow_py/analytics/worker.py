@@ -15,11 +15,11 @@ import time
 from typing import Optional
 
 from .._core.retry import backoff_delay
+from .._waits import sleep
 from .batch import MAX_BATCH_BYTES, MAX_BATCH_EVENTS
 from .delivery import Outcome, Sender
 from .drops import Drops
 from .lifecycle import prepare_green_resolver, warn_if_uwsgi_without_threads
-from .waits import sleep
 
 logger = logging.getLogger("teleflow_py.analytics")
 

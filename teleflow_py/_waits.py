@@ -2,19 +2,22 @@
 
 Python runs a signal handler only between bytecodes of the main thread. A SIGINT that lands
 after the last of those checks before a blocking C call (a lock's ``acquire`` with a
-timeout, under ``Condition.wait``; ``time.sleep``) trips a flag but does not wake the call:
-the handler, and the ``KeyboardInterrupt``, wait until the call returns. A Ctrl-C during the
-exit flush then waited out the whole ``shutdown_timeout`` (600 s in a test, on a loaded
-machine). So on the main thread these waits are cut in slices of :data:`WAIT_SLICE`
-seconds: a Ctrl-C that lands in such a gap is handled within one slice. Other threads never
-run signal handlers and wait in one piece.
+timeout, under ``Condition.wait``; ``time.sleep``; a socket read) trips a flag but does not
+wake the call: the handler, and the ``KeyboardInterrupt``, wait until the call returns. A
+Ctrl-C during the exit flush then waited out the whole ``shutdown_timeout`` (600 s in a
+test, on a loaded machine). So on the main thread these waits are cut in slices of
+:data:`WAIT_SLICE` seconds: a Ctrl-C that lands in such a gap is handled within one slice.
+Other threads never run signal handlers and wait in one piece.
+
+Used by the analytics queue (its flush, shutdown and retry waits) and by the sync driver's
+socket reads (:mod:`teleflow_py._bounded`).
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from typing import Callable, Optional
+from typing import Callable, Optional, overload
 
 #: Longest wait of the main thread between two chances to run a pending signal handler.
 WAIT_SLICE = 0.1
@@ -24,7 +27,11 @@ def _on_main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
 
 
-def _piece(timeout: Optional[float]) -> Optional[float]:
+@overload
+def piece(timeout: float) -> float: ...
+@overload
+def piece(timeout: Optional[float]) -> Optional[float]: ...
+def piece(timeout: Optional[float]) -> Optional[float]:
     """The part of a wait of ``timeout`` seconds (None: no limit) waited in one call."""
     if not _on_main_thread():
         return timeout
@@ -36,7 +43,7 @@ def wait(cond: threading.Condition, timeout: Optional[float]) -> None:
 
     For a caller that checks what it waits for in a loop and computes ``timeout`` anew.
     """
-    cond.wait(_piece(timeout))
+    cond.wait(piece(timeout))
 
 
 def wait_for(
@@ -51,7 +58,7 @@ def wait_for(
         remaining = None if end is None else end - time.monotonic()
         if remaining is not None and remaining <= 0:
             break
-        cond.wait(_piece(remaining))
+        cond.wait(piece(remaining))
         result = predicate()
     return result
 
