@@ -24,7 +24,7 @@ import time
 from typing import Any, List, Optional
 
 from ._core.limits import ReadBudget
-from ._waits import piece
+from ._waits import WAIT_SLICE, on_main_thread
 from .errors import ResponseTooLargeError
 
 
@@ -39,18 +39,19 @@ class BoundedReader(io.RawIOBase):
         self._sock = sock
         self._budget = budget
         self._timeout: Optional[float] = None
+        # Asked once per answer: the thread that reads it does not change.
+        self._in_slices = on_main_thread()
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer: Any) -> int:
         timeout = self._budget.next_timeout()
-        first = piece(timeout)  # the whole timeout, but on the main thread
-        self._set_timeout(first)
-        if first == timeout:
-            size = self._sock.recv_into(buffer)
-        else:
+        if self._in_slices and timeout > WAIT_SLICE:
             size = self._recv_into_in_slices(buffer, time.monotonic() + timeout)
+        else:
+            self._set_timeout(timeout)
+            size = self._sock.recv_into(buffer)
         self._budget.count(size)
         return size
 
@@ -59,6 +60,7 @@ class BoundedReader(io.RawIOBase):
 
         A socket timeout leaves a plain or TLS socket as it was: the next read goes on.
         """
+        self._set_timeout(WAIT_SLICE)
         while True:
             try:
                 return self._sock.recv_into(buffer)
@@ -66,7 +68,7 @@ class BoundedReader(io.RawIOBase):
                 left = ends - time.monotonic()
                 if left <= 0:
                     raise
-                self._set_timeout(piece(left))
+                self._set_timeout(min(left, WAIT_SLICE))
 
     def _set_timeout(self, timeout: float) -> None:
         if timeout != self._timeout:

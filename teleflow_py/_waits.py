@@ -17,23 +17,20 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Callable, Optional, overload
+from typing import Callable, Optional
 
 #: Longest wait of the main thread between two chances to run a pending signal handler.
 WAIT_SLICE = 0.1
 
 
-def _on_main_thread() -> bool:
+def on_main_thread() -> bool:
+    """Whether the caller runs on the main thread, where Python runs signal handlers."""
     return threading.current_thread() is threading.main_thread()
 
 
-@overload
-def piece(timeout: float) -> float: ...
-@overload
-def piece(timeout: Optional[float]) -> Optional[float]: ...
-def piece(timeout: Optional[float]) -> Optional[float]:
+def _piece(timeout: Optional[float]) -> Optional[float]:
     """The part of a wait of ``timeout`` seconds (None: no limit) waited in one call."""
-    if not _on_main_thread():
+    if not on_main_thread():
         return timeout
     return WAIT_SLICE if timeout is None else min(timeout, WAIT_SLICE)
 
@@ -43,14 +40,14 @@ def wait(cond: threading.Condition, timeout: Optional[float]) -> None:
 
     For a caller that checks what it waits for in a loop and computes ``timeout`` anew.
     """
-    cond.wait(piece(timeout))
+    cond.wait(_piece(timeout))
 
 
 def wait_for(
     cond: threading.Condition, predicate: Callable[[], bool], timeout: Optional[float]
 ) -> bool:
     """``cond.wait_for(predicate, timeout)`` (``cond`` held), a Ctrl-C ending it at once."""
-    if not _on_main_thread():
+    if not on_main_thread():
         return cond.wait_for(predicate, timeout)
     end = None if timeout is None else time.monotonic() + timeout
     result = predicate()
@@ -58,14 +55,14 @@ def wait_for(
         remaining = None if end is None else end - time.monotonic()
         if remaining is not None and remaining <= 0:
             break
-        cond.wait(piece(remaining))
+        cond.wait(_piece(remaining))
         result = predicate()
     return result
 
 
 def sleep(seconds: float) -> None:
     """``time.sleep(seconds)``, a Ctrl-C ending it at once."""
-    if not _on_main_thread():
+    if not on_main_thread():
         time.sleep(seconds)
         return
     end = time.monotonic() + seconds
