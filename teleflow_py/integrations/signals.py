@@ -46,6 +46,12 @@ def flush_on_sigterm(client: Client) -> None:
     Call it once, from the main thread, where your program starts. It changes the
     process-wide SIGTERM handler, so nothing in the SDK calls it for you.
 
+    Processes forked afterwards inherit the handler. End a ``multiprocessing.Pool`` with
+    ``close()`` and ``join()`` then, not ``terminate()`` (nor by leaving a ``with Pool()``
+    block, which calls it): an idle worker may miss the SIGTERM of ``terminate()`` while
+    it waits for the pool's lock (CPython issue 82408, true of any SIGTERM handler written
+    in Python), and ``terminate()`` then waits for it forever.
+
     Args:
         client: the client whose queue to deliver.
 

@@ -109,22 +109,35 @@ def test_pool_workers_deliver_what_their_tasks_tracked(emulator: Emulator) -> No
 
 def test_a_terminated_pool_delivers_with_flush_on_sigterm(emulator: Emulator) -> None:
     # Pool.__exit__ terminates its workers with SIGTERM; the handler installed in the
-    # parent is inherited by the children and flushes each one's queue.
+    # parent is inherited by the children and flushes each one's queue. The workers are
+    # busy in their tasks when terminated (each task runs until then, so each of the three
+    # runs on a worker of its own): an idle worker waits for the pool's inqueue lock, which
+    # terminate() keeps, and a SIGTERM landing as it goes back to sleep on it is never
+    # handled in Python (CPython issue 82408, any Python-level SIGTERM handler): that pool
+    # hangs in terminate(), with or without the SDK's handler.
     result = run_python(
         f"""
-        import multiprocessing
+        import multiprocessing, time
         from teleflow_py import Client
         from teleflow_py.integrations.signals import flush_on_sigterm
         client = Client(api_key={API_KEY!r}, base_url={emulator.url!r})
         flush_on_sigterm(client)
+        context = multiprocessing.get_context("fork")
+        tracked = context.Semaphore(0)
 
-        def task(n):
-            client.track("e", user_id="task", properties={{"n": n}})
+        def task(name):
+            for n in range(50):
+                client.track("e", user_id=name, properties={{"n": n}})
+            tracked.release()
+            while True:  # until terminated; short sleeps, each a chance to run the handler
+                time.sleep(0.05)
 
         if __name__ == "__main__":
-            with multiprocessing.get_context("fork").Pool(3) as pool:
-                pool.map(task, range(150), chunksize=5)
+            with context.Pool(3) as pool:
+                pool.map_async(task, ["task-0", "task-1", "task-2"], chunksize=1)
+                for _ in range(3):
+                    assert tracked.acquire(timeout=60)
         """
     )
     assert result.returncode == 0, result.stderr
-    assert counts(emulator) == Counter({"task": 150})
+    assert counts(emulator) == Counter({"task-0": 50, "task-1": 50, "task-2": 50})
