@@ -80,6 +80,17 @@ def start_python(
     )
 
 
+def finish(child: subprocess.Popen[str], what_went_on: str) -> Tuple[str, str]:
+    """``child``'s stdout and stderr once it ended; one still running at the guard is killed
+    and fails the test, saying that ``what_went_on``."""
+    try:
+        return child.communicate(timeout=HANG_GUARD)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        _, err = child.communicate()
+        raise AssertionError(f"{what_went_on}:\n{err}") from None
+
+
 def wait_until_ready(process: subprocess.Popen[str]) -> None:
     assert process.stdout is not None
     line = process.stdout.readline()

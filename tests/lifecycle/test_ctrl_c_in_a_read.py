@@ -13,13 +13,10 @@ before the reads were cut in slices).
 
 from __future__ import annotations
 
-import socket
-import subprocess
 import textwrap
-from typing import Iterator
 
 import pytest
-from lifecycle_support import API_KEY, HANG_GUARD, start_python
+from lifecycle_support import API_KEY, finish, start_python
 
 pytestmark = pytest.mark.sigint
 
@@ -66,27 +63,10 @@ def no_new_threads():
 """
 
 
-@pytest.fixture
-def silent_url() -> Iterator[str]:
-    """A server that takes connections (through its backlog) and never answers."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(16)
-    try:
-        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
-    finally:
-        listener.close()
-
-
 def run_child(code: str, want: str = "stdout") -> str:
     """Run ``code`` in a child; its stdout (or ``want="stderr"``) once it ended with 0."""
     child = start_python(TOOLS + textwrap.dedent(code))
-    try:
-        out, err = child.communicate(timeout=HANG_GUARD)
-    except subprocess.TimeoutExpired:
-        child.kill()
-        _, err = child.communicate()
-        raise AssertionError("the read went on after Ctrl-C:\n" + err) from None
+    out, err = finish(child, "the read went on after Ctrl-C")
     assert child.returncode == 0, err
     assert "ctrl-c in the read\n" in err, err  # the interrupt came during the read
     return out if want == "stdout" else err

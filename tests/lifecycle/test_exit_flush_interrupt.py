@@ -10,29 +10,15 @@ killed by the hang guard and fails the test) and what it reports, never how fast
 
 from __future__ import annotations
 
-import socket
-import subprocess
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Optional
 
 import pytest
-from lifecycle_support import API_KEY, HANG_GUARD, start_python
+from lifecycle_support import API_KEY, finish, start_python
 
 HERE = Path(__file__).resolve().parent
 REPORT = "the exit flush was interrupted; 100 events were not delivered"
 pytestmark = pytest.mark.sigint
-
-
-@pytest.fixture
-def silent_url() -> Iterator[str]:
-    """A server that takes connections (through its backlog) and never answers."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(16)
-    try:
-        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
-    finally:
-        listener.close()
 
 
 def run_child(url: str, point: str, settings: str = "") -> str:
@@ -48,17 +34,7 @@ def run_child(url: str, point: str, settings: str = "") -> str:
         """,
         extra_path=[HERE],
     )
-    return finish(child)
-
-
-def finish(child: subprocess.Popen[str]) -> str:
-    """The stderr of ``child`` once it ended; a child still running at the guard is killed."""
-    try:
-        _, err = child.communicate(timeout=HANG_GUARD)
-    except subprocess.TimeoutExpired:
-        child.kill()
-        _, err = child.communicate()
-        raise AssertionError("the exit flush went on after Ctrl-C:\n" + err) from None
+    _, err = finish(child, "the exit flush went on after Ctrl-C")
     return err
 
 
