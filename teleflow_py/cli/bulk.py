@@ -51,8 +51,6 @@ HELP = "trigger the events of a JSON Lines file, 100 per request, resumable"
 #: The library's default: paced by the rate-limit headers, 8 in flight meet no 429.
 DEFAULT_CONCURRENCY = LIBRARY_CONCURRENCY
 MAX_CONCURRENCY = 64
-#: How many events the server did not process are listed one by one in the summary.
-MAX_LISTED = 20
 #: The header on an answer the server replayed from its idempotency store.
 REPLAY_HEADER = "Idempotency-Replay"
 #: The most the chunks in flight may weigh together (see :func:`~.jsonl.line_weight`).
@@ -243,15 +241,7 @@ class BulkSender:
             summary.replayed_events += len(chunk.events)
         summary.unconfirmed += len(result.unconfirmed)
         for index, trigger in result.failed:
-            summary.not_processed += 1
-            if len(summary.not_processed_lines) < MAX_LISTED:
-                summary.not_processed_lines.append(
-                    {
-                        "line": chunk.lines[index],
-                        "status": trigger.status,
-                        "error": trigger.error,
-                    }
-                )
+            summary.not_processed_at(chunk.lines[index], trigger.status, trigger.error)
         self._progress.advance(len(chunk.events), chunk.last_line - chunk.first_line + 1)
 
 

@@ -3,11 +3,15 @@ server may have processed: the summary, and the line saying why it stopped."""
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
 from .jsonl import DEFAULT_KEY_PREFIX, Chunk
 from .output import InterruptedByUser, Output, maybe_delivered, plural
+
+#: How many events the server did not process are listed one by one (all are counted).
+MAX_LISTED = 20
 
 
 @dataclass
@@ -40,6 +44,20 @@ class Summary:
     def first_unsent_line(self) -> Optional[int]:
         """The first line whose event is not confirmed sent, or ``None`` when all were."""
         return min(self.unsent_from) if self.unsent_from else None
+
+    def not_processed_at(self, line: int, status: str, error: Any) -> None:
+        """Count an event the server did not process, and list it if among the first lines.
+
+        Requests answer in any order, so the list keeps the :data:`MAX_LISTED` lowest lines,
+        in line order: the first it names is the first line not processed.
+        """
+        self.not_processed += 1
+        listed = self.not_processed_lines
+        if len(listed) == MAX_LISTED and line > listed[-1]["line"]:
+            return
+        at = bisect.bisect([entry["line"] for entry in listed], line)
+        listed.insert(at, {"line": line, "status": status, "error": error})
+        del listed[MAX_LISTED:]
 
     def stop(self, error: BaseException, first_unsent: int, chunk: Optional[Chunk]) -> None:
         """Record why the run stopped.

@@ -28,6 +28,26 @@ def test_a_later_chunk_sent_before_an_earlier_one_failed_is_explained() -> None:
     )
 
 
+def test_events_not_processed_are_listed_by_line_whatever_order_the_answers_came_in() -> None:
+    # Chunks answer in any order: 27 failures, the later chunks' first. All are counted;
+    # the list keeps the lowest lines in order, so its first entry is the first line.
+    summary = Summary()
+    for chunk_first in (201, 101, 1):
+        for line in range(chunk_first + 9, chunk_first, -1):
+            summary.not_processed_at(line, "error", "workflow_not_found")
+    assert summary.not_processed == 27
+    assert [entry["line"] for entry in summary.not_processed_lines] == [
+        *range(2, 11),
+        *range(102, 111),
+        *range(202, 204),
+    ]
+    assert summary.not_processed_lines[0] == {
+        "line": 2,
+        "status": "error",
+        "error": "workflow_not_found",
+    }
+
+
 def test_sent_lines_end_where_the_first_line_not_sent_begins() -> None:
     summary = Summary(first_line=1, last_line=900, events=800, requests=8)
     summary.sent_chunks.extend((100 * k + 1, 100) for k in range(8))
