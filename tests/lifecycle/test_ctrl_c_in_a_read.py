@@ -24,7 +24,7 @@ pytestmark = pytest.mark.sigint
 # main thread is blocked in the read: its Python frame is the reader's, the same before and
 # after the kernel says it sleeps in poll(), which the read of a socket with a timeout does
 # (``/proc/self/task/<id>/wchan``, or the system call's number where wchan is hidden).
-# no_new_threads(): what Python 3.12 and newer do at interpreter exit, so the analytics
+# no_new_threads(): what Python 3.12 does at interpreter exit, so the analytics
 # worker cannot start and the queue sends on the calling thread.
 TOOLS = """
 import _thread, os, sys, threading, time
@@ -126,7 +126,7 @@ def test_ctrl_c_as_the_exit_flush_awaits_the_answer_on_the_main_thread_is_report
 
         @atexit.register
         def last_words():
-            no_new_threads()  # as 3.12 and newer refuse them
+            no_new_threads()  # as 3.12 refuses them
             client.track("e", user_id="u")
         """,
         want="stderr",
