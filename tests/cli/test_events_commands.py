@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +12,7 @@ import pytest
 
 from teleflow_py.emulator import Emulator
 
-from .conftest import API_KEY, Runner, command_env, run_command, run_in_process
+from .conftest import API_KEY, Runner, command_env, dead_url, run_command, run_in_process
 
 TRIGGER_FIELDS = {
     "ok",
@@ -176,15 +175,9 @@ def test_no_key_is_a_usage_error(emulator: Emulator) -> None:
     assert len(emulator.triggers("welcome")) == 1
 
 
-def _dead_url() -> str:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{sock.getsockname()[1]}"
-
-
 def test_connection_error_exits_3_with_default_retries(emulator: Emulator) -> None:
     # The defaults a new user gets: 5 retries with backoff, then one line and exit 3.
-    ran = run_command(["cancel", "tx-1", "--json"], base_url=_dead_url())
+    ran = run_command(["cancel", "tx-1", "--json"], base_url=dead_url())
     assert ran.code == 3
     assert len(ran.err_lines) == 6  # a line per retry, then the error
     assert ran.err_lines[-1].startswith("teleflow: error: connection failed: DELETE http://")
