@@ -19,11 +19,11 @@ answering: the answer to a processed trigger is lost.
 from __future__ import annotations
 
 import logging
-import socket
 from typing import Callable, List
 
 import pytest
 from both_clients import API_KEY, Calls
+from refused_port import refused_url
 
 from teleflow_py import (
     APIConnectionError,
@@ -181,17 +181,10 @@ def test_a_gateway_502_is_not_retried_but_a_503_with_retry_after_is(
 def test_a_refused_connection_is_retried_against_a_server_that_does_not_deduplicate(
     make_api: Callable[..., Calls],
 ) -> None:
-    # A port bound but not listening: connecting is refused, and while the socket is held
-    # no server of another test can take the port (it did once: a closed probe's port was
-    # reused, the connection accepted, and the call failed as maybe delivered).
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-        api = make_api(
-            base_url=f"http://127.0.0.1:{port}", server_deduplicates=False, max_retries=2
-        )
-        with pytest.raises(APIConnectionError) as caught:
-            api.trigger_event("welcome", "s-1")
+    # Connecting is refused: nothing was sent, whatever the server deduplicates.
+    api = make_api(base_url=refused_url(), server_deduplicates=False, max_retries=2)
+    with pytest.raises(APIConnectionError) as caught:
+        api.trigger_event("welcome", "s-1")
     assert caught.value.retry_count == 2  # nothing was sent: retrying cannot double it
     assert caught.value.maybe_delivered is False
 

@@ -15,6 +15,8 @@ from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Dict, List, Optional
 
+from refused_port import refused_url
+
 API_KEY = "sk_test_analytics_0123456789"
 EVENTS = "/v1/events/batch"
 ALIAS = "/v1/identify/alias"
@@ -243,18 +245,6 @@ def fast_retry(milliseconds: int = 10) -> Dict[str, str]:
     return {"X-Secondly-Retry-After": str(milliseconds)}
 
 
-_REFUSING: List[socket.socket] = []
-
-
 def unused_port_url() -> str:
-    """A loopback URL nothing listens on: every connection is refused.
-
-    Its port is held by a socket bound but not listening, for as long as the test process
-    lives, so that no server of another test can take it (a closed probe's port can be
-    handed out again at once).
-    """
-    if not _REFUSING:
-        held = socket.socket()
-        held.bind(("127.0.0.1", 0))
-        _REFUSING.append(held)
-    return f"http://127.0.0.1:{_REFUSING[0].getsockname()[1]}"
+    """A loopback URL nothing listens on: every connection is refused (its port held)."""
+    return refused_url()

@@ -6,7 +6,6 @@ import contextlib
 import io
 import json
 import os
-import socket
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -146,20 +145,3 @@ def write_jsonl(path: Path, count: int, name: str = "digest", start: int = 1) ->
 def sent_lines(emulator: Emulator) -> List[int]:
     """The line number of every event the emulator stored, in storing order."""
     return [int(row["payload"]["line"]) for row in emulator.triggers()]
-
-
-_REFUSING: List[socket.socket] = []
-
-
-def dead_url() -> str:
-    """A loopback URL nothing listens on: every connection is refused.
-
-    Its port is held by a socket bound but not listening, for as long as the test process
-    lives, so that no server of another test can take it (a closed probe's port can be
-    handed out again at once).
-    """
-    if not _REFUSING:
-        held = socket.socket()
-        held.bind(("127.0.0.1", 0))
-        _REFUSING.append(held)
-    return f"http://127.0.0.1:{_REFUSING[0].getsockname()[1]}"

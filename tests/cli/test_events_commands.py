@@ -9,10 +9,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from refused_port import refused_url
 
 from teleflow_py.emulator import Emulator
 
-from .conftest import API_KEY, Runner, command_env, dead_url, run_command, run_in_process
+from .conftest import API_KEY, Runner, command_env, run_command, run_in_process
 
 TRIGGER_FIELDS = {
     "ok",
@@ -177,7 +178,7 @@ def test_no_key_is_a_usage_error(emulator: Emulator) -> None:
 
 def test_connection_error_exits_3_with_default_retries(emulator: Emulator) -> None:
     # The defaults a new user gets: 5 retries with backoff, then one line and exit 3.
-    ran = run_command(["cancel", "tx-1", "--json"], base_url=dead_url())
+    ran = run_command(["cancel", "tx-1", "--json"], base_url=refused_url())
     assert ran.code == 3
     assert len(ran.err_lines) == 6  # a line per retry, then the error
     assert ran.err_lines[-1].startswith("teleflow: error: connection failed: DELETE http://")

@@ -7,12 +7,13 @@ import warnings
 from pathlib import Path
 
 import pytest
+from refused_port import refused_url
 
 from teleflow_py import APIError, AuthenticationError, Client, UnprocessableEntityError, _hints
 from teleflow_py.config import API_KEY_ENV
 from teleflow_py.emulator import Emulator
 
-from .conftest import API_KEY, command_env, dead_url, run_command
+from .conftest import API_KEY, command_env, run_command
 
 GOOD_KEY = "sk_test_the_right_one_9876"
 
@@ -145,7 +146,7 @@ def test_a_bad_second_line_is_not_preceded_by_no_lines_to_read(
 
 def test_a_retry_prints_one_line_naming_the_attempt_and_the_wait() -> None:
     # Default settings: 5 retries, so 5 lines before the error.
-    ran = run_command(["trigger", "welcome", "--to", "ada"], base_url=dead_url())
+    ran = run_command(["trigger", "welcome", "--to", "ada"], base_url=refused_url())
     assert ran.code == 3
     notices, error = ran.err_lines[:-1], ran.err_lines[-1]
     assert len(notices) == 5
@@ -160,7 +161,7 @@ def test_a_retry_prints_one_line_naming_the_attempt_and_the_wait() -> None:
 def test_quiet_hides_the_retry_lines() -> None:
     ran = run_command(
         ["trigger", "welcome", "--to", "ada", "--max-retries", "2", "--quiet"],
-        base_url=dead_url(),
+        base_url=refused_url(),
     )
     assert ran.code == 3
     assert len(ran.err_lines) == 1
@@ -210,7 +211,7 @@ def test_a_base_url_with_a_wrong_path_says_it_must_be_the_api_root(emulator: Emu
 
 def test_a_connection_failure_in_the_command_says_where_to_look() -> None:
     ran = run_command(
-        ["trigger", "welcome", "--to", "ada", "--max-retries", "0"], base_url=dead_url()
+        ["trigger", "welcome", "--to", "ada", "--max-retries", "0"], base_url=refused_url()
     )
     assert ran.code == 3
     assert ran.err_lines[-1].endswith(
